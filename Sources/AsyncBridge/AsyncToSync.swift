@@ -1,0 +1,66 @@
+/// Runs async code from blocking code, keeping the calling thread at work while it waits.
+///
+/// The calling thread does not sleep idly: it becomes the executor of the async body (through a
+/// ``CurrentThreadExecutor``), so the body's jobs, and every thread-sensitive
+/// ``SyncToAsync/run(threadSensitive:executor:_:)`` made below it, run right here. Chains like
+/// `sync → async → sync → async` therefore all come back to this thread, and a call from a plain
+/// thread makes no thread hop at all. Inside an ``AsyncSingleThreadContext`` the body runs on the
+/// context's dedicated thread instead, while this thread still serves thread-sensitive calls.
+///
+/// Calling it from async code is a compile error (`noasync`); calling it indirectly from a task or a
+/// cooperative-pool thread throws ``BridgeError/asyncToSyncInAsyncContext`` instead of risking a
+/// deadlock of the pool. Errors from the body arrive unchanged. If the code that called this runs in
+/// a ``SyncToAsync`` body whose caller is cancelled, the body's task is cancelled too.
+///
+/// ```swift
+/// // In a blocking handler on a FastCGI worker thread:
+/// let profile = try AsyncToSync.run { try await profileService.load(userID) }
+/// ```
+public enum AsyncToSync {
+    /// Runs `body` to completion and returns its result.
+    /// - Throws: what `body` throws, or ``BridgeError/asyncToSyncInAsyncContext``.
+    @available(*, noasync, message: "asyncToSync blocks the calling thread; just await the async function directly")
+    public static func run<R: Sendable>(_ body: @escaping @Sendable () async throws -> R) throws -> R {
+        guard !isInsideTask() else { throw BridgeError.asyncToSyncInAsyncContext }
+        let outer = BridgeState.current
+        let callerLocals = LocalStorage.current
+        let executor = CurrentThreadExecutor(parent: outer.executor)
+        let bodyLocals = LocalStorage(owner: .unclaimed, values: callerLocals?.values ?? [:])
+
+        var state = outer
+        state.executor = executor
+        state.locals = bodyLocals
+        state.occupying = nil
+        // Outside any bridged sync body (no async caller above), a single-thread context runs the
+        // body on its dedicated thread; otherwise the body runs here.
+        let preferred: any TaskExecutor
+        if let single = outer.singleThread, outer.occupying == nil, outer.call == nil {
+            preferred = single
+        } else {
+            preferred = executor
+        }
+        defer {
+            if let callerLocals, callerLocals.isOwned(by: .current) {
+                callerLocals.merge(bodyLocals.changes)
+            }
+        }
+        return try executor.drain(state: state, preferring: preferred, cancelling: outer.call, body)
+    }
+}
+
+/// Wraps an async function as a blocking one that runs it through ``AsyncToSync/run(_:)``.
+///
+/// ```swift
+/// let fetch = asyncToSync { (url: String) in try await client.get(url) }
+/// let page = try fetch("https://example.com")   // from a plain thread
+///
+/// Building the wrapper is fine anywhere; *calling* it from a task throws
+/// ``BridgeError/asyncToSyncInAsyncContext``.
+/// ```
+public func asyncToSync<each A: Sendable, R: Sendable>(
+    _ function: @escaping @Sendable (repeat each A) async throws -> R
+) -> @Sendable (repeat each A) throws -> R {
+    { (arguments: repeat each A) in
+        try AsyncToSync.run { try await function(repeat each arguments) }
+    }
+}

@@ -1,0 +1,112 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A bounded pool of named threads for blocking work that does not need a particular thread.
+///
+/// Non-thread-sensitive bridge calls run here. The threads start on first use and never exceed
+/// `threads`; work beyond that waits in a FIFO queue of at most `queueLimit` items, past which the
+/// bridge call fails with ``BridgeError/queueFull`` instead of growing without bound.
+///
+/// ```swift
+/// let pool = BlockingThreadPool(threads: 4, queueLimit: 1_000)
+/// let rows = try await SyncToAsync.run(threadSensitive: false, executor: pool) { try db.query() }
+/// ```
+public final class BlockingThreadPool: BlockingExecutor, @unchecked Sendable {
+    /// The process-wide default pool: `ASGI_THREADS` threads if that environment variable holds a
+    /// positive number, else `max(8, 2 × active processors)`; queue limit 65,536.
+    public static let shared = BlockingThreadPool(
+        threads: defaultThreadCount,
+        queueLimit: 65_536,
+        name: "asgi-blocking"
+    )
+
+    /// The most threads the pool runs.
+    public let threads: Int
+    /// The most work items that wait for a thread (`nil`: no limit).
+    public let queueLimit: Int?
+
+    let name: String
+    let queue: JobQueue
+    private let started = Atomic<Bool>(false)
+    private let startLock = Mutex<Int>(0)
+
+    /// Creates a pool.
+    /// - Parameters:
+    ///   - threads: the number of threads (at least 1).
+    ///   - queueLimit: how many items may wait for a thread; `nil` for no limit.
+    ///   - name: the threads' name prefix, as `top -H` and debuggers show it.
+    public init(threads: Int, queueLimit: Int? = nil, name: String = "asgi-pool") {
+        precondition(threads >= 1, "BlockingThreadPool needs at least one thread")
+        precondition(queueLimit.map { $0 >= 1 } ?? true, "BlockingThreadPool queueLimit must be positive")
+        self.threads = threads
+        self.queueLimit = queueLimit
+        self.name = name
+        self.queue = JobQueue(limit: queueLimit)
+    }
+
+    /// The number of threads started so far (at most ``threads``).
+    public var startedThreads: Int {
+        startLock.withLock { $0 }
+    }
+
+    /// Runs `work` on a pool thread.
+    /// - Throws: ``BridgeError/queueFull`` or ``BridgeError/executorShutDown``.
+    public func execute(_ work: @escaping @Sendable () -> Void) throws {
+        try submit(ClosureWork(work))
+    }
+
+    /// Lets the threads exit once the queued work has run; later work is refused.
+    public func shutdown() {
+        queue.finish()
+    }
+
+    func submit(_ item: any WorkItem) throws {
+        if !started.load(ordering: .acquiring) { startThreads() }
+        switch queue.push(.item(item)) {
+        case .queued: return
+        case .full: throw BridgeError.queueFull
+        case .closed: throw BridgeError.executorShutDown
+        }
+    }
+
+    private func startThreads() {
+        startLock.withLock { count in
+            guard count == 0 else { return }
+            for index in 0..<threads {
+                let queue = self.queue
+                startBridgeThread(name: "\(name)-\(index)") {
+                    while let work = queue.next() {
+                        if case .item(let item) = work { item.run() }
+                    }
+                }
+            }
+            count = threads
+            started.store(true, ordering: .releasing)
+        }
+    }
+
+    static var defaultThreadCount: Int {
+        if let raw = getenv("ASGI_THREADS"), let value = Int(String(cString: raw)), value > 0 {
+            return value
+        }
+        return max(8, 2 * activeProcessorCount)
+    }
+
+    static var activeProcessorCount: Int {
+        max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+}
+
+/// A closure as a queued work item.
+final class ClosureWork: WorkItem {
+    let work: @Sendable () -> Void
+    init(_ work: @escaping @Sendable () -> Void) { self.work = work }
+    func run() { work() }
+}

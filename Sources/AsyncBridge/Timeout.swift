@@ -1,0 +1,54 @@
+/// Thrown by ``withTimeout(_:_:)`` when the time runs out.
+public struct TimeoutError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The time limit that was exceeded.
+    public let duration: Duration
+
+    /// Creates the error for a limit of `duration`.
+    public init(duration: Duration) {
+        self.duration = duration
+    }
+
+    public var description: String {
+        "The operation did not finish within \(duration)."
+    }
+}
+
+/// Runs `body`, throwing ``TimeoutError`` if it has not finished within `duration`.
+///
+/// The body runs in a child task that is cancelled when time runs out, and the call returns once
+/// that child has finished. Code that honours cancellation stops promptly; a blocking body run
+/// through ``SyncToAsync`` returns at once (its thread finishes on its own and the result is
+/// dropped). A `duration` of zero or less throws at once without running `body`.
+///
+/// Cancellation of the caller is never turned into a timeout: it arrives as `CancellationError`.
+///
+/// ```swift
+/// let row = try await withTimeout(.seconds(2)) { try await SyncToAsync.run { try db.slowQuery() } }
+/// ```
+public func withTimeout<R: Sendable>(
+    _ duration: Duration,
+    _ body: @escaping @Sendable () async throws -> R
+) async throws -> R {
+    guard duration > .zero else { throw TimeoutError(duration: duration) }
+    return try await withThrowingTaskGroup(of: TimeoutRace<R>.self) { group in
+        group.addTask { .finished(try await body()) }
+        group.addTask {
+            try await Task.sleep(for: duration)
+            return .timedOut
+        }
+        defer { group.cancelAll() }
+        switch try await group.next() {
+        case .finished(let value):
+            return value
+        case .timedOut:
+            throw TimeoutError(duration: duration)
+        case nil:
+            throw CancellationError()
+        }
+    }
+}
+
+private enum TimeoutRace<R: Sendable>: Sendable {
+    case finished(R)
+    case timedOut
+}
