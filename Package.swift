@@ -23,6 +23,12 @@ let package = Package(
             dependencies: [.product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "BridgeTour",
+            dependencies: ["AsyncBridge"],
+            path: "examples/BridgeTour",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AsyncBridgeTests",
             dependencies: ["AsyncBridge"],

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need on a fresh Debian machine with the Swift toolchain.
+# Idempotent: installs only what is missing. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+if ! command -v swift >/dev/null 2>&1; then
+    if [ -x /opt/swift/usr/bin/swift ]; then
+        echo "bootstrap: swift is at /opt/swift/usr/bin; add it to PATH" >&2
+    else
+        echo "bootstrap: the Swift toolchain (6.1 or later) is required" >&2
+    fi
+    exit 1
+fi
+
+# Debian packages the project needs (none yet for AsyncBridge; the FastCGI and HTTP issues add
+# libfcgi-dev, libfcgi-bin, nginx and curl here).
+packages=()
+missing=()
+for package in "${packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y "${missing[@]}"
+fi
