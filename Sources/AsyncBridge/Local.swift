@@ -8,8 +8,8 @@ import Synchronization
 /// are never seen by unrelated threads or tasks.
 ///
 /// Values live in *scopes*. Every bridge crossing opens one for the code it runs (seeded with the
-/// caller's values, its changes copied back when it returns), as do ``withValue(_:operation:)-4v0gu``
-/// and ``LocalScope/run(_:)-5i5kr``; in synchronous code outside any scope the thread itself is the
+/// caller's values, its changes copied back when it returns), as do `withValue(_:operation:)`
+/// and ``LocalScope``; in synchronous code outside any scope the thread itself is the
 /// scope. Code that inherits a scope (a child task, a `Task {}` started inside it) reads its values
 /// but writes only inside a scope of its own, so its changes never leak into its parent.
 ///
@@ -56,7 +56,7 @@ public final class Local<Value: Sendable>: Sendable {
     ///
     /// - Throws: ``BridgeError`` with code `noLocalScope` when called from a task that does not own
     ///   the current scope (a child task, or a task outside every scope): open one with
-    ///   ``LocalScope/run(_:)-5i5kr`` or ``withValue(_:operation:)-4v0gu``. Synchronous code always has
+    ///   ``LocalScope`` or `withValue(_:operation:)`. Synchronous code always has
     ///   a scope (its thread's, if no other), so it never throws there.
     public func set(_ value: Value?) throws {
         let owner = LocalOwner.current
