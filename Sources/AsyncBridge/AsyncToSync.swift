@@ -22,9 +22,17 @@ public enum AsyncToSync {
     @available(*, noasync, message: "asyncToSync blocks the calling thread; just await the async function directly")
     public static func run<R: Sendable>(_ body: @escaping @Sendable () async throws -> R) throws -> R {
         guard !isInsideTask() else { throw BridgeError.asyncToSyncInAsyncContext }
+        return try run(serving: CurrentThreadExecutor(parent: BridgeState.current.executor), body)
+    }
+
+    /// Runs `body` with `executor` (made on this thread) serving the calling thread.
+    static func run<R: Sendable>(
+        serving executor: CurrentThreadExecutor,
+        _ body: @escaping @Sendable () async throws -> R
+    ) throws -> R {
+        guard executor.markStarted() else { throw BridgeError.executorFinished }
         let outer = BridgeState.current
         let callerLocals = LocalStorage.current
-        let executor = CurrentThreadExecutor(parent: outer.executor)
         let bodyLocals = LocalStorage(owner: .unclaimed, values: callerLocals?.values ?? [:])
 
         var state = outer
@@ -40,6 +48,7 @@ public enum AsyncToSync {
             preferred = executor
         }
         defer {
+            bodyLocals.close()
             if let callerLocals, callerLocals.isOwned(by: .current) {
                 callerLocals.merge(bodyLocals.changes)
             }
@@ -53,10 +62,10 @@ public enum AsyncToSync {
 /// ```swift
 /// let fetch = asyncToSync { (url: String) in try await client.get(url) }
 /// let page = try fetch("https://example.com")   // from a plain thread
+/// ```
 ///
 /// Building the wrapper is fine anywhere; *calling* it from a task throws
 /// ``BridgeError/asyncToSyncInAsyncContext``.
-/// ```
 public func asyncToSync<each A: Sendable, R: Sendable>(
     _ function: @escaping @Sendable (repeat each A) async throws -> R
 ) -> @Sendable (repeat each A) throws -> R {

@@ -56,10 +56,19 @@ public final class BlockingThreadPool: BlockingExecutor, @unchecked Sendable {
         startLock.withLock { $0 }
     }
 
-    /// Runs `work` on a pool thread.
+    deinit {
+        queue.finish()
+    }
+
+    /// Runs `work` on a pool thread, in a `Local` scope of its own (so nothing it sets is seen by
+    /// later work on the same thread).
     /// - Throws: ``BridgeError/queueFull`` or ``BridgeError/executorShutDown``.
     public func execute(_ work: @escaping @Sendable () -> Void) throws {
-        try submit(ClosureWork(work))
+        try submit(ClosureWork {
+            var state = BridgeState()
+            state.locals = LocalStorage(owner: .current, values: [:])
+            BridgeState.$current.withValue(state, operation: work)
+        })
     }
 
     /// Lets the threads exit once the queued work has run; later work is refused.

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// An executor that runs work on the thread that created it, while that thread waits.
 ///
 /// This is the heart of ``asyncToSync(_:)``: the blocked caller thread does not sleep idly but
@@ -17,6 +19,8 @@
 /// ```
 public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @unchecked Sendable {
     let queue = JobQueue()
+    /// Set once ``run(until:)`` (or `asyncToSync`) starts draining; an executor serves one operation.
+    private let started = Atomic<Bool>(false)
     let thread = currentThreadID()
     /// The executor of the enclosing `asyncToSync`, if any: the fallback once this one finishes.
     let parent: CurrentThreadExecutor?
@@ -30,24 +34,31 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
         self.parent = parent
     }
 
-    /// Whether the executor still accepts work.
+    /// Whether the executor has finished its operation and accepts no more work.
     public var isFinished: Bool { queue.isClosed }
+
+    /// Whether the executor is serving its operation now.
+    var isLive: Bool { started.load(ordering: .acquiring) && !queue.isClosed }
 
     /// Runs `operation` as a task whose jobs all run on the calling thread, which drains this
     /// executor until the operation has finished; returns its result or throws its error.
     ///
     /// Call it once, on the thread that created the executor, from synchronous code.
+    /// It behaves as ``AsyncToSync/run(_:)`` does (a `Local` scope for the operation, cancellation
+    /// from an enclosing bridged body), with this executor serving the thread.
     /// - Throws: ``BridgeError`` with code `wrongThread` from another thread, `executorFinished` on a
-    ///   second call, `asyncToSyncInAsyncContext` from inside a task; otherwise what `operation` throws.
+    ///   second call (also while the first still runs), `asyncToSyncInAsyncContext` from inside a task;
+    ///   otherwise what `operation` throws.
     @available(*, noasync, message: "run(until:) blocks the calling thread; await the operation directly")
     public func run<R: Sendable>(until operation: @escaping @Sendable () async throws -> R) throws -> R {
         guard pthread_equal_(thread, currentThreadID()) else { throw BridgeError.wrongThread }
         guard !isInsideTask() else { throw BridgeError.asyncToSyncInAsyncContext }
-        guard !queue.isClosed else { throw BridgeError.executorFinished }
-        var state = BridgeState.current
-        state.executor = self
-        state.occupying = nil
-        return try drain(state: state, preferring: self, cancelling: nil, operation)
+        return try AsyncToSync.run(serving: self, operation)
+    }
+
+    /// Marks the executor as serving; `false` if it already served (or serves) an operation.
+    func markStarted() -> Bool {
+        started.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
     }
 
     /// Starts `operation` as a task that inherits `state` and prefers `preferred` (this executor,
@@ -92,18 +103,19 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
         }
     }
 
-    /// Runs `work` on this executor's thread and returns its result; if this executor has finished,
-    /// on the nearest live executor of an enclosing `asyncToSync`.
+    /// Runs `work` on this executor's thread and returns its result; if this executor is not serving
+    /// (not started yet, or finished), on the nearest live executor of an enclosing `asyncToSync`.
     /// - Throws: ``BridgeError`` code `executorFinished` when no executor in the chain is live.
     public func submit<R: Sendable>(_ work: @escaping @Sendable () throws -> R) async throws -> R {
-        try await SyncCall.perform(on: .executor(self), threadSensitive: true, work)
+        guard let executor = liveExecutor else { throw BridgeError.executorFinished }
+        return try await SyncCall.perform(on: .executor(executor), threadSensitive: true, work)
     }
 
     /// This executor if it still accepts work, else the nearest live one up the chain.
     var liveExecutor: CurrentThreadExecutor? {
         var candidate: CurrentThreadExecutor? = self
         while let executor = candidate {
-            if !executor.queue.isClosed { return executor }
+            if executor.isLive { return executor }
             candidate = executor.parent
         }
         return nil

@@ -104,6 +104,7 @@ extension Local {
     }
 
     fileprivate static func closeScope<V>(_ scope: LocalStorage, outer: LocalStorage?, owner: LocalOwner, setting local: Local<V>?) {
+        scope.close()
         guard let outer, outer.isOwned(by: owner) else { return }
         outer.merge(scope.changes, excluding: local?.key)
     }

@@ -1,6 +1,7 @@
 /// Runs blocking code from async code, on a thread the library owns.
 ///
-/// The body never runs on Swift's cooperative pool. Where it runs:
+/// The body never runs on Swift's cooperative pool (unless a custom ``BlockingExecutor`` you pass
+/// runs work inline). Where it runs:
 /// - `threadSensitive: true` (the default): on the thread of the innermost ``asyncToSync(_:)``
 ///   above the caller (which serves it through its ``CurrentThreadExecutor``), else on the thread of
 ///   the current ``ThreadSensitiveContext``, else on one process-wide sensitive thread. So blocking
@@ -10,6 +11,10 @@
 /// Errors thrown by the body reach the caller unchanged. A cancelled caller gets `CancellationError`
 /// at once; a body already running keeps running (it can check ``isCancelled``) and its result is
 /// dropped, while a body that has not started yet is skipped.
+///
+/// A thread-sensitive call made from a task that sync code started (without `asyncToSync`) while
+/// that sync code still runs on the call's target thread throws ``BridgeError/wouldDeadlock``,
+/// whether or not the sync code waits for the task: it could only run once that code returns.
 ///
 /// ```swift
 /// let user = try await SyncToAsync.run { try legacyStore.user(id: 42) }
@@ -46,7 +51,8 @@ public enum SyncToAsync {
     /// Inside a sync body run by the bridge: whether the awaiting caller has been cancelled.
     ///
     /// Long-running blocking code can poll it and stop early; its result is dropped anyway.
-    /// `false` outside a bridged body.
+    /// `false` outside a bridged body. In async code started from a bridged body (an `asyncToSync`
+    /// inside it) it reports that body's caller; async code should check `Task.isCancelled`.
     public static var isCancelled: Bool {
         BridgeState.current.call?.isCancelled ?? false
     }

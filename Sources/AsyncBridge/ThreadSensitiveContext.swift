@@ -2,8 +2,9 @@
 ///
 /// Without a context, thread-sensitive ``SyncToAsync`` calls that have no ``asyncToSync(_:)`` above
 /// them share one process-wide thread, so one slow request holds up every other. Run each request
-/// in a context and each gets its own thread (taken from a bounded set of idle threads, not created
-/// per call), while calls within one request still meet the same thread.
+/// in a context and each gets its own thread while calls within one request still meet the same
+/// thread. Threads are reused: a context takes an idle one (up to 16 are kept idle) and makes a new
+/// one only when none is idle, so concurrent contexts cost one thread each.
 ///
 /// Contexts are re-entrant: a context inside another uses the outer one's thread. Leaving a context
 /// never blocks: work still queued on its thread (say, from a caller that was cancelled) finishes
@@ -23,7 +24,7 @@ public enum ThreadSensitiveContext {
         _ body: () async throws -> R
     ) async rethrows -> R {
         var state = BridgeState.current
-        if state.sensitiveLane != nil {
+        if let lane = state.sensitiveLane, lane.isOpen {
             return try await body()
         }
         let thread = DedicatedThreads.acquire()

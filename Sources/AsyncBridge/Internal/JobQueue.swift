@@ -16,9 +16,9 @@ enum QueuedWork: @unchecked Sendable {
 
 /// A FIFO queue of work drained by one or more threads, which sleep while it is empty.
 ///
-/// A queue can be *finished*: it then still hands out what it holds, and once it is empty it
-/// closes for good and refuses every later push. A push therefore succeeds exactly when the work
-/// will run, which is how the bridge never uses an executor that has quit.
+/// A queue can be *finished*: it refuses every later push, still hands out what it holds, and once
+/// it is empty it closes for good. A push therefore succeeds exactly when the work will run, which
+/// is how the bridge never uses an executor that has quit.
 final class JobQueue: @unchecked Sendable {
     private let lock = ConditionLock()
     private var items = Deque<QueuedWork>()
@@ -42,7 +42,7 @@ final class JobQueue: @unchecked Sendable {
     @discardableResult
     func push(_ work: QueuedWork) -> PushResult {
         lock.lock()
-        if closed {
+        if closed || finishing {
             lock.unlock()
             return .closed
         }

@@ -13,6 +13,8 @@ enum LocalOwner: Equatable, Sendable {
     case thread(UInt)
     case task(UInt)
     case unclaimed
+    /// The scope has ended: nobody writes to it any more.
+    case closed
 
     /// The calling context: its task if it runs in one, else its thread.
     static var current: LocalOwner {
@@ -57,6 +59,11 @@ class LocalStorage: @unchecked Sendable {
         state.withLock { if $0.owner == .unclaimed { $0.owner = owner } }
     }
 
+    /// Ends the scope: later writes (from tasks that outlived it) are refused.
+    func close() {
+        state.withLock { $0.owner = .closed }
+    }
+
     var values: [UInt64: any Sendable] {
         state.withLock { $0.values }
     }
@@ -76,7 +83,7 @@ class LocalStorage: @unchecked Sendable {
     /// Writes as `owner`; `false` if `owner` does not own the scope.
     func write(_ key: UInt64, _ value: (any Sendable)?, as owner: LocalOwner, critical: Bool) -> Bool {
         state.withLock { state in
-            guard state.owner == owner else { return false }
+            guard state.owner == owner, owner != .closed else { return false }
             if critical {
                 state.critical[key] = value
             } else {

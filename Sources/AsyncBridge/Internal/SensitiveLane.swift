@@ -14,6 +14,9 @@ final class SensitiveLane: @unchecked Sendable {
         self.thread = thread
     }
 
+    /// Whether the lane still accepts work (its context has not ended).
+    var isOpen: Bool { open.withLock { $0 } }
+
     /// Queues `item` if the lane is open.
     func submit(_ item: any WorkItem) -> Bool {
         open.withLock { open in

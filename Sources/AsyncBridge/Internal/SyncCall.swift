@@ -52,29 +52,50 @@ final class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unc
         _ body: @escaping @Sendable () throws -> R
     ) async throws -> R {
         let state = BridgeState.current
+        let explicit = target != nil
         var target = try target ?? Self.route(threadSensitive: threadSensitive, state: state)
         let call = SyncCall(body: body, callerState: state)
-        let result: R = try await withTaskCancellationHandler {
+        let result: R
+        do {
+            result = try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { continuation in
                 guard call.install(continuation) else { return }
                 while true {
                     do {
                         if try call.enqueue(on: target) { return }
-                        // The executor finished between routing and queuing: route again.
-                        target = try Self.route(threadSensitive: threadSensitive, state: state)
+                        // The executor finished between routing and queuing: route again (an
+                        // explicit executor falls back along its own chain only).
+                        target = try Self.reroute(from: target, explicit: explicit, threadSensitive: threadSensitive, state: state)
                     } catch {
                         call.resume(with: .failure(error))
                         return
                     }
                 }
             }
-        } onCancel: {
-            call.cancel()
+            } onCancel: {
+                call.cancel()
+            }
+        } catch {
+            // Changes made before the body threw still count, as in asgiref; a cancelled call's
+            // body may still be running, so its changes are dropped.
+            if !call.isCancelled, let caller = state.locals, caller.isOwned(by: .current) {
+                caller.merge(call.changes)
+            }
+            throw error
         }
         if let caller = state.locals, caller.isOwned(by: .current) {
             caller.merge(call.changes)
         }
         return result
+    }
+
+    /// Where to go when `target` refused the call because it finished.
+    private static func reroute(from target: SyncTarget, explicit: Bool, threadSensitive: Bool, state: BridgeState) throws -> SyncTarget {
+        if explicit, case .executor(let executor) = target {
+            guard let next = executor.parent?.liveExecutor else { throw BridgeError.executorFinished }
+            return .executor(next)
+        }
+        return try route(threadSensitive: threadSensitive, state: state)
     }
 
     /// Chooses where a call from code with `state` runs.
@@ -174,6 +195,7 @@ final class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unc
         let result = BridgeState.$current.withValue(state) {
             Result { try body() }
         }
+        close()
         resume(with: result)
     }
 

@@ -26,7 +26,7 @@ final class WorkerThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         }
     }
 
-    /// Queues work; `false` once the thread has been shut down and drained.
+    /// Queues work; refused (`.closed`) once the thread has been shut down.
     @inline(__always) func submit(_ item: any WorkItem) -> JobQueue.PushResult {
         queue.push(.item(item))
     }
