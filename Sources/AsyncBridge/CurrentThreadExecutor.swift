@@ -72,18 +72,19 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
         var outcome: Result<R, any Error>? = nil
         withUnsafeMutablePointer(to: &outcome) { pointer in
             let slot = UnsafeSendablePointer(pointer)
-            let task = BridgeState.$current.withValue(state) {
-                Task(executorPreference: preferred) { [self] in
-                    BridgeState.current.locals?.claim()
-                    let result: Result<R, any Error>
+            // The state is bound inside the task (the task allocator, no malloc) rather than on
+            // this thread before creating it.
+            let task = Task(executorPreference: preferred) { [self] in
+                let result: Result<R, any Error> = await BridgeState.$current.withValue(state) {
+                    state.locals?.claim()
                     do {
-                        result = .success(try await operation())
+                        return .success(try await operation())
                     } catch {
-                        result = .failure(error)
+                        return .failure(error)
                     }
-                    slot.pointer.pointee = result
-                    queue.finish()
                 }
+                slot.pointer.pointee = result
+                queue.finish()
             }
             let token = call?.onCancel { task.cancel() }
             runLoop()

@@ -126,10 +126,18 @@ struct AsyncToSyncTests {
 
     /// The public `CurrentThreadExecutor` refuses another thread and a second run.
     @Test func currentThreadExecutorRules() async throws {
-        let executor = try await onNewThread { CurrentThreadExecutor() }
+        // The creating thread stays alive during the check (an exited thread's id can be reused).
+        let creatorDone = Gate()
+        let executor = await withCheckedContinuation { continuation in
+            Thread {
+                continuation.resume(returning: CurrentThreadExecutor())
+                creatorDone.waitBlocking()
+            }.start()
+        }
         await #expect(throws: BridgeError.wrongThread) {
             try await onNewThread { try executor.run { 1 } }
         }
+        creatorDone.open()
         let (first, second) = try await onNewThread { () -> (Int, BridgeError?) in
             let executor = CurrentThreadExecutor()
             let first = try executor.run { () async -> Int in

@@ -6,30 +6,35 @@ import Musl
 import Darwin
 #endif
 
-/// A pthread mutex paired with a condition variable, allocated at a stable address.
+/// A pthread mutex paired with a condition variable, in one allocation at a stable address.
 ///
 /// The bridge's queues sleep on this when they have no work; `Synchronization.Mutex` has no
-/// condition variable, and Foundation's `NSCondition` would pull Foundation into the core.
-final class ConditionLock: @unchecked Sendable {
+/// condition variable, and Foundation's `NSCondition` would pull Foundation into the core. It is a
+/// struct over one heap block so that a queue costs one allocation for both; its owner calls
+/// ``destroy()`` exactly once, in its `deinit`.
+struct ConditionLock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
     init() {
-        mutex = .allocate(capacity: 1)
-        condition = .allocate(capacity: 1)
-        var attributes = pthread_mutexattr_t()
-        pthread_mutexattr_init(&attributes)
-        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_NORMAL))
-        precondition(pthread_mutex_init(mutex, &attributes) == 0, "pthread_mutex_init failed")
-        pthread_mutexattr_destroy(&attributes)
+        let mutexSize = MemoryLayout<pthread_mutex_t>.stride
+        let conditionOffset = (mutexSize + MemoryLayout<pthread_cond_t>.alignment - 1)
+            / MemoryLayout<pthread_cond_t>.alignment * MemoryLayout<pthread_cond_t>.alignment
+        let block = UnsafeMutableRawPointer.allocate(
+            byteCount: conditionOffset + MemoryLayout<pthread_cond_t>.size,
+            alignment: max(MemoryLayout<pthread_mutex_t>.alignment, MemoryLayout<pthread_cond_t>.alignment)
+        )
+        mutex = block.bindMemory(to: pthread_mutex_t.self, capacity: 1)
+        condition = (block + conditionOffset).bindMemory(to: pthread_cond_t.self, capacity: 1)
+        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init failed")
         precondition(pthread_cond_init(condition, nil) == 0, "pthread_cond_init failed")
     }
 
-    deinit {
+    /// Releases the mutex, the condition and their memory.
+    func destroy() {
         pthread_cond_destroy(condition)
         pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
+        UnsafeMutableRawPointer(mutex).deallocate()
     }
 
     @inline(__always) func lock() { pthread_mutex_lock(mutex) }

@@ -32,6 +32,10 @@ final class JobQueue: @unchecked Sendable {
         self.limit = limit
     }
 
+    deinit {
+        lock.destroy()
+    }
+
     enum PushResult {
         case queued
         case closed
