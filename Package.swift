@@ -13,14 +13,30 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "AsyncBridge", targets: ["AsyncBridge"]),
+        .library(name: "ASGI", targets: ["ASGI"]),
+        .library(name: "ASGITesting", targets: ["ASGITesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .target(
             name: "AsyncBridge",
             dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ASGI",
+            dependencies: [
+                "AsyncBridge",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ASGITesting",
+            dependencies: ["ASGI", "AsyncBridge"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -32,6 +48,11 @@ let package = Package(
         .testTarget(
             name: "AsyncBridgeTests",
             dependencies: ["AsyncBridge"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ASGITests",
+            dependencies: ["ASGI", "ASGITesting", "AsyncBridge"],
             swiftSettings: swiftSettings
         ),
     ],
