@@ -12,11 +12,11 @@ import Darwin
 /// condition variable, and Foundation's `NSCondition` would pull Foundation into the core. It is a
 /// struct over one heap block so that a queue costs one allocation for both; its owner calls
 /// ``destroy()`` exactly once, in its `deinit`.
-struct ConditionLock: @unchecked Sendable {
+package struct ConditionLock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
-    init() {
+    package init() {
         let mutexSize = MemoryLayout<pthread_mutex_t>.stride
         let conditionOffset = (mutexSize + MemoryLayout<pthread_cond_t>.alignment - 1)
             / MemoryLayout<pthread_cond_t>.alignment * MemoryLayout<pthread_cond_t>.alignment
@@ -31,25 +31,25 @@ struct ConditionLock: @unchecked Sendable {
     }
 
     /// Releases the mutex, the condition and their memory.
-    func destroy() {
+    package func destroy() {
         pthread_cond_destroy(condition)
         pthread_mutex_destroy(mutex)
         UnsafeMutableRawPointer(mutex).deallocate()
     }
 
-    @inline(__always) func lock() { pthread_mutex_lock(mutex) }
-    @inline(__always) func unlock() { pthread_mutex_unlock(mutex) }
+    @inline(__always) package func lock() { pthread_mutex_lock(mutex) }
+    @inline(__always) package func unlock() { pthread_mutex_unlock(mutex) }
 
     /// Waits for a signal; the lock must be held and is held again on return.
-    @inline(__always) func wait() { pthread_cond_wait(condition, mutex) }
+    @inline(__always) package func wait() { pthread_cond_wait(condition, mutex) }
 
     /// Wakes one waiter.
-    @inline(__always) func signal() { pthread_cond_signal(condition) }
+    @inline(__always) package func signal() { pthread_cond_signal(condition) }
 
     /// Wakes every waiter.
-    @inline(__always) func broadcast() { pthread_cond_broadcast(condition) }
+    @inline(__always) package func broadcast() { pthread_cond_broadcast(condition) }
 
-    @inline(__always) func withLock<R>(_ body: () throws -> R) rethrows -> R {
+    @inline(__always) package func withLock<R>(_ body: () throws -> R) rethrows -> R {
         lock()
         defer { unlock() }
         return try body()

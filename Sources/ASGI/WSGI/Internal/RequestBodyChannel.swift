@@ -1,0 +1,121 @@
+import AsyncBridge
+
+/// Carries the request body from the ASGI side (`receive()` events, async) to the application's
+/// blocking reads, with back-pressure: the async side stops pulling events while `highWater` bytes
+/// wait unread, and resumes once the application has read half of them.
+final class RequestBodyChannel: WSGIInputSource, @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var chunks: [[UInt8]] = []
+    private var headOffset = 0
+    private var buffered = 0
+    private var finished = false
+    private var failure: WSGIError?
+    private var closed = false
+    private var readerWaiting = false
+    private var producer: CheckedContinuation<Bool, Never>?
+    let highWater: Int
+
+    init(highWater: Int = 256 * 1024) {
+        self.highWater = highWater
+    }
+
+    deinit {
+        lock.destroy()
+    }
+
+    // MARK: Async side
+
+    /// Queues a chunk; suspends while the buffer is full. `false` once the reader is done (stop).
+    func push(_ chunk: [UInt8]) async -> Bool {
+        guard !chunk.isEmpty else { return !isClosed }
+        lock.lock()
+        if closed {
+            lock.unlock()
+            return false
+        }
+        chunks.append(chunk)
+        buffered += chunk.count
+        let full = buffered >= highWater
+        lock.unlock()
+        lock.broadcast()
+        guard full else { return true }
+        return await withCheckedContinuation { continuation in
+            lock.lock()
+            if closed || buffered < highWater {
+                let open = !closed
+                lock.unlock()
+                continuation.resume(returning: open)
+            } else {
+                producer = continuation
+                lock.unlock()
+            }
+        }
+    }
+
+    /// The body is complete: reads return what is left, then the end.
+    func finish() {
+        lock.withLock { finished = true }
+        lock.broadcast()
+    }
+
+    /// The body cannot be completed: reads return what is left, then throw `error`.
+    func fail(_ error: WSGIError) {
+        lock.withLock { if failure == nil { failure = error } }
+        lock.broadcast()
+    }
+
+    private var isClosed: Bool { lock.withLock { closed } }
+
+    // MARK: Sync side
+
+    func read(upTo maxBytes: Int) throws -> [UInt8] {
+        lock.lock()
+        while chunks.isEmpty && !finished && failure == nil && !closed {
+            readerWaiting = true
+            lock.wait()
+        }
+        readerWaiting = false
+        guard !chunks.isEmpty else {
+            let failure = self.failure
+            lock.unlock()
+            if let failure { throw failure }
+            return []
+        }
+        let first = chunks[0]
+        let end = min(first.count, headOffset + maxBytes)
+        let piece: [UInt8]
+        if headOffset == 0 && end == first.count {
+            piece = first
+        } else {
+            piece = Array(first[headOffset..<end])
+        }
+        if end == first.count {
+            chunks.removeFirst()
+            headOffset = 0
+        } else {
+            headOffset = end
+        }
+        buffered -= piece.count
+        var resume: CheckedContinuation<Bool, Never>? = nil
+        if buffered < highWater / 2, let waiting = producer {
+            producer = nil
+            resume = waiting
+        }
+        lock.unlock()
+        resume?.resume(returning: true)
+        return piece
+    }
+
+    /// The application is done with the body: unread bytes are dropped and the producer stops.
+    func close() {
+        let waiting = lock.withLock { () -> CheckedContinuation<Bool, Never>? in
+            closed = true
+            chunks = []
+            buffered = 0
+            defer { producer = nil }
+            return producer
+        }
+        lock.broadcast()
+        waiting?.resume(returning: false)
+    }
+}

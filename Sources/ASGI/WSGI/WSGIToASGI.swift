@@ -1,0 +1,305 @@
+import AsyncBridge
+import Logging
+
+/// Serves a blocking, WSGI-style application as an ASGI application, so it runs unchanged inside
+/// an async server.
+///
+/// Each request runs the application on a blocking thread (``BlockingThreadPool/shared`` unless
+/// you pass an `executor`; never the cooperative pool), so slow requests overlap. Unlike asgiref's
+/// `WsgiToAsgi`, it:
+/// - streams the request body into `environ.input` as it arrives, with back-pressure, and answers
+///   413 past `maxRequestBodyBytes`;
+/// - calls `close()` on the body on every path, supports the `write` callable, holds headers back
+///   until the first non-empty chunk (so `startResponse` with an error can replace them), clamps
+///   the output to the application's `Content-Length`;
+/// - turns a client disconnect into an error on input reads and a stop of the body's iteration;
+/// - answers 500 (and logs) when the application fails before its response started, and fails the
+///   ASGI call (so the server aborts the connection) when it fails after;
+/// - sends small chunks together: chunks queue up while an event is being sent, so a body of 1,000
+///   small chunks does not cost 1,000 crossings;
+/// - serves `lifespan` scopes with optional ``WSGILifespan`` hooks.
+///
+/// ```swift
+/// let app = WSGIToASGI(legacyApp, maxRequestBodyBytes: 10 << 20)
+/// ```
+public struct WSGIToASGI: ASGIApplication {
+    /// The wrapped application.
+    public let application: any WSGIApplication
+    /// Most values one environ variable may receive from repeated headers (400 past it); `nil`: no limit.
+    public let duplicateHeaderLimit: Int?
+    /// Largest request body accepted (413 past it); `nil`: no limit.
+    public let maxRequestBodyBytes: Int?
+    /// Run each request's blocking code thread-sensitively, on one thread per request.
+    public let threadSensitive: Bool
+    /// Where requests run when not thread-sensitive (`nil`: the shared pool).
+    public let executor: (any BlockingExecutor)?
+    /// Startup and shutdown hooks.
+    public let lifespan: WSGILifespan
+    /// Where errors and `wsgi.errors` go.
+    public let logger: Logger
+
+    /// Wraps `application`.
+    /// - Parameters:
+    ///   - duplicateHeaderLimit: values per environ variable from repeated headers (400 past it).
+    ///   - maxRequestBodyBytes: largest body accepted (413 past it); default 100 MiB.
+    ///   - threadSensitive: run each request in its own ``ThreadSensitiveContext`` with
+    ///     thread-sensitive calls (per-request thread affinity) instead of on the pool.
+    ///   - executor: the pool for non-thread-sensitive requests.
+    ///   - lifespan: startup and shutdown hooks.
+    ///   - logger: where errors go.
+    public init(
+        _ application: any WSGIApplication,
+        duplicateHeaderLimit: Int? = 100,
+        maxRequestBodyBytes: Int? = 100 * 1024 * 1024,
+        threadSensitive: Bool = false,
+        executor: (any BlockingExecutor)? = nil,
+        lifespan: WSGILifespan = WSGILifespan(),
+        logger: Logger = Logger(label: "asgi.wsgi")
+    ) {
+        self.application = application
+        self.duplicateHeaderLimit = duplicateHeaderLimit
+        self.maxRequestBodyBytes = maxRequestBodyBytes
+        self.threadSensitive = threadSensitive
+        self.executor = threadSensitive ? nil : executor
+        self.lifespan = lifespan
+        self.logger = logger
+    }
+
+    /// Serves one connection.
+    /// - Throws: ``WSGIError`` `unsupportedScope` for WebSocket scopes; the application's error when
+    ///   it fails after its response started.
+    public func callAsFunction(scope: Scope, receive: @escaping Receive, send: @escaping Send) async throws {
+        switch scope {
+        case .http(let http):
+            try await serve(http, receive: receive, send: send)
+        case .lifespan:
+            try await serveLifespan(receive: receive, send: send)
+        case .websocket:
+            throw WSGIError(.unsupportedScope, "A WSGI-style application cannot serve a WebSocket connection.")
+        }
+    }
+
+    // MARK: HTTP
+
+    private enum Child: Sendable {
+        case application
+        case requestBody
+    }
+
+    private func serve(_ scope: HTTPScope, receive: @escaping Receive, send: @escaping Send) async throws {
+        if let limit = maxRequestBodyBytes, let declared = scope.headers["content-length"].flatMap({ Int($0) }), declared > limit {
+            try await sendPlain(status: 413, "Request body of \(declared) bytes is larger than the limit of \(limit) bytes.", send)
+            return
+        }
+        let input = RequestBodyChannel()
+        let output = ResponseChannel()
+        let environ: Environ
+        do {
+            environ = try Environ(
+                scope: scope,
+                input: WSGIInput(input),
+                errors: WSGIErrors(logger: logger),
+                duplicateHeaderLimit: duplicateHeaderLimit
+            )
+        } catch let error as WSGIError {
+            logger.notice("Rejected request: \(error.message)")
+            try await sendPlain(status: 400, "Bad Request: \(error.message)", send)
+            return
+        }
+
+        try await withThrowingTaskGroup(of: Child.self) { group in
+            group.addTask {
+                await pumpRequestBody(receive: receive, into: input)
+                return .requestBody
+            }
+            group.addTask {
+                try await runApplication(environ: environ, input: input, output: output)
+                return .application
+            }
+            let failure = await forwardResponse(from: output, input: input, send: send)
+            while let child = try await group.next() {
+                if child == .application { group.cancelAll() }
+            }
+            if let failure { throw failure }
+        }
+    }
+
+    /// Reads `http.request` events into the input channel as the application consumes them.
+    private func pumpRequestBody(receive: @escaping Receive, into input: RequestBodyChannel) async {
+        var total = 0
+        do {
+            while true {
+                switch try await receive() {
+                case .httpRequest(let body, let moreBody):
+                    total += body.count
+                    if let limit = maxRequestBodyBytes, total > limit {
+                        input.fail(WSGIError(.requestBodyTooLarge, "The request body is larger than the limit of \(limit) bytes."))
+                        return
+                    }
+                    guard await input.push(body) else { return }
+                    if !moreBody {
+                        input.finish()
+                        return
+                    }
+                case .httpDisconnect:
+                    input.fail(.clientDisconnected)
+                    return
+                default:
+                    continue
+                }
+            }
+        } catch {
+            input.fail(.clientDisconnected)
+        }
+    }
+
+    /// Runs the application on a blocking thread.
+    private func runApplication(environ: Environ, input: RequestBodyChannel, output: ResponseChannel) async throws {
+        let application = self.application
+        let logger = self.logger
+        let body: @Sendable () -> Void = {
+            Self.run(application, environ: environ, input: input, output: output, logger: logger)
+        }
+        do {
+            if threadSensitive {
+                try await ThreadSensitiveContext.run {
+                    try await SyncToAsync.run(threadSensitive: true, body)
+                }
+            } else {
+                try await SyncToAsync.run(threadSensitive: false, executor: executor, body)
+            }
+        } catch let error as BridgeError where error == .queueFull {
+            // The application never ran: answer for it.
+            logger.warning("Blocking thread pool is full; answering 503.")
+            let responder = WSGIResponder(output: output)
+            try? responder.sendError(status: 503, message: "Service Unavailable")
+            input.close()
+            output.finish()
+        } catch {
+            // Cancelled before or while running: make sure the response side does not wait forever.
+            input.close()
+            output.finish()
+            throw error
+        }
+    }
+
+    /// The blocking part: call the application, iterate its body, `close()` it on every path.
+    static func run(
+        _ application: any WSGIApplication,
+        environ: Environ,
+        input: RequestBodyChannel,
+        output: ResponseChannel,
+        logger: Logger
+    ) {
+        let responder = WSGIResponder(output: output)
+        var body: (any WSGIBody)? = nil
+        defer {
+            body?.close()
+            input.close()
+            environ.errors.flush()
+            output.finish()
+        }
+        do {
+            body = try application(environ, responder.startResponse)
+            while !responder.reachedContentLength, let chunk = try body?.next() {
+                try responder.write(chunk)
+            }
+            try responder.finish()
+        } catch let error as WSGIError where error.code == .clientDisconnected {
+            logger.debug("Client disconnected; the response was abandoned.")
+        } catch {
+            if !responder.headersSent && !output.isDisconnected {
+                if let wsgiError = error as? WSGIError, wsgiError.code == .requestBodyTooLarge {
+                    logger.notice("\(wsgiError.message)")
+                    try? responder.sendError(status: 413, message: "Payload Too Large")
+                } else {
+                    logger.error("WSGI application failed before its response started: \(String(describing: error))")
+                    try? responder.sendError(status: 500, message: "Internal Server Error")
+                }
+            } else {
+                logger.error("WSGI application failed after its response started: \(String(describing: error))")
+                try? output.send(.failed(error))
+            }
+        }
+    }
+
+    /// Sends the application's output as ASGI events; returns the application's error if it failed
+    /// after the response started.
+    private func forwardResponse(from output: ResponseChannel, input: RequestBodyChannel, send: @escaping Send) async -> (any Error)? {
+        var pending: [UInt8] = []
+        while let parts = await output.next() {
+            do {
+                for part in parts {
+                    switch part {
+                    case .start(let status, let headers):
+                        try await send(.httpResponseStart(status: status, headers: headers))
+                    case .body(let bytes):
+                        if pending.isEmpty { pending = bytes } else { pending.append(contentsOf: bytes) }
+                    case .end:
+                        try await send(.httpResponseBody(body: pending, moreBody: false))
+                        pending = []
+                    case .failed(let error):
+                        if !pending.isEmpty {
+                            try? await send(.httpResponseBody(body: pending, moreBody: true))
+                        }
+                        return error
+                    }
+                }
+                if !pending.isEmpty {
+                    try await send(.httpResponseBody(body: pending, moreBody: true))
+                    pending = []
+                }
+            } catch {
+                // The client is gone: the application's next write throws and its reads fail.
+                logger.debug("Sending the response failed: \(String(describing: error))")
+                output.disconnect()
+                input.fail(.clientDisconnected)
+                while await output.next() != nil {}
+                return nil
+            }
+        }
+        return nil
+    }
+
+    private func sendPlain(status: Int, _ message: String, _ send: Send) async throws {
+        let body = Array(message.utf8)
+        try await send(.httpResponseStart(status: status, headers: [
+            ("content-type", "text/plain; charset=utf-8"),
+            ("content-length", String(body.count)),
+        ]))
+        try await send(.httpResponseBody(body: body, moreBody: false))
+    }
+
+    // MARK: Lifespan
+
+    private func serveLifespan(receive: @escaping Receive, send: @escaping Send) async throws {
+        while true {
+            switch try await receive() {
+            case .lifespanStartup:
+                do {
+                    if let startup = lifespan.startup {
+                        try await SyncToAsync.run(threadSensitive: false, executor: executor, startup)
+                    }
+                    try await send(.lifespanStartupComplete)
+                } catch {
+                    logger.error("WSGI startup hook failed: \(String(describing: error))")
+                    try await send(.lifespanStartupFailed(message: String(describing: error)))
+                    return
+                }
+            case .lifespanShutdown:
+                do {
+                    if let shutdown = lifespan.shutdown {
+                        try await SyncToAsync.run(threadSensitive: false, executor: executor, shutdown)
+                    }
+                    try await send(.lifespanShutdownComplete)
+                } catch {
+                    logger.error("WSGI shutdown hook failed: \(String(describing: error))")
+                    try await send(.lifespanShutdownFailed(message: String(describing: error)))
+                }
+                return
+            default:
+                continue
+            }
+        }
+    }
+}
