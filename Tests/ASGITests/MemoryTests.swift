@@ -11,6 +11,8 @@ private func residentBytes() -> Int {
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
+/// `make test` runs this suite in a process of its own (`--filter MemoryTests`): resident memory is
+/// process-wide, and the other suites running in parallel would move it.
 @Suite("WSGIToASGI memory", .serialized)
 struct MemoryTests {
     static let chunkSize = 64 * 1024
