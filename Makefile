@@ -5,7 +5,7 @@
 
 SWIFT ?= swift
 
-.PHONY: run test bootstrap benchmark
+.PHONY: run run-hummingbird test bootstrap benchmark
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -18,6 +18,11 @@ test: bootstrap
 	$(SWIFT) test --skip-build --skip MemoryTests
 	# Memory bounds are measured in a process of their own: parallel tests would move its RSS.
 	$(SWIFT) test --skip-build --filter MemoryTests
+	# The Hummingbird adapter is a package of its own, so the core's build never pays for Hummingbird.
+	cd Integrations/ASGIHummingbird && $(SWIFT) build --build-tests && $(SWIFT) test --skip-build
+
+run-hummingbird: bootstrap
+	cd Integrations/ASGIHummingbird && $(SWIFT) run MountInHummingbird
 
 benchmark: bootstrap
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark

@@ -1,0 +1,59 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// The Hummingbird adapter lives in its own package (as swift-nio keeps Benchmarks/): Hummingbird
+// and its testing product cost minutes to build, and the core package's `swift test` must not pay
+// for them. `make test` builds and tests this package after the core one.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "swift-asgi-hummingbird",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ASGIHummingbird", targets: ["ASGIHummingbird"]),
+        .executable(name: "MountInHummingbird", targets: ["MountInHummingbird"]),
+    ],
+    dependencies: [
+        .package(name: "swift-asgi", path: "../.."),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+    ],
+    targets: [
+        .target(
+            name: "ASGIHummingbird",
+            dependencies: [
+                .product(name: "ASGI", package: "swift-asgi"),
+                .product(name: "AsyncBridge", package: "swift-asgi"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "MountInHummingbird",
+            dependencies: [
+                "ASGIHummingbird",
+                .product(name: "ASGI", package: "swift-asgi"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ASGIHummingbirdTests",
+            dependencies: [
+                "ASGIHummingbird",
+                .product(name: "ASGI", package: "swift-asgi"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

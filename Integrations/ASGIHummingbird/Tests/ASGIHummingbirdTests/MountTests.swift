@@ -1,0 +1,120 @@
+import ASGI
+import ASGIHummingbird
+import Hummingbird
+import HummingbirdTesting
+import HTTPTypes
+import NIOCore
+import Testing
+
+/// A legacy app that reports what it saw.
+let reportingApp = WSGIApp { environ, startResponse in
+    let body = try environ.input.read()
+    _ = try startResponse("200 OK", [("Content-Type", "text/plain"), ("X-Legacy", "yes")], nil)
+    let line = "\(environ["REQUEST_METHOD"] ?? "") \(environ["SCRIPT_NAME"] ?? "") \(environ["PATH_INFO"] ?? "") \(environ["QUERY_STRING"] ?? "") \(body.count)"
+    return [Array(line.utf8)]
+}
+
+@Suite("Mount in Hummingbird")
+struct MountTests {
+    private func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/native") { _, _ in "native" }
+        router.mount("/legacy", WSGIToASGI(reportingApp))
+        router.group("/api").mount("/old", WSGIToASGI(reportingApp))
+        return router
+    }
+
+    /// Requests under the prefix reach the ASGI app with the mount point as root path; other routes
+    /// stay native. Both with the in-process router and over a real HTTP connection.
+    @Test(arguments: [TestingSetup.router, .live])
+    func routesUnderThePrefixGoToTheApp(setup: TestingSetup) async throws {
+        let app = Application(router: router())
+        try await app.test(setup) { client in
+            try await client.execute(uri: "/native", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == "native")
+            }
+            try await client.execute(uri: "/legacy/a/b?x=1", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[HTTPField.Name("x-legacy")!] == "yes")
+                #expect(String(buffer: response.body) == "GET /legacy /a/b x=1 0")
+            }
+            try await client.execute(uri: "/legacy", method: .get) { response in
+                #expect(String(buffer: response.body) == "GET /legacy   0")
+            }
+            try await client.execute(uri: "/api/old/x", method: .delete) { response in
+                #expect(String(buffer: response.body) == "DELETE /api/old /x  0")
+            }
+            try await client.execute(uri: "/elsewhere", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+
+    /// Bodies stream both ways: a 4 MiB upload is read by the legacy app; a streamed response of
+    /// many chunks arrives whole.
+    @Test(arguments: [TestingSetup.router, .live])
+    func bodiesStreamBothWays(setup: TestingSetup) async throws {
+        let router = Router()
+        router.mount("/up", WSGIToASGI(reportingApp))
+        router.mount("/down", WSGIToASGI(WSGIApp { _, start in
+            _ = try start("200 OK", [], nil)
+            var remaining = 256
+            return WSGIClosureBody(next: {
+                guard remaining > 0 else { return nil }
+                remaining -= 1
+                return Array(repeating: UInt8(ascii: "z"), count: 16 * 1024)
+            })
+        }))
+        let app = Application(router: router)
+        try await app.test(setup) { client in
+            let upload = ByteBuffer(repeating: 7, count: 4 << 20)
+            try await client.execute(uri: "/up/file", method: .post, body: upload) { response in
+                #expect(String(buffer: response.body) == "POST /up /file  \(4 << 20)")
+            }
+            try await client.execute(uri: "/down", method: .get) { response in
+                #expect(response.body.readableBytes == 256 * 16 * 1024)
+            }
+        }
+    }
+
+    /// An ASGI app's failure before its response becomes a 500; an out-of-order event is rejected.
+    @Test func failuresBecome500() async throws {
+        struct Boom: Error {}
+        let router = Router()
+        router.mount("/boom", ASGIApp { _, _, _ in throw Boom() })
+        router.mount("/nostart", ASGIApp { _, _, send in
+            try await send(.httpResponseBody(body: [1]))
+        })
+        let app = Application(router: router)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/boom", method: .get) { response in
+                #expect(response.status == .internalServerError)
+            }
+            try await client.execute(uri: "/nostart", method: .get) { response in
+                #expect(response.status == .internalServerError)
+            }
+        }
+    }
+
+    /// Native ASGI apps get trailers through to the client when announced.
+    @Test func asgiAppWithHeadersAndStatus() async throws {
+        let router = Router()
+        router.mount("/asgi", ASGIApp { scope, receive, send in
+            guard case .http(let http) = scope else { return }
+            _ = try await receive()
+            try await send(.httpResponseStart(status: 201, headers: [("x-path", http.path), ("x-root", http.rootPath)]))
+            try await send(.httpResponseBody(body: Array("created".utf8), moreBody: true))
+            try await send(.httpResponseBody(body: Array("!".utf8)))
+        })
+        let app = Application(router: router)
+        try await app.test(.live) { client in
+            try await client.execute(uri: "/asgi/caf%C3%A9", method: .put) { response in
+                #expect(response.status == .created)
+                #expect(response.headers[HTTPField.Name("x-root")!] == "/asgi")
+                #expect(response.headers[HTTPField.Name("x-path")!] == "/asgi/café")
+                #expect(String(buffer: response.body) == "created!")
+            }
+        }
+    }
+}
