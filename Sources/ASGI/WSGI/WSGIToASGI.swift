@@ -176,8 +176,11 @@ public struct WSGIToASGI: ASGIApplication {
             input.close()
             output.finish()
         } catch {
-            // Cancelled before or while running: make sure the response side does not wait forever.
-            input.close()
+            // Cancelled before or while running (a timeout, a server shutting down): the blocking
+            // code may still run, so its next read or write fails as for a client that went away,
+            // and the response side does not wait for it.
+            input.fail(.clientDisconnected)
+            output.disconnect()
             output.finish()
             throw error
         }
