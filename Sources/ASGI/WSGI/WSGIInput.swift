@@ -32,17 +32,24 @@ public final class WSGIInput: Sendable {
         self.init(BufferedInputSource(bytes))
     }
 
-    /// Reads up to `size` bytes, or to the end when `size` is `nil`; `[]` at the end.
+    /// Reads `size` bytes (fewer only at the end of the body), or everything to the end when `size`
+    /// is `nil`; `[]` at the end.
     public func read(_ size: Int? = nil) throws -> [UInt8] {
         if let size {
             guard size > 0 else { return [] }
-            let buffered = pending.withLock { pending -> [UInt8] in
+            var result = pending.withLock { pending -> [UInt8] in
                 let taken = Array(pending.prefix(size))
                 pending.removeFirst(taken.count)
                 return taken
             }
-            if !buffered.isEmpty { return buffered }
-            return try source.read(upTo: size)
+            // Like a file's read(size): block until `size` bytes or the end (fewer, larger reads
+            // also mean fewer thread wake-ups per body).
+            while result.count < size {
+                let chunk = try source.read(upTo: size - result.count)
+                if chunk.isEmpty { break }
+                if result.isEmpty { result = chunk } else { result.append(contentsOf: chunk) }
+            }
+            return result
         }
         var all = pending.withLock { pending -> [UInt8] in
             defer { pending = [] }

@@ -2,7 +2,7 @@ import AsyncBridge
 
 /// Carries the request body from the ASGI side (`receive()` events, async) to the application's
 /// blocking reads, with back-pressure: the async side stops pulling events while `highWater` bytes
-/// wait unread, and resumes once the application has read half of them.
+/// (1 MiB by default) wait unread, and resumes once the application has read half of them.
 final class RequestBodyChannel: WSGIInputSource, @unchecked Sendable {
     private let lock = ConditionLock()
     private var chunks: [[UInt8]] = []
@@ -15,7 +15,7 @@ final class RequestBodyChannel: WSGIInputSource, @unchecked Sendable {
     private var producer: CheckedContinuation<Bool, Never>?
     let highWater: Int
 
-    init(highWater: Int = 256 * 1024) {
+    init(highWater: Int = 1024 * 1024) {
         self.highWater = highWater
     }
 
