@@ -1,5 +1,13 @@
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// An executor that runs work on the thread that created it, while that thread waits.
 ///
 /// This is the heart of ``asyncToSync(_:)``: the blocked caller thread does not sleep idly but
@@ -18,20 +26,38 @@ import Synchronization
 /// }
 /// ```
 public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @unchecked Sendable {
-    let queue = JobQueue()
+    /// The work this executor's thread drains. It is also the task executor of the operation's task
+    /// (whose jobs then run without serial isolation); `var` only so that reuse can check that nothing
+    /// else references it.
+    private(set) var queue = JobQueue()
     /// Set once ``run(until:)`` (or `asyncToSync`) starts draining; an executor serves one operation.
     private let started = Atomic<Bool>(false)
     let thread = currentThreadID()
     /// The executor of the enclosing `asyncToSync`, if any: the fallback once this one finishes.
-    let parent: CurrentThreadExecutor?
+    /// Changed only while nothing else references the executor (see ``ExecutorCache``).
+    private(set) var parent: CurrentThreadExecutor?
+
+    /// Whether `asyncToSync` made this executor (and may reuse it once nothing else references it).
+    private let reusable: Bool
+    /// The next executor in this thread's cache of idle executors.
+    fileprivate var nextSpare: CurrentThreadExecutor?
+    /// A finished operation's `Local` scope, kept for the next operation when nothing else held it.
+    private var spareLocals: LocalStorage?
+
+    // Handed from drain(state:preferring:cancelling:_:) to the operation's task, which reads them
+    // before the operation can finish; drain clears them once the queue has closed.
+    private var operationState = BridgeState()
+    private var operationFrame: UnsafeMutableRawPointer?
+    private var operationRunner: (any OperationRunner.Type)?
 
     /// Creates an executor bound to the calling thread.
     public convenience init() {
-        self.init(parent: BridgeState.current.executor)
+        self.init(parent: BridgeState.current.executor, reusable: false)
     }
 
-    init(parent: CurrentThreadExecutor?) {
+    init(parent: CurrentThreadExecutor?, reusable: Bool) {
         self.parent = parent
+        self.reusable = reusable
     }
 
     /// Whether the executor has finished its operation and accepts no more work.
@@ -61,36 +87,46 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
         started.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
     }
 
-    /// Starts `operation` as a task that inherits `state` and prefers `preferred` (this executor,
-    /// or a dedicated thread), drains this executor until the operation is done, then closes it.
+    /// Starts `operation` as a task that inherits `state` and prefers `preferred` (the queue of a
+    /// dedicated thread; `nil`: this executor's own queue), drains this executor until the operation
+    /// is done, then closes it.
     func drain<R: Sendable>(
         state: BridgeState,
-        preferring preferred: any TaskExecutor,
+        preferring preferred: JobQueue?,
         cancelling call: (any SyncCallControl)?,
         _ operation: @escaping @Sendable () async throws -> R
     ) throws -> R {
-        var outcome: Result<R, any Error>? = nil
-        withUnsafeMutablePointer(to: &outcome) { pointer in
-            let slot = UnsafeSendablePointer(pointer)
-            // The state is bound inside the task (the task allocator, no malloc) rather than on
-            // this thread before creating it.
-            let task = Task(executorPreference: preferred) { [self] in
-                let result: Result<R, any Error> = await BridgeState.$current.withValue(state) {
-                    state.locals?.claim()
-                    do {
-                        return .success(try await operation())
-                    } catch {
-                        return .failure(error)
-                    }
-                }
-                slot.pointer.pointee = result
-                queue.finish()
+        var slot = OperationSlot<R>(operation: operation)
+        return try withUnsafeMutablePointer(to: &slot) { pointer in
+            operationState = state
+            operationFrame = UnsafeMutableRawPointer(pointer)
+            operationRunner = OperationSlot<R>.self
+            // A non-generic task whose closure captures only `self` costs the fewest allocations;
+            // the operation and its result travel through `slot`, on this (blocked) thread's stack.
+            // The state is bound inside the task (the task allocator, no malloc).
+            let task = Task<Void, Never>(executorPreference: preferred ?? queue) { [self] in
+                await runOperation()
             }
-            let token = call?.onCancel { task.cancel() }
+            let token = call?.cancelOnCancellation(task)
             runLoop()
-            if let token { call?.removeCancelHandler(token) }
+            if let token { call?.removeCancellation(token) }
+            operationState = BridgeState()
+            operationFrame = nil
+            operationRunner = nil
+            return try pointer.pointee.outcome!.get()
         }
-        return try outcome!.get()
+    }
+
+    /// The body of the operation's task.
+    private func runOperation() async {
+        let state = operationState
+        let frame = operationFrame!
+        let runner = operationRunner!
+        await BridgeState.$current.withValue(state) {
+            state.locals?.claim()
+            await runner.run(frame)
+        }
+        queue.finish()
     }
 
     private func runLoop() {
@@ -98,6 +134,8 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
             switch work {
             case .item(let item):
                 item.run()
+            case .taskJob(let job):
+                queue.runTaskJob(job)
             case .job(let job):
                 job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
             }
@@ -122,13 +160,46 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
         return nil
     }
 
+    // MARK: Reuse
+
+    /// The `Local` scope for a new operation, seeded with `values`: the previous operation's scope
+    /// if it was kept, else a new one.
+    func makeBodyLocals(values: [UInt64: any Sendable]) -> LocalStorage {
+        if let spare = spareLocals {
+            spareLocals = nil
+            spare.reset(values: values)
+            return spare
+        }
+        return LocalStorage(owner: .unclaimed, values: values)
+    }
+
+    /// Keeps a closed operation scope for the next operation if nothing else references it.
+    func keepForReuse(_ locals: inout LocalStorage) {
+        guard reusable, isKnownUniquelyReferenced(&locals) else { return }
+        spareLocals = locals
+    }
+
+    /// Makes a finished executor that nothing else references serve a new operation on its thread;
+    /// `false` if something still references it or its queue (such an executor stays finished).
+    fileprivate func prepareForReuse() -> Bool {
+        guard reusable, queue.isClosed, isKnownUniquelyReferenced(&queue) else { return false }
+        queue.reopen()
+        started.store(false, ordering: .releasing)
+        parent = nil
+        return true
+    }
+
+    fileprivate func adopt(parent: CurrentThreadExecutor?) {
+        self.parent = parent
+    }
+
     // MARK: Executor conformances
 
     /// Queues a job of a task that prefers this executor (or is isolated to it).
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         if queue.push(.job(job)) != .queued {
-            OrphanJobs.run(job, isolatedTo: self)
+            OrphanJobs.run(job, serial: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
         }
     }
 
@@ -143,8 +214,87 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
     }
 }
 
-/// A pointer the caller guarantees stays valid and is used without overlap.
-struct UnsafeSendablePointer<T>: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<T>
-    init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
+/// Runs an operation stored in an ``OperationSlot`` of the matching type: lets the non-generic
+/// operation task call generic code through a metatype instead of a generic closure.
+protocol OperationRunner {
+    static func run(_ frame: UnsafeMutableRawPointer) async
+}
+
+/// An `asyncToSync` operation and, once it has run, its outcome.
+struct OperationSlot<R: Sendable>: OperationRunner {
+    let operation: @Sendable () async throws -> R
+    var outcome: Result<R, any Error>? = nil
+
+    init(operation: @escaping @Sendable () async throws -> R) {
+        self.operation = operation
+    }
+
+    static func run(_ frame: UnsafeMutableRawPointer) async {
+        let slot = frame.assumingMemoryBound(to: Self.self)
+        let operation = slot.pointee.operation
+        let outcome: Result<R, any Error>
+        do {
+            outcome = .success(try await operation())
+        } catch {
+            outcome = .failure(error)
+        }
+        slot.pointee.outcome = outcome
+    }
+}
+
+/// Each thread's idle executors made by `asyncToSync`, so that sequential calls on a thread reuse one
+/// executor (with its queue, lock and buffer) instead of allocating them each time.
+///
+/// An executor comes back here only if, once its operation has finished, nothing but the caller
+/// references it or its queue: no task, `Local` scope or bridge state can then ever reach it again,
+/// so reopening it cannot hand work to a stale holder. An executor that something still references
+/// (say, a task that outlived its `asyncToSync`) simply stays finished and is never reused.
+enum ExecutorCache {
+    /// At most this many idle executors per thread (nested `asyncToSync` calls use one each).
+    static let limit = 2
+
+    /// An idle executor of this thread, now a child of `parent`, or `nil` if there is none.
+    static func take(parent: CurrentThreadExecutor?) -> CurrentThreadExecutor? {
+        guard let pointer = pthread_getspecific(key) else { return nil }
+        let executor = Unmanaged<CurrentThreadExecutor>.fromOpaque(pointer).takeRetainedValue()
+        let next = executor.nextSpare
+        executor.nextSpare = nil
+        pthread_setspecific(key, next.map { Unmanaged.passRetained($0).toOpaque() })
+        executor.adopt(parent: parent)
+        return executor
+    }
+
+    /// Keeps `executor` for the next call on this thread if nothing else references it.
+    static func recycle(_ executor: inout CurrentThreadExecutor) {
+        guard isKnownUniquelyReferenced(&executor) else { return }
+        var depth = 0
+        var head: CurrentThreadExecutor? = nil
+        if let pointer = pthread_getspecific(key) {
+            head = Unmanaged<CurrentThreadExecutor>.fromOpaque(pointer).takeUnretainedValue()
+            var spare = head
+            while let current = spare {
+                depth += 1
+                spare = current.nextSpare
+            }
+        }
+        guard depth < limit, executor.prepareForReuse() else { return }
+        if let pointer = pthread_getspecific(key) {
+            Unmanaged<CurrentThreadExecutor>.fromOpaque(pointer).release()
+        }
+        executor.nextSpare = head
+        pthread_setspecific(key, Unmanaged.passRetained(executor).toOpaque())
+    }
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        let rc = pthread_key_create(&key) { pointer in
+            #if canImport(Darwin)
+            Unmanaged<CurrentThreadExecutor>.fromOpaque(pointer).release()
+            #else
+            if let pointer { Unmanaged<CurrentThreadExecutor>.fromOpaque(pointer).release() }
+            #endif
+        }
+        precondition(rc == 0, "pthread_key_create failed")
+        return key
+    }()
 }

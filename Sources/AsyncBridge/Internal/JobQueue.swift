@@ -11,15 +11,25 @@ protocol WorkItem: AnyObject, Sendable {
 /// What a bridge thread's queue holds: a blocking work item or a Swift task's job.
 enum QueuedWork: @unchecked Sendable {
     case item(any WorkItem)
+    /// A job enqueued on a ``CurrentThreadExecutor`` through its public conformances: it runs
+    /// isolated to that executor as a serial executor (it may belong to an actor that uses it).
     case job(UnownedJob)
+    /// A job of a task that prefers the queue itself as its task executor (the body task of an
+    /// `asyncToSync`): it runs on the queue's thread without serial isolation, so the task's calls
+    /// to nonisolated async functions continue inline instead of being queued again.
+    case taskJob(UnownedJob)
 }
 
 /// A FIFO queue of work drained by one or more threads, which sleep while it is empty.
 ///
 /// A queue can be *finished*: it refuses every later push, still hands out what it holds, and once
 /// it is empty it closes for good. A push therefore succeeds exactly when the work will run, which
-/// is how the bridge never uses an executor that has quit.
-final class JobQueue: @unchecked Sendable {
+/// is how the bridge never uses an executor that has quit. (Only ``reopen()``, for a queue that
+/// nothing else references any more, undoes that.)
+///
+/// The queue is also the task executor of the tasks the bridge starts for `asyncToSync` bodies: their
+/// jobs are queued as ``QueuedWork/taskJob(_:)`` and run by whichever thread drains the queue.
+final class JobQueue: TaskExecutor, @unchecked Sendable {
     private let lock = ConditionLock()
     private var items = Deque<QueuedWork>()
     private var sleepers = 0
@@ -91,6 +101,17 @@ final class JobQueue: @unchecked Sendable {
         if wake { lock.broadcast() }
     }
 
+    /// Makes a closed queue accept work again, for reuse by a new operation on the same thread.
+    ///
+    /// Only for a queue that nothing but its owner references (checked with
+    /// `isKnownUniquelyReferenced`): no stale holder can then see it open again.
+    func reopen() {
+        lock.withLock {
+            finishing = false
+            closed = false
+        }
+    }
+
     /// Whether the queue has closed (finished and drained).
     var isClosed: Bool {
         lock.withLock { closed }
@@ -99,5 +120,25 @@ final class JobQueue: @unchecked Sendable {
     /// How many items are waiting.
     var count: Int {
         lock.withLock { items.count }
+    }
+
+    // MARK: Task executor
+
+    /// Queues a job of a task that prefers this queue; a job that arrives after the queue closed
+    /// runs on the orphan thread instead.
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        if push(.taskJob(job)) != .queued {
+            OrphanJobs.run(job, serial: nil, taskExecutor: asUnownedTaskExecutor())
+        }
+    }
+
+    func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+        UnownedTaskExecutor(ordinary: self)
+    }
+
+    /// Runs a task job taken from this queue on the calling thread.
+    @inline(__always) func runTaskJob(_ job: UnownedJob) {
+        job.runSynchronously(on: asUnownedTaskExecutor())
     }
 }
