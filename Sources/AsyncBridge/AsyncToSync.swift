@@ -22,25 +22,28 @@ public enum AsyncToSync {
     @available(*, noasync, message: "asyncToSync blocks the calling thread; just await the async function directly")
     public static func run<R: Sendable>(_ body: @escaping @Sendable () async throws -> R) throws -> R {
         guard !isInsideTask() else { throw BridgeError.asyncToSyncInAsyncContext }
-        let parent = BridgeState.current.executor
+        let outer = BridgeState.current
         // Sequential calls on a thread reuse one executor (see ExecutorCache).
-        var executor = ExecutorCache.take(parent: parent) ?? CurrentThreadExecutor(parent: parent, reusable: true)
+        var executor = ExecutorCache.take(parent: outer.executor)
+            ?? CurrentThreadExecutor(parent: outer.executor, reusable: true)
         defer { ExecutorCache.recycle(&executor) }
-        return try run(serving: executor, body)
+        return try run(serving: executor, outer: outer, body)
     }
 
-    /// Runs `body` with `executor` (made on this thread) serving the calling thread.
+    /// Runs `body` with `executor` (made on this thread) serving the calling thread, which runs
+    /// synchronous code (not a task) with bridge state `outer`.
     static func run<R: Sendable>(
         serving executor: CurrentThreadExecutor,
+        outer: BridgeState,
         _ body: @escaping @Sendable () async throws -> R
     ) throws -> R {
         guard executor.markStarted() else { throw BridgeError.executorFinished }
-        let outer = BridgeState.current
-        let callerLocals = LocalStorage.current
-        var bodyLocals = executor.makeBodyLocals(values: callerLocals?.values ?? [:])
+        // LocalStorage.current, knowing this is synchronous code.
+        let callerLocals = outer.locals ?? LocalStorage.threadScope
+        var bodyLocals = executor.makeBodyLocals(values: callerLocals.values)
         defer {
             bodyLocals.close()
-            if let callerLocals, callerLocals.isOwned(by: .current) {
+            if callerLocals.isOwned(by: .current) {
                 callerLocals.merge(bodyLocals.changes)
             }
             executor.keepForReuse(&bodyLocals)

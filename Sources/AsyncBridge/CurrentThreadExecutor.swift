@@ -79,7 +79,7 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
     public func run<R: Sendable>(until operation: @escaping @Sendable () async throws -> R) throws -> R {
         guard pthread_equal_(thread, currentThreadID()) else { throw BridgeError.wrongThread }
         guard !isInsideTask() else { throw BridgeError.asyncToSyncInAsyncContext }
-        return try AsyncToSync.run(serving: self, operation)
+        return try AsyncToSync.run(serving: self, outer: BridgeState.current, operation)
     }
 
     /// Marks the executor as serving; `false` if it already served (or serves) an operation.
