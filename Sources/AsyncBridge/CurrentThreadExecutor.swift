@@ -101,11 +101,22 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
             operationState = state
             operationFrame = UnsafeMutableRawPointer(pointer)
             operationRunner = OperationSlot<R>.self
-            // A non-generic task whose closure captures only `self` costs the fewest allocations;
-            // the operation and its result travel through `slot`, on this (blocked) thread's stack.
-            // The state is bound inside the task (the task allocator, no malloc).
-            let task = Task<Void, Never>(executorPreference: preferred ?? queue) { [self] in
-                await runOperation()
+            // A non-generic task costs the fewest allocations: the operation and its result travel
+            // through `slot`, on this (blocked) thread's stack, and the state is bound inside the
+            // task (the task allocator, no malloc).
+            let task: Task<Void, Never>
+            if let preferred {
+                // A dedicated thread runs the task: the closure carries the executor (one small box).
+                task = Task(executorPreference: preferred) { [self] in
+                    await runOperation()
+                }
+            } else {
+                // Only this thread's runLoop drains `queue`, so the task's first job runs there, with
+                // this executor registered as the thread's draining one: a closure that captures
+                // nothing (no allocation) finds it.
+                task = Task(executorPreference: queue) {
+                    await CurrentThreadExecutor.runDrainingOperation()
+                }
             }
             let token = call?.cancelOnCancellation(task)
             runLoop()
@@ -129,7 +140,26 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
         queue.finish()
     }
 
+    /// The body of an operation task started by the executor draining the calling thread (read
+    /// before the first suspension, in the task's first job).
+    private static func runDrainingOperation() async {
+        guard let pointer = pthread_getspecific(drainingKey) else {
+            preconditionFailure("an asyncToSync operation task started outside its executor's thread")
+        }
+        await Unmanaged<CurrentThreadExecutor>.fromOpaque(pointer).takeUnretainedValue().runOperation()
+    }
+
+    /// The executor whose runLoop drains the calling thread now (nested calls stack up and restore).
+    private static let drainingKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
+
     private func runLoop() {
+        let outerDraining = pthread_getspecific(Self.drainingKey)
+        pthread_setspecific(Self.drainingKey, Unmanaged.passUnretained(self).toOpaque())
+        defer { pthread_setspecific(Self.drainingKey, outerDraining) }
         while let work = queue.next() {
             switch work {
             case .item(let item):
