@@ -11,13 +11,18 @@ import Darwin
 /// An executor that runs work on the thread that created it, while that thread waits.
 ///
 /// This is the heart of ``asyncToSync(_:)``: the blocked caller thread does not sleep idly but
-/// drains this executor's queue, running both the async body's jobs (the executor is the body
-/// task's `TaskExecutor`) and thread-sensitive ``syncToAsync(threadSensitive:executor:_:)`` calls
-/// made further down. So `sync → async → sync` comes back to the very thread that started the chain.
+/// drains this executor's queue, running both the async body's jobs (the body task prefers the
+/// executor's queue as its task executor) and thread-sensitive
+/// ``syncToAsync(threadSensitive:executor:_:)`` calls made further down. So `sync → async → sync`
+/// comes back to the very thread that started the chain. Jobs enqueued on the executor itself (as a
+/// serial or task executor you pass somewhere) run on that thread too, isolated to it.
 ///
 /// An executor serves one operation: ``run(until:)`` starts it and drains until it finishes, then
 /// the executor is finished for good. Work submitted later goes to the nearest live executor up the
 /// chain of `asyncToSync` calls instead (see ``submit(_:)``), never to a finished one.
+/// (``asyncToSync(_:)`` reuses the executors it makes internally for later calls on the same thread,
+/// but only those that nothing references any more once their call has returned, so no finished
+/// executor anyone can still reach ever serves again.)
 ///
 /// ```swift
 /// let executor = CurrentThreadExecutor()
