@@ -94,7 +94,9 @@ public final class BlockingThreadPool: BlockingExecutor, @unchecked Sendable {
                     // A binding for the thread's whole life keeps the runtime's per-thread
                     // task-local storage alive (see WorkerThread).
                     BridgeState.$current.withValue(BridgeState()) {
-                        while let work = queue.next() {
+                        // Woken last-in first-out, so sequential calls stay on one warm thread.
+                        let parker = Parker()
+                        while let work = queue.next(parker: parker) {
                             if case .item(let item) = work { item.run() }
                         }
                     }

@@ -1,5 +1,13 @@
 import DequeModule
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A unit of blocking work the bridge hands to a thread.
 ///
 /// Bridge calls are classes that conform to this, so queuing one costs no extra allocation.
@@ -22,6 +30,10 @@ enum QueuedWork: @unchecked Sendable {
 
 /// A FIFO queue of work drained by one or more threads, which sleep while it is empty.
 ///
+/// Threads that drain with a ``Parker`` of their own (the pool's) are woken last-in first-out: a
+/// push wakes the thread that went to sleep most recently, so sequential calls keep meeting the same
+/// warm thread instead of waking every pool thread in turn.
+///
 /// A queue can be *finished*: it refuses every later push, still hands out what it holds, and once
 /// it is empty it closes for good. A push therefore succeeds exactly when the work will run, which
 /// is how the bridge never uses an executor that has quit. (Only ``reopen()``, for a queue that
@@ -33,6 +45,8 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
     private let lock = ConditionLock()
     private var items = Deque<QueuedWork>()
     private var sleepers = 0
+    /// Threads sleeping on their own parkers, the most recent last.
+    private var parked: [Parker] = []
     private var finishing = false
     private var closed = false
     /// Pushing beyond this many waiting items fails (`nil`: no limit).
@@ -65,27 +79,47 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
             return .full
         }
         items.append(work)
-        let wake = sleepers > 0
+        let parker = parked.popLast()
+        parker?.woken = true
+        let wake = parker == nil && sleepers > 0
         lock.unlock()
-        if wake { lock.signal() }
+        // A parker outlives its thread's sleep (the thread owns it), so signalling after unlocking
+        // is safe.
+        if let parker {
+            parker.signal()
+        } else if wake {
+            lock.signal()
+        }
         return .queued
     }
 
     /// The next piece of work, sleeping while there is none.
     ///
     /// Returns `nil` once the queue is finished and empty; the queue is then closed.
-    func next() -> QueuedWork? {
+    /// - Parameter parker: the calling thread's own parker, to be woken in LIFO order; `nil` to
+    ///   sleep on the queue's shared condition (single-thread queues).
+    func next(parker: Parker? = nil) -> QueuedWork? {
         lock.lock()
         while items.isEmpty {
             if finishing {
                 closed = true
+                let parkers = parked
+                parked.removeAll()
+                for parker in parkers { parker.woken = true }
                 lock.unlock()
                 lock.broadcast()
+                for parker in parkers { parker.signal() }
                 return nil
             }
-            sleepers += 1
-            lock.wait()
-            sleepers -= 1
+            if let parker {
+                parker.woken = false
+                parked.append(parker)
+                while !parker.woken { lock.wait(on: parker.condition) }
+            } else {
+                sleepers += 1
+                lock.wait()
+                sleepers -= 1
+            }
         }
         let work = items.removeFirst()
         lock.unlock()
@@ -97,8 +131,12 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
         lock.lock()
         finishing = true
         let wake = sleepers > 0
+        let parkers = parked
+        parked.removeAll()
+        for parker in parkers { parker.woken = true }
         lock.unlock()
         if wake { lock.broadcast() }
+        for parker in parkers { parker.signal() }
     }
 
     /// Makes a closed queue accept work again, for reuse by a new operation on the same thread.
@@ -141,4 +179,24 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
     @inline(__always) func runTaskJob(_ job: UnownedJob) {
         job.runSynchronously(on: asUnownedTaskExecutor())
     }
+}
+
+/// One draining thread's condition variable, used with its queue's mutex, so that the queue can
+/// wake that particular thread. The thread owns it for its whole life.
+final class Parker: @unchecked Sendable {
+    let condition: UnsafeMutablePointer<pthread_cond_t>
+    /// Set (under the queue's lock) by whoever wakes the thread.
+    var woken = false
+
+    init() {
+        condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        precondition(pthread_cond_init(condition, nil) == 0, "pthread_cond_init failed")
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        condition.deallocate()
+    }
+
+    @inline(__always) func signal() { pthread_cond_signal(condition) }
 }
