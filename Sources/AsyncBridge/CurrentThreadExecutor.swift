@@ -50,10 +50,17 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
     private var spareLocals: LocalStorage?
 
     // Handed from drain(state:preferring:cancelling:_:) to the operation's task, which reads them
-    // before the operation can finish; drain clears them once the queue has closed.
+    // before the operation can finish; drain clears them once the queue has closed. Non-generic,
+    // so that the hot path looks up no generic metadata (the library is not specialised for its
+    // callers' result types).
     private var operationState = BridgeState()
-    private var operationFrame: UnsafeMutableRawPointer?
+    /// Points to the operation closure, on the blocked thread's stack.
+    private var operationFunction: UnsafeRawPointer?
+    /// Uninitialised storage for the operation's value, on the blocked thread's stack.
+    private var operationValue: UnsafeMutableRawPointer?
     private var operationRunner: (any OperationRunner.Type)?
+    /// The operation's error; `nil` once the task has finished means the value is ready.
+    private var operationError: (any Error)?
 
     /// Creates an executor bound to the calling thread.
     public convenience init() {
@@ -101,47 +108,83 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
         cancelling call: (any SyncCallControl)?,
         _ operation: @escaping @Sendable () async throws -> R
     ) throws -> R {
-        var slot = OperationSlot<R>(operation: operation)
-        return try withUnsafeMutablePointer(to: &slot) { pointer in
-            operationState = state
-            operationFrame = UnsafeMutableRawPointer(pointer)
-            operationRunner = OperationSlot<R>.self
-            // A non-generic task costs the fewest allocations: the operation and its result travel
-            // through `slot`, on this (blocked) thread's stack, and the state is bound inside the
-            // task (the task allocator, no malloc).
-            let task: Task<Void, Never>
-            if let preferred {
-                // A dedicated thread runs the task: the closure carries the executor (one small box).
-                task = Task(executorPreference: preferred) { [self] in
-                    await runOperation()
-                }
-            } else {
-                // Only this thread's runLoop drains `queue`, so the task's first job runs there, with
-                // this executor registered as the thread's draining one: a closure that captures
-                // nothing (no allocation) finds it.
-                task = Task(executorPreference: queue) {
-                    await CurrentThreadExecutor.runDrainingOperation()
-                }
+        // Only this frame is generic: the operation and storage for its value stay on this (blocked)
+        // thread's stack, and everything else is non-generic code.
+        try withUnsafePointer(to: operation) { function in
+            try withUnsafeTemporaryAllocation(of: R.self, capacity: 1) { value in
+                try serve(
+                    function: UnsafeRawPointer(function),
+                    value: UnsafeMutableRawPointer(value.baseAddress!),
+                    runner: OperationRunning<R>.self,
+                    state: state,
+                    preferring: preferred,
+                    cancelling: call
+                )
+                return value.baseAddress!.move()
             }
-            let token = call?.cancelOnCancellation(task)
-            runLoop()
-            if let token { call?.removeCancellation(token) }
-            operationState = BridgeState()
-            operationFrame = nil
-            operationRunner = nil
-            return try pointer.pointee.outcome!.get()
         }
+    }
+
+    /// Starts the operation's task and drains this executor until it has finished; throws the
+    /// operation's error, else `value` holds its result.
+    private func serve(
+        function: UnsafeRawPointer,
+        value: UnsafeMutableRawPointer,
+        runner: any OperationRunner.Type,
+        state: BridgeState,
+        preferring preferred: JobQueue?,
+        cancelling call: (any SyncCallControl)?
+    ) throws {
+        operationState = state
+        operationFunction = function
+        operationValue = value
+        operationRunner = runner
+        operationError = nil
+        // A non-generic task costs the fewest allocations, and the state is bound inside the task
+        // (the task allocator, no malloc).
+        let task: Task<Void, Never>
+        if let preferred {
+            // A dedicated thread runs the task: the closure carries the executor (one small box).
+            task = Task(executorPreference: preferred) { [self] in
+                await runOperation()
+            }
+        } else {
+            // Only this thread's runLoop drains `queue`, so the task's first job runs there, with
+            // this executor registered as the thread's draining one: a closure that captures
+            // nothing (no allocation) finds it.
+            task = Task(executorPreference: queue) {
+                await CurrentThreadExecutor.runDrainingOperation()
+            }
+        }
+        let token = call?.cancelOnCancellation(task)
+        runLoop()
+        if let token { call?.removeCancellation(token) }
+        let error = operationError
+        operationState = BridgeState()
+        operationFunction = nil
+        operationValue = nil
+        operationRunner = nil
+        operationError = nil
+        if let error { throw error }
     }
 
     /// The body of the operation's task.
     private func runOperation() async {
         let state = operationState
-        let frame = operationFrame!
+        let function = operationFunction!
+        let value = operationValue!
         let runner = operationRunner!
-        await BridgeState.$current.withValue(state) {
+        let error = await BridgeState.$current.withValue(state) { () async -> (any Error)? in
             state.locals?.claim()
-            await runner.run(frame)
+            do {
+                try await runner.run(function, into: value)
+                return nil
+            } catch {
+                return error
+            }
         }
+        // Written before finish() publishes the end of the operation to the draining thread.
+        operationError = error
         queue.finish()
     }
 
@@ -249,31 +292,19 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
     }
 }
 
-/// Runs an operation stored in an ``OperationSlot`` of the matching type: lets the non-generic
-/// operation task call generic code through a metatype instead of a generic closure.
+/// Runs an `asyncToSync` operation whose result type the conforming type knows: lets the
+/// non-generic operation task call generic code through a metatype instead of a generic closure.
 protocol OperationRunner {
-    static func run(_ frame: UnsafeMutableRawPointer) async
+    /// Calls the `@Sendable () async throws -> R` closure at `function` and initialises `value`
+    /// (storage for an `R`) with its result; throws what the closure throws.
+    static func run(_ function: UnsafeRawPointer, into value: UnsafeMutableRawPointer) async throws
 }
 
-/// An `asyncToSync` operation and, once it has run, its outcome.
-struct OperationSlot<R: Sendable>: OperationRunner {
-    let operation: @Sendable () async throws -> R
-    var outcome: Result<R, any Error>? = nil
-
-    init(operation: @escaping @Sendable () async throws -> R) {
-        self.operation = operation
-    }
-
-    static func run(_ frame: UnsafeMutableRawPointer) async {
-        let slot = frame.assumingMemoryBound(to: Self.self)
-        let operation = slot.pointee.operation
-        let outcome: Result<R, any Error>
-        do {
-            outcome = .success(try await operation())
-        } catch {
-            outcome = .failure(error)
-        }
-        slot.pointee.outcome = outcome
+/// The ``OperationRunner`` for operations returning `R`.
+enum OperationRunning<R: Sendable>: OperationRunner {
+    static func run(_ function: UnsafeRawPointer, into value: UnsafeMutableRawPointer) async throws {
+        let operation = function.assumingMemoryBound(to: (@Sendable () async throws -> R).self).pointee
+        value.assumingMemoryBound(to: R.self).initialize(to: try await operation())
     }
 }
 

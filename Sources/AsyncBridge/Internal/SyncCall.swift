@@ -65,61 +65,39 @@ struct SyncRoute {
 /// One `syncToAsync` call: the queued work item, the sync body's `Local` scope, and the
 /// once-only hand-over of the result (or of the caller's cancellation) to the awaiting task.
 ///
-/// One object carries all of it, so a call costs one allocation; the result travels in it too, so
-/// the awaiting task's frames stay small (they come from its task allocator). ``PackedSyncCall``
-/// stores a function and its arguments instead of a closure, for the `syncToAsync` wrapper.
-class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable {
-    private struct Control {
-        var continuation: UnsafeContinuation<Void, Never>?
-        var resumed = false
-        var cancelled = false
-        var running = false
-        /// The operation tasks of `asyncToSync` calls made in the body, cancelled with the caller:
-        /// the first inline (the usual case has at most one at a time), any others in `more`.
-        var linked: (token: Int, task: Task<Void, Never>)?
-        var more: [Int: Task<Void, Never>] = [:]
-        var nextToken = 0
-    }
-
-    private let body: (@Sendable () throws -> R)?
+/// One object carries all of it, so a call costs one allocation. Everything that does not depend on
+/// the result type lives here, in non-generic code: the library is not specialised for its callers'
+/// types, and generic code would look up the metadata of every generic type it touches on each
+/// call. ``SyncCall`` adds the body and its value; ``PackedSyncCall`` a function and its arguments.
+class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable {
     /// The caller's bridge state (its `locals` is the caller's scope).
-    private let callerState: BridgeState
+    final let callerState: BridgeState
     /// The state the body runs with: the caller's, plus the thread it occupies.
-    private var bodyState: BridgeState
-    private var route: SyncRoute
-    private let control = Mutex(Control())
-    /// Written once, by whoever resumes the caller (before resuming it); read by the caller after.
-    private var outcome: Result<R, any Error>?
+    private final var bodyState: BridgeState
+    private final var route: SyncRoute
+    private final let control = Mutex(SyncCallState())
+    /// The error for the caller, written once by whoever resumes it (before resuming it) when the
+    /// call failed; `nil` once resumed means the body's value is ready.
+    final var failure: (any Error)?
 
-    init(body: (@Sendable () throws -> R)?, callerState: BridgeState, route: SyncRoute) {
-        self.body = body
+    init(callerState: BridgeState, route: SyncRoute) {
         self.callerState = callerState
         self.bodyState = callerState
         self.route = route
         super.init(owner: .unclaimed, values: callerState.locals?.values ?? [:])
     }
 
-    /// Runs the body (on the target thread).
-    func invoke() throws -> R {
-        try body!()
+    /// Runs the body and keeps its value for the caller (on the target thread). Subclasses override.
+    func runBody() throws {
+        preconditionFailure("SyncCallBase.runBody() must be overridden")
     }
 
     // MARK: Caller side
 
-    /// Runs `body` on `target`, or where `threadSensitive` routes it, and returns its result.
-    static func perform(
-        on target: SyncTarget?,
-        threadSensitive: Bool,
-        _ body: @escaping @Sendable () throws -> R
-    ) async throws -> R {
-        let state = BridgeState.current
-        let route = try SyncRoute(target: target, threadSensitive: threadSensitive, state: state)
-        return try await SyncCall(body: body, callerState: state, route: route).perform()
-    }
-
-    /// Queues the call on its route, waits for the body (or the caller's cancellation) and returns
-    /// the body's result to the caller.
-    final func perform() async throws -> R {
+    /// Queues the call on its route and waits until the body has run (or the caller was cancelled);
+    /// then copies the body's `Local` changes to the caller's scope (not those of a cancelled call,
+    /// whose body may still be running). Throws the call's error, if any.
+    final func performAndWait() async throws {
         await withTaskCancellationHandler {
             await withUnsafeContinuation { continuation in
                 start(continuation)
@@ -127,11 +105,16 @@ class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unchecked
         } onCancel: {
             cancel()
         }
-        return try finish()
+        // Changes made before the body threw still count, as in asgiref.
+        let failure = self.failure
+        if failure == nil || !isCancelled, let caller = callerState.locals, caller.isOwned(by: .current) {
+            caller.merge(changes)
+        }
+        if let failure { throw failure }
     }
 
     /// Installs the caller's continuation and queues the call (or resumes the caller at once).
-    private func start(_ continuation: UnsafeContinuation<Void, Never>) {
+    private final func start(_ continuation: UnsafeContinuation<Void, Never>) {
         guard install(continuation) else { return }
         while true {
             do {
@@ -140,26 +123,13 @@ class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unchecked
                 // executor falls back along its own chain only).
                 route.target = try route.reroute(state: callerState)
             } catch {
-                resume(with: .failure(error))
+                resume(failure: error)
                 return
             }
         }
     }
 
-    /// On the caller, once resumed: copies the body's `Local` changes to the caller's scope (not
-    /// those of a cancelled call, whose body may still be running) and returns the outcome.
-    private func finish() throws -> R {
-        let outcome = self.outcome!
-        // Changes made before the body threw still count, as in asgiref.
-        let keepChanges: Bool
-        if case .failure = outcome { keepChanges = !isCancelled } else { keepChanges = true }
-        if keepChanges, let caller = callerState.locals, caller.isOwned(by: .current) {
-            caller.merge(changes)
-        }
-        return try outcome.get()
-    }
-
-    private func install(_ continuation: UnsafeContinuation<Void, Never>) -> Bool {
+    private final func install(_ continuation: UnsafeContinuation<Void, Never>) -> Bool {
         let cancelled = control.withLock { control -> Bool in
             if control.cancelled {
                 control.resumed = true
@@ -169,13 +139,13 @@ class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unchecked
             return false
         }
         if cancelled {
-            outcome = .failure(CancellationError())
+            failure = CancellationError()
             continuation.resume()
         }
         return !cancelled
     }
     /// Queues the call; `false` if the target has finished.
-    private func enqueue(on target: SyncTarget) throws -> Bool {
+    private final func enqueue(on target: SyncTarget) throws -> Bool {
         // Written before the queue's lock publishes the item to the worker thread.
         bodyState.occupying = target.occupant
         switch target {
@@ -195,8 +165,9 @@ class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unchecked
         }
     }
 
-    /// Hands `result` to the caller unless it was resumed already (cancelled).
-    private func resume(with result: Result<R, any Error>) {
+    /// Resumes the caller, with `failure` (`nil`: the body's value is ready), unless it was resumed
+    /// already (cancelled).
+    private final func resume(failure: (any Error)?) {
         let continuation = control.withLock { control -> UnsafeContinuation<Void, Never>? in
             control.running = false
             guard !control.resumed else { return nil }
@@ -205,11 +176,11 @@ class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unchecked
             return control.continuation
         }
         guard let continuation else { return }
-        outcome = result
+        self.failure = failure
         continuation.resume()
     }
 
-    private func cancel() {
+    private final func cancel() {
         let (continuation, tasks) = control.withLock { control in
             control.cancelled = true
             var tasks = Array(control.more.values)
@@ -223,7 +194,7 @@ class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unchecked
         }
         for task in tasks { task.cancel() }
         if let continuation {
-            outcome = .failure(CancellationError())
+            failure = CancellationError()
             continuation.resume()
         }
     }
@@ -231,36 +202,41 @@ class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unchecked
     // MARK: Worker side
 
     /// Runs the body on the current (target) thread, unless the caller gave up before it started.
-    func run() {
+    final func run() {
         let start = control.withLock { control -> Bool in
             guard !control.cancelled else { return false }
             control.running = true
             return true
         }
         guard start else {
-            resume(with: .failure(CancellationError()))
+            resume(failure: CancellationError())
             return
         }
         claim()
         var state = bodyState
         state.locals = self
         state.call = self
-        let result = BridgeState.$current.withValue(state) {
-            Result { try invoke() }
+        let failure = BridgeState.$current.withValue(state) { () -> (any Error)? in
+            do {
+                try runBody()
+                return nil
+            } catch {
+                return error
+            }
         }
         close()
-        resume(with: result)
+        resume(failure: failure)
     }
 
-    var isCancelled: Bool {
+    final var isCancelled: Bool {
         control.withLock { $0.cancelled }
     }
 
-    var isRunning: Bool {
+    final var isRunning: Bool {
         control.withLock { $0.running }
     }
 
-    func cancelOnCancellation(_ task: Task<Void, Never>) -> Int? {
+    final func cancelOnCancellation(_ task: Task<Void, Never>) -> Int? {
         let token = control.withLock { control -> Int? in
             guard !control.cancelled else { return nil }
             control.nextToken += 1
@@ -275,7 +251,7 @@ class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unchecked
         return token
     }
 
-    func removeCancellation(_ token: Int) {
+    final func removeCancellation(_ token: Int) {
         control.withLock { control in
             if control.linked?.token == token {
                 control.linked = nil
@@ -283,6 +259,58 @@ class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unchecked
                 control.more.removeValue(forKey: token)
             }
         }
+    }
+}
+
+/// The hand-over state of a ``SyncCallBase``, guarded by its mutex.
+struct SyncCallState {
+    var continuation: UnsafeContinuation<Void, Never>?
+    var resumed = false
+    var cancelled = false
+    var running = false
+    /// The operation tasks of `asyncToSync` calls made in the body, cancelled with the caller:
+    /// the first inline (the usual case has at most one at a time), any others in `more`.
+    var linked: (token: Int, task: Task<Void, Never>)?
+    var more: [Int: Task<Void, Never>] = [:]
+    var nextToken = 0
+}
+
+/// A `syncToAsync` call of a closure: the body and, once it has run, its value.
+class SyncCall<R: Sendable>: SyncCallBase, @unchecked Sendable {
+    private let body: (@Sendable () throws -> R)?
+    /// The body's value; written on the target thread before the caller is resumed, taken by it after.
+    private var value: R?
+
+    init(body: (@Sendable () throws -> R)?, callerState: BridgeState, route: SyncRoute) {
+        self.body = body
+        super.init(callerState: callerState, route: route)
+    }
+
+    /// Runs `body` on `target`, or where `threadSensitive` routes it, and returns its result.
+    static func perform(
+        on target: SyncTarget?,
+        threadSensitive: Bool,
+        _ body: @escaping @Sendable () throws -> R
+    ) async throws -> R {
+        let state = BridgeState.current
+        let route = try SyncRoute(target: target, threadSensitive: threadSensitive, state: state)
+        return try await SyncCall(body: body, callerState: state, route: route).perform()
+    }
+
+    /// Queues the call on its route, waits for the body (or the caller's cancellation) and returns
+    /// the body's result to the caller.
+    final func perform() async throws -> R {
+        try await performAndWait()
+        return value.take()!
+    }
+
+    /// Runs the body (on the target thread).
+    func invoke() throws -> R {
+        try body!()
+    }
+
+    final override func runBody() throws {
+        value = try invoke()
     }
 }
 
