@@ -31,35 +31,47 @@ import Darwin
 /// }
 /// ```
 public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @unchecked Sendable {
+    // Mutable state is `@exclusivity(unchecked)`: only the executor's own thread touches it (or
+    // code that the queue's lock orders after it), so the dynamic exclusivity checks, a few percent
+    // of a crossing, buy nothing.
     /// The work this executor's thread drains. It is also the task executor of the operation's task
     /// (whose jobs then run without serial isolation); `var` only so that reuse can check that nothing
     /// else references it.
+    @exclusivity(unchecked)
     private(set) var queue = JobQueue()
     /// Set once ``run(until:)`` (or `asyncToSync`) starts draining; an executor serves one operation.
     private let started = Atomic<Bool>(false)
     let thread = currentThreadID()
     /// The executor of the enclosing `asyncToSync`, if any: the fallback once this one finishes.
     /// Changed only while nothing else references the executor (see ``ExecutorCache``).
+    @exclusivity(unchecked)
     private(set) var parent: CurrentThreadExecutor?
 
     /// Whether `asyncToSync` made this executor (and may reuse it once nothing else references it).
     private let reusable: Bool
     /// The next executor in this thread's cache of idle executors.
+    @exclusivity(unchecked)
     fileprivate var nextSpare: CurrentThreadExecutor?
     /// A finished operation's `Local` scope, kept for the next operation when nothing else held it.
+    @exclusivity(unchecked)
     private var spareLocals: LocalStorage?
 
     // Handed from drain(state:preferring:cancelling:_:) to the operation's task, which reads them
     // before the operation can finish; drain clears them once the queue has closed. Non-generic,
     // so that the hot path looks up no generic metadata (the library is not specialised for its
     // callers' result types).
+    @exclusivity(unchecked)
     private var operationState = BridgeState()
     /// Points to the operation closure, on the blocked thread's stack.
+    @exclusivity(unchecked)
     private var operationFunction: UnsafeRawPointer?
     /// Uninitialised storage for the operation's value, on the blocked thread's stack.
+    @exclusivity(unchecked)
     private var operationValue: UnsafeMutableRawPointer?
+    @exclusivity(unchecked)
     private var operationRunner: (any OperationRunner.Type)?
     /// The operation's error; `nil` once the task has finished means the value is ready.
+    @exclusivity(unchecked)
     private var operationError: (any Error)?
 
     /// Creates an executor bound to the calling thread.

@@ -42,12 +42,18 @@ enum QueuedWork: @unchecked Sendable {
 /// The queue is also the task executor of the tasks the bridge starts for `asyncToSync` bodies: their
 /// jobs are queued as ``QueuedWork/taskJob(_:)`` and run by whichever thread drains the queue.
 final class JobQueue: TaskExecutor, @unchecked Sendable {
+    // Mutable state is `@exclusivity(unchecked)`: it is only touched under `lock`.
     private let lock = ConditionLock()
+    @exclusivity(unchecked)
     private var items = Deque<QueuedWork>()
+    @exclusivity(unchecked)
     private var sleepers = 0
     /// Threads sleeping on their own parkers, the most recent last.
+    @exclusivity(unchecked)
     private var parked: [Parker] = []
+    @exclusivity(unchecked)
     private var finishing = false
+    @exclusivity(unchecked)
     private var closed = false
     /// Pushing beyond this many waiting items fails (`nil`: no limit).
     let limit: Int?
@@ -186,6 +192,7 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
 final class Parker: @unchecked Sendable {
     let condition: UnsafeMutablePointer<pthread_cond_t>
     /// Set (under the queue's lock) by whoever wakes the thread.
+    @exclusivity(unchecked)
     var woken = false
 
     init() {

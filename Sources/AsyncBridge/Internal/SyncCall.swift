@@ -70,14 +70,19 @@ struct SyncRoute {
 /// types, and generic code would look up the metadata of every generic type it touches on each
 /// call. ``SyncCall`` adds the body and its value; ``PackedSyncCall`` a function and its arguments.
 class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable {
+    // Mutable state is `@exclusivity(unchecked)`: the caller writes it before queuing the call and
+    // reads it after being resumed, the target thread in between, so the dynamic checks buy nothing.
     /// The caller's bridge state (its `locals` is the caller's scope).
     final let callerState: BridgeState
     /// The state the body runs with: the caller's, plus the thread it occupies.
+    @exclusivity(unchecked)
     private final var bodyState: BridgeState
+    @exclusivity(unchecked)
     private final var route: SyncRoute
     private final let control = Mutex(SyncCallState())
     /// The error for the caller, written once by whoever resumes it (before resuming it) when the
     /// call failed; `nil` once resumed means the body's value is ready.
+    @exclusivity(unchecked)
     final var failure: (any Error)?
 
     init(callerState: BridgeState, route: SyncRoute) {
@@ -279,6 +284,7 @@ struct SyncCallState {
 class SyncCall<R: Sendable>: SyncCallBase, @unchecked Sendable {
     private let body: (@Sendable () throws -> R)?
     /// The body's value; written on the target thread before the caller is resumed, taken by it after.
+    @exclusivity(unchecked)
     private var value: R?
 
     init(body: (@Sendable () throws -> R)?, callerState: BridgeState, route: SyncRoute) {
