@@ -263,9 +263,11 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
         return LocalStorage(owner: .unclaimed, values: values)
     }
 
-    /// Keeps a closed operation scope for the next operation if nothing else references it.
+    /// Keeps a closed operation scope for the next operation if nothing else references it, emptied
+    /// at once so that it holds no `Local` values alive in the meantime.
     func keepForReuse(_ locals: inout LocalStorage) {
         guard reusable, isKnownUniquelyReferenced(&locals) else { return }
+        locals.reset(values: [:])
         spareLocals = locals
     }
 

@@ -131,4 +131,21 @@ struct RegressionTests {
         }
         #expect(seen == [nil, nil, nil])
     }
+
+    /// A scope kept for reuse holds no values alive: once the caller drops a value a body set, the
+    /// value is released.
+    @Test func keptScopeDoesNotKeepValuesAlive() async throws {
+        let local = Local<Payload>()
+        let released = try await onNewThread { () throws -> Bool in
+            try AsyncToSync.run { () async throws in
+                try local.set(Payload())
+            }
+            weak let payload = local.value
+            try local.set(nil)
+            return payload == nil
+        }
+        #expect(released)
+    }
 }
+
+private final class Payload: Sendable {}
