@@ -84,6 +84,10 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
     /// call failed; `nil` once resumed means the body's value is ready.
     @exclusivity(unchecked)
     final var failure: (any Error)?
+    /// Set (releasing) once `failure` and the body's value are written, read (acquiring) by the
+    /// caller before it reads them. The continuation's resumption already orders them, inside the
+    /// concurrency runtime; this makes the order explicit, also to the thread sanitizer.
+    private final let published = Atomic<Bool>(false)
 
     init(callerState: BridgeState, route: SyncRoute) {
         self.callerState = callerState
@@ -111,6 +115,7 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
             cancel()
         }
         // Changes made before the body threw still count, as in asgiref.
+        _ = published.load(ordering: .acquiring)
         let failure = self.failure
         if failure == nil || !isCancelled, let caller = callerState.locals, caller.isOwned(by: .current) {
             caller.merge(changes)
@@ -145,6 +150,7 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
         }
         if cancelled {
             failure = CancellationError()
+            published.store(true, ordering: .releasing)
             continuation.resume()
         }
         return !cancelled
@@ -182,6 +188,7 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
         }
         guard let continuation else { return }
         self.failure = failure
+        published.store(true, ordering: .releasing)
         continuation.resume()
     }
 
@@ -200,6 +207,7 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
         for task in tasks { task.cancel() }
         if let continuation {
             failure = CancellationError()
+            published.store(true, ordering: .releasing)
             continuation.resume()
         }
     }
