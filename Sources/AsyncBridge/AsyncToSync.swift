@@ -22,38 +22,53 @@ public enum AsyncToSync {
     @available(*, noasync, message: "asyncToSync blocks the calling thread; just await the async function directly")
     public static func run<R: Sendable>(_ body: @escaping @Sendable () async throws -> R) throws -> R {
         guard !isInsideTask() else { throw BridgeError.asyncToSyncInAsyncContext }
-        return try run(serving: CurrentThreadExecutor(parent: BridgeState.current.executor), body)
+        let outer = BridgeState.current
+        // Sequential calls on a thread reuse one executor (see ExecutorCache).
+        var executor = ExecutorCache.take(parent: outer.executor)
+            ?? CurrentThreadExecutor(parent: outer.executor, reusable: true)
+        defer { ExecutorCache.recycle(&executor) }
+        return try run(serving: executor, outer: outer, body)
     }
 
-    /// Runs `body` with `executor` (made on this thread) serving the calling thread.
+    /// Runs `body` with `executor` (made on this thread) serving the calling thread, which runs
+    /// synchronous code (not a task) with bridge state `outer`.
     static func run<R: Sendable>(
         serving executor: CurrentThreadExecutor,
+        outer: BridgeState,
         _ body: @escaping @Sendable () async throws -> R
     ) throws -> R {
         guard executor.markStarted() else { throw BridgeError.executorFinished }
-        let outer = BridgeState.current
-        let callerLocals = LocalStorage.current
-        let bodyLocals = LocalStorage(owner: .unclaimed, values: callerLocals?.values ?? [:])
-
-        var state = outer
-        state.executor = executor
-        state.locals = bodyLocals
-        state.occupying = nil
-        // Outside any bridged sync body (no async caller above), a single-thread context runs the
-        // body on its dedicated thread; otherwise the body runs here.
-        let preferred: any TaskExecutor
-        if let single = outer.singleThread, outer.occupying == nil, outer.call == nil {
-            preferred = single
-        } else {
-            preferred = executor
-        }
+        // LocalStorage.current, knowing this is synchronous code.
+        let callerLocals = outer.locals ?? LocalStorage.threadScope
+        var bodyLocals = executor.makeBodyLocals(values: callerLocals.values)
         defer {
             bodyLocals.close()
-            if let callerLocals, callerLocals.isOwned(by: .current) {
+            if callerLocals.isOwned(by: .current) {
                 callerLocals.merge(bodyLocals.changes)
             }
+            executor.keepForReuse(&bodyLocals)
         }
-        return try executor.drain(state: state, preferring: preferred, cancelling: outer.call, body)
+        // Outside any bridged sync body (no async caller above), a single-thread context runs the
+        // body on its dedicated thread; otherwise the body runs here.
+        var preferred: JobQueue? = nil
+        if let single = outer.singleThread, outer.occupying == nil, outer.call == nil {
+            preferred = single.queue
+        }
+        return try executor.drain(
+            state: bodyState(outer: outer, executor: executor, locals: bodyLocals),
+            preferring: preferred,
+            cancelling: outer.call,
+            body
+        )
+    }
+
+    /// The bridge state of an operation's task: the caller's, with this executor and scope.
+    private static func bodyState(outer: BridgeState, executor: CurrentThreadExecutor, locals: LocalStorage) -> BridgeState {
+        var state = outer
+        state.executor = executor
+        state.locals = locals
+        state.occupying = nil
+        return state
     }
 }
 

@@ -91,8 +91,14 @@ public final class BlockingThreadPool: BlockingExecutor, @unchecked Sendable {
             for index in 0..<threads {
                 let queue = self.queue
                 startBridgeThread(name: "\(name)-\(index)") {
-                    while let work = queue.next() {
-                        if case .item(let item) = work { item.run() }
+                    // A binding for the thread's whole life keeps the runtime's per-thread
+                    // task-local storage alive (see WorkerThread).
+                    BridgeState.$current.withValue(BridgeState()) {
+                        // Woken last-in first-out, so sequential calls stay on one warm thread.
+                        let parker = Parker()
+                        while let work = queue.next(parker: parker) {
+                            if case .item(let item) = work { item.run() }
+                        }
                     }
                 }
             }

@@ -35,6 +35,13 @@ public enum SyncToAsync {
         executor: (any BlockingExecutor)? = nil,
         _ body: @escaping @Sendable () throws -> R
     ) async throws -> R {
+        let (state, route) = try prepare(threadSensitive: threadSensitive, executor: executor)
+        return try await SyncCall(body: body, callerState: state, route: route).perform()
+    }
+
+    /// Checks the arguments and the caller's cancellation, and routes a call from the calling code
+    /// (synchronous, so the awaiting task keeps one small frame).
+    static func prepare(threadSensitive: Bool, executor: (any BlockingExecutor)?) throws -> (BridgeState, SyncRoute) {
         var target: SyncTarget? = nil
         if let executor {
             guard !threadSensitive else { throw BridgeError.executorWithThreadSensitive }
@@ -45,7 +52,8 @@ public enum SyncToAsync {
             }
         }
         if Task.isCancelled { throw CancellationError() }
-        return try await SyncCall.perform(on: target, threadSensitive: threadSensitive, body)
+        let state = BridgeState.current
+        return (state, try SyncRoute(target: target, threadSensitive: threadSensitive, state: state))
     }
 
     /// Inside a sync body run by the bridge: whether the awaiting caller has been cancelled.
@@ -81,8 +89,9 @@ public func syncToAsync<each A: Sendable, R: Sendable>(
     _ function: @escaping @Sendable (repeat each A) throws -> R
 ) -> @Sendable (repeat each A) async throws -> R {
     { (arguments: repeat each A) in
-        try await SyncToAsync.run(threadSensitive: threadSensitive, executor: executor) {
-            try function(repeat each arguments)
-        }
+        // The call object holds the function and the arguments: no closure per call.
+        let (state, route) = try SyncToAsync.prepare(threadSensitive: threadSensitive, executor: executor)
+        return try await PackedSyncCall(function: function, arguments: repeat each arguments, callerState: state, route: route)
+            .perform()
     }
 }

@@ -87,4 +87,65 @@ struct RegressionTests {
         #expect(fresh)
         #expect(notProcess)
     }
+
+    /// Sequential `asyncToSync` calls on one thread reuse one executor when nothing else holds it
+    /// once a call has returned (the thread's cache then holds it, so its address is not reused).
+    @Test func sequentialCallsReuseAnUnreferencedExecutor() async throws {
+        let (first, second, cached) = try await onNewThread { () throws -> (ObjectIdentifier, ObjectIdentifier, ObjectIdentifier?) in
+            let first = try AsyncToSync.run { ObjectIdentifier(BridgeState.current.executor!) }
+            let second = try AsyncToSync.run { ObjectIdentifier(BridgeState.current.executor!) }
+            let cached = ExecutorCache.take(parent: nil).map(ObjectIdentifier.init)
+            return (first, second, cached)
+        }
+        #expect(first == second)
+        #expect(cached == first)
+    }
+
+    /// An executor that something still references after its call (here the caller keeps it) is
+    /// never reused: it stays finished, refuses work, and the next call gets another executor.
+    @Test func referencedExecutorIsNeverReused() async throws {
+        let (held, next) = try await onNewThread { () throws -> (CurrentThreadExecutor, ObjectIdentifier) in
+            let held = try AsyncToSync.run { BridgeState.current.executor! }
+            let next = try AsyncToSync.run { ObjectIdentifier(BridgeState.current.executor!) }
+            return (held, next)
+        }
+        #expect(ObjectIdentifier(held) != next)
+        #expect(held.isFinished)
+        await #expect(throws: BridgeError.executorFinished) {
+            try await held.submit { 1 }
+        }
+    }
+
+    /// A reused operation scope starts empty: thread-critical values a body's task set do not reach
+    /// the next call's task.
+    @Test func reusedScopeStartsEmpty() async throws {
+        let critical = Local<Int>(threadCritical: true)
+        let seen = try await onNewThread { () throws -> [Int?] in
+            try (0..<3).map { index in
+                try AsyncToSync.run { () async throws -> Int? in
+                    let before = critical.value
+                    try critical.set(index)
+                    return before
+                }
+            }
+        }
+        #expect(seen == [nil, nil, nil])
+    }
+
+    /// A scope kept for reuse holds no values alive: once the caller drops a value a body set, the
+    /// value is released.
+    @Test func keptScopeDoesNotKeepValuesAlive() async throws {
+        let local = Local<Payload>()
+        let released = try await onNewThread { () throws -> Bool in
+            try AsyncToSync.run { () async throws in
+                try local.set(Payload())
+            }
+            weak let payload = local.value
+            try local.set(nil)
+            return payload == nil
+        }
+        #expect(released)
+    }
 }
+
+private final class Payload: Sendable {}

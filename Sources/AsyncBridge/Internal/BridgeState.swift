@@ -29,8 +29,9 @@ protocol SyncCallControl: AnyObject, Sendable {
     var isCancelled: Bool { get }
     /// Whether the sync body is still running.
     var isRunning: Bool { get }
-    /// Registers an action to run on cancellation (at once if already cancelled); returns a token.
-    func onCancel(_ action: @escaping @Sendable () -> Void) -> Int
-    /// Removes a registered action.
-    func removeCancelHandler(_ token: Int)
+    /// Cancels `task` when the caller is cancelled (at once, returning `nil`, if it already was);
+    /// returns a token for ``removeCancellation(_:)``.
+    func cancelOnCancellation(_ task: Task<Void, Never>) -> Int?
+    /// Stops cancelling the task registered under `token`.
+    func removeCancellation(_ token: Int)
 }

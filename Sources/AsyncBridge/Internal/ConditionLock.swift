@@ -43,6 +43,10 @@ package struct ConditionLock: @unchecked Sendable {
     /// Waits for a signal; the lock must be held and is held again on return.
     @inline(__always) package func wait() { pthread_cond_wait(condition, mutex) }
 
+    /// Waits on another condition variable with this mutex; the lock must be held and is held again
+    /// on return.
+    @inline(__always) func wait(on other: UnsafeMutablePointer<pthread_cond_t>) { pthread_cond_wait(other, mutex) }
+
     /// Wakes one waiter.
     @inline(__always) package func signal() { pthread_cond_signal(condition) }
 

@@ -1,5 +1,13 @@
 import DequeModule
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A unit of blocking work the bridge hands to a thread.
 ///
 /// Bridge calls are classes that conform to this, so queuing one costs no extra allocation.
@@ -11,19 +19,41 @@ protocol WorkItem: AnyObject, Sendable {
 /// What a bridge thread's queue holds: a blocking work item or a Swift task's job.
 enum QueuedWork: @unchecked Sendable {
     case item(any WorkItem)
+    /// A job enqueued on a ``CurrentThreadExecutor`` through its public conformances: it runs
+    /// isolated to that executor as a serial executor (it may belong to an actor that uses it).
     case job(UnownedJob)
+    /// A job of a task that prefers the queue itself as its task executor (the body task of an
+    /// `asyncToSync`): it runs on the queue's thread without serial isolation, so the task's calls
+    /// to nonisolated async functions continue inline instead of being queued again.
+    case taskJob(UnownedJob)
 }
 
 /// A FIFO queue of work drained by one or more threads, which sleep while it is empty.
 ///
+/// Threads that drain with a ``Parker`` of their own (the pool's) are woken last-in first-out: a
+/// push wakes the thread that went to sleep most recently, so sequential calls keep meeting the same
+/// warm thread instead of waking every pool thread in turn.
+///
 /// A queue can be *finished*: it refuses every later push, still hands out what it holds, and once
 /// it is empty it closes for good. A push therefore succeeds exactly when the work will run, which
-/// is how the bridge never uses an executor that has quit.
-final class JobQueue: @unchecked Sendable {
+/// is how the bridge never uses an executor that has quit. (Only ``reopen()``, for a queue that
+/// nothing else references any more, undoes that.)
+///
+/// The queue is also the task executor of the tasks the bridge starts for `asyncToSync` bodies: their
+/// jobs are queued as ``QueuedWork/taskJob(_:)`` and run by whichever thread drains the queue.
+final class JobQueue: TaskExecutor, @unchecked Sendable {
+    // Mutable state is `@exclusivity(unchecked)`: it is only touched under `lock`.
     private let lock = ConditionLock()
+    @exclusivity(unchecked)
     private var items = Deque<QueuedWork>()
+    @exclusivity(unchecked)
     private var sleepers = 0
+    /// Threads sleeping on their own parkers, the most recent last.
+    @exclusivity(unchecked)
+    private var parked: [Parker] = []
+    @exclusivity(unchecked)
     private var finishing = false
+    @exclusivity(unchecked)
     private var closed = false
     /// Pushing beyond this many waiting items fails (`nil`: no limit).
     let limit: Int?
@@ -55,27 +85,47 @@ final class JobQueue: @unchecked Sendable {
             return .full
         }
         items.append(work)
-        let wake = sleepers > 0
+        let parker = parked.popLast()
+        parker?.woken = true
+        let wake = parker == nil && sleepers > 0
         lock.unlock()
-        if wake { lock.signal() }
+        // A parker outlives its thread's sleep (the thread owns it), so signalling after unlocking
+        // is safe.
+        if let parker {
+            parker.signal()
+        } else if wake {
+            lock.signal()
+        }
         return .queued
     }
 
     /// The next piece of work, sleeping while there is none.
     ///
     /// Returns `nil` once the queue is finished and empty; the queue is then closed.
-    func next() -> QueuedWork? {
+    /// - Parameter parker: the calling thread's own parker, to be woken in LIFO order; `nil` to
+    ///   sleep on the queue's shared condition (single-thread queues).
+    func next(parker: Parker? = nil) -> QueuedWork? {
         lock.lock()
         while items.isEmpty {
             if finishing {
                 closed = true
+                let parkers = parked
+                parked.removeAll()
+                for parker in parkers { parker.woken = true }
                 lock.unlock()
                 lock.broadcast()
+                for parker in parkers { parker.signal() }
                 return nil
             }
-            sleepers += 1
-            lock.wait()
-            sleepers -= 1
+            if let parker {
+                parker.woken = false
+                parked.append(parker)
+                while !parker.woken { lock.wait(on: parker.condition) }
+            } else {
+                sleepers += 1
+                lock.wait()
+                sleepers -= 1
+            }
         }
         let work = items.removeFirst()
         lock.unlock()
@@ -87,8 +137,23 @@ final class JobQueue: @unchecked Sendable {
         lock.lock()
         finishing = true
         let wake = sleepers > 0
+        let parkers = parked
+        parked.removeAll()
+        for parker in parkers { parker.woken = true }
         lock.unlock()
         if wake { lock.broadcast() }
+        for parker in parkers { parker.signal() }
+    }
+
+    /// Makes a closed queue accept work again, for reuse by a new operation on the same thread.
+    ///
+    /// Only for a queue that nothing but its owner references (checked with
+    /// `isKnownUniquelyReferenced`): no stale holder can then see it open again.
+    func reopen() {
+        lock.withLock {
+            finishing = false
+            closed = false
+        }
     }
 
     /// Whether the queue has closed (finished and drained).
@@ -100,4 +165,45 @@ final class JobQueue: @unchecked Sendable {
     var count: Int {
         lock.withLock { items.count }
     }
+
+    // MARK: Task executor
+
+    /// Queues a job of a task that prefers this queue; a job that arrives after the queue closed
+    /// runs on the orphan thread instead.
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        if push(.taskJob(job)) != .queued {
+            OrphanJobs.run(job, serial: nil, taskExecutor: asUnownedTaskExecutor())
+        }
+    }
+
+    func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+        UnownedTaskExecutor(ordinary: self)
+    }
+
+    /// Runs a task job taken from this queue on the calling thread.
+    @inline(__always) func runTaskJob(_ job: UnownedJob) {
+        job.runSynchronously(on: asUnownedTaskExecutor())
+    }
+}
+
+/// One draining thread's condition variable, used with its queue's mutex, so that the queue can
+/// wake that particular thread. The thread owns it for its whole life.
+final class Parker: @unchecked Sendable {
+    let condition: UnsafeMutablePointer<pthread_cond_t>
+    /// Set (under the queue's lock) by whoever wakes the thread.
+    @exclusivity(unchecked)
+    var woken = false
+
+    init() {
+        condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        precondition(pthread_cond_init(condition, nil) == 0, "pthread_cond_init failed")
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        condition.deallocate()
+    }
+
+    @inline(__always) func signal() { pthread_cond_signal(condition) }
 }

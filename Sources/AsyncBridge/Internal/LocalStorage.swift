@@ -52,6 +52,15 @@ class LocalStorage: @unchecked Sendable {
         state = Mutex(State(owner: owner, values: values))
     }
 
+    /// Makes a closed scope new again, unclaimed and seeded with `values`, for reuse by the next
+    /// crossing on the same thread. Only for a scope nothing else references any more (checked with
+    /// `isKnownUniquelyReferenced`), so no stale holder can see it reopen.
+    func reset(values: [UInt64: any Sendable]) {
+        state.withLock { state in
+            state = State(owner: .unclaimed, values: values)
+        }
+    }
+
     /// Claims an unclaimed scope for the calling context (used by a task that was handed a scope
     /// made before it started).
     func claim() {

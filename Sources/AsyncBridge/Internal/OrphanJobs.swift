@@ -7,22 +7,27 @@
 enum OrphanJobs {
     private final class OrphanJob: WorkItem, @unchecked Sendable {
         let job: UnownedJob
-        let serial: UnownedSerialExecutor
+        let serial: UnownedSerialExecutor?
         let task: UnownedTaskExecutor
-        init(job: UnownedJob, serial: UnownedSerialExecutor, task: UnownedTaskExecutor) {
+        init(job: UnownedJob, serial: UnownedSerialExecutor?, task: UnownedTaskExecutor) {
             self.job = job
             self.serial = serial
             self.task = task
         }
         func run() {
-            job.runSynchronously(isolatedTo: serial, taskExecutor: task)
+            if let serial {
+                job.runSynchronously(isolatedTo: serial, taskExecutor: task)
+            } else {
+                job.runSynchronously(on: task)
+            }
         }
     }
 
     private static let thread = WorkerThread(name: "asgi-orphans")
 
-    static func run(_ job: UnownedJob, isolatedTo executor: some TaskExecutor & SerialExecutor) {
-        let item = OrphanJob(job: job, serial: executor.asUnownedSerialExecutor(), task: executor.asUnownedTaskExecutor())
-        _ = thread.submit(item)
+    /// Runs `job` on the orphan thread, isolated to `serial` if it was queued on a serial executor,
+    /// and reporting `taskExecutor` as its task executor.
+    static func run(_ job: UnownedJob, serial: UnownedSerialExecutor?, taskExecutor: UnownedTaskExecutor) {
+        _ = thread.submit(OrphanJob(job: job, serial: serial, task: taskExecutor))
     }
 }

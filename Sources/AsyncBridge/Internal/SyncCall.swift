@@ -21,81 +21,27 @@ enum SyncTarget {
     }
 }
 
-/// One `syncToAsync` call: the queued work item, the sync body's `Local` scope, and the
-/// once-only hand-over of the result (or of the caller's cancellation) to the awaiting task.
-final class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable {
-    private struct Control {
-        var continuation: UnsafeContinuation<R, any Error>?
-        var resumed = false
-        var cancelled = false
-        var running = false
-        var handlers: [Int: @Sendable () -> Void] = [:]
-        var nextToken = 0
-    }
+/// Where a call goes: the target chosen for it, and what choosing again needs.
+struct SyncRoute {
+    var target: SyncTarget
+    /// Whether the caller named the target (``CurrentThreadExecutor/submit(_:)``, an executor).
+    let explicit: Bool
+    let threadSensitive: Bool
 
-    private let body: @Sendable () throws -> R
-    private var bodyState: BridgeState
-    private let control = Mutex(Control())
-
-    init(body: @escaping @Sendable () throws -> R, callerState: BridgeState) {
-        self.body = body
-        self.bodyState = callerState
-        super.init(owner: .unclaimed, values: callerState.locals?.values ?? [:])
-    }
-
-    // MARK: Caller side
-
-    /// Runs `body` on the target the arguments select and returns its result to the caller.
-    static func perform(
-        on target: SyncTarget?,
-        threadSensitive: Bool,
-        _ body: @escaping @Sendable () throws -> R
-    ) async throws -> R {
-        let state = BridgeState.current
-        let explicit = target != nil
-        var target = try target ?? Self.route(threadSensitive: threadSensitive, state: state)
-        let call = SyncCall(body: body, callerState: state)
-        let result: R
-        do {
-            result = try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { continuation in
-                guard call.install(continuation) else { return }
-                while true {
-                    do {
-                        if try call.enqueue(on: target) { return }
-                        // The executor finished between routing and queuing: route again (an
-                        // explicit executor falls back along its own chain only).
-                        target = try Self.reroute(from: target, explicit: explicit, threadSensitive: threadSensitive, state: state)
-                    } catch {
-                        call.resume(with: .failure(error))
-                        return
-                    }
-                }
-            }
-            } onCancel: {
-                call.cancel()
-            }
-        } catch {
-            // Changes made before the body threw still count, as in asgiref; a cancelled call's
-            // body may still be running, so its changes are dropped.
-            if !call.isCancelled, let caller = state.locals, caller.isOwned(by: .current) {
-                caller.merge(call.changes)
-            }
-            throw error
-        }
-        if let caller = state.locals, caller.isOwned(by: .current) {
-            caller.merge(call.changes)
-        }
-        return result
+    /// Routes a call from code with `state` to `target`, or where `threadSensitive` sends it.
+    init(target: SyncTarget?, threadSensitive: Bool, state: BridgeState) throws {
+        self.explicit = target != nil
+        self.threadSensitive = threadSensitive
+        self.target = try target ?? SyncRoute.route(threadSensitive: threadSensitive, state: state)
     }
 
     /// Where to go when `target` refused the call because it finished.
-    private static func reroute(from target: SyncTarget, explicit: Bool, threadSensitive: Bool, state: BridgeState) throws -> SyncTarget {
+    func reroute(state: BridgeState) throws -> SyncTarget {
         if explicit, case .executor(let executor) = target {
             guard let next = executor.parent?.liveExecutor else { throw BridgeError.executorFinished }
             return .executor(next)
         }
-        return try route(threadSensitive: threadSensitive, state: state)
+        return try Self.route(threadSensitive: threadSensitive, state: state)
     }
 
     /// Chooses where a call from code with `state` runs.
@@ -114,8 +60,86 @@ final class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unc
         }
         return target
     }
+}
 
-    private func install(_ continuation: UnsafeContinuation<R, any Error>) -> Bool {
+/// One `syncToAsync` call: the queued work item, the sync body's `Local` scope, and the
+/// once-only hand-over of the result (or of the caller's cancellation) to the awaiting task.
+///
+/// One object carries all of it, so a call costs one allocation. Everything that does not depend on
+/// the result type lives here, in non-generic code: the library is not specialised for its callers'
+/// types, and generic code would look up the metadata of every generic type it touches on each
+/// call. ``SyncCall`` adds the body and its value; ``PackedSyncCall`` a function and its arguments.
+class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable {
+    // Mutable state is `@exclusivity(unchecked)`: the caller writes it before queuing the call and
+    // reads it after being resumed, the target thread in between, so the dynamic checks buy nothing.
+    /// The caller's bridge state (its `locals` is the caller's scope).
+    final let callerState: BridgeState
+    /// The state the body runs with: the caller's, plus the thread it occupies.
+    @exclusivity(unchecked)
+    private final var bodyState: BridgeState
+    @exclusivity(unchecked)
+    private final var route: SyncRoute
+    private final let control = Mutex(SyncCallState())
+    /// The error for the caller, written once by whoever resumes it (before resuming it) when the
+    /// call failed; `nil` once resumed means the body's value is ready.
+    @exclusivity(unchecked)
+    final var failure: (any Error)?
+    /// Set (releasing) once `failure` and the body's value are written, read (acquiring) by the
+    /// caller before it reads them. The continuation's resumption already orders them, inside the
+    /// concurrency runtime; this makes the order explicit, also to the thread sanitizer.
+    private final let published = Atomic<Bool>(false)
+
+    init(callerState: BridgeState, route: SyncRoute) {
+        self.callerState = callerState
+        self.bodyState = callerState
+        self.route = route
+        super.init(owner: .unclaimed, values: callerState.locals?.values ?? [:])
+    }
+
+    /// Runs the body and keeps its value for the caller (on the target thread). Subclasses override.
+    func runBody() throws {
+        preconditionFailure("SyncCallBase.runBody() must be overridden")
+    }
+
+    // MARK: Caller side
+
+    /// Queues the call on its route and waits until the body has run (or the caller was cancelled);
+    /// then copies the body's `Local` changes to the caller's scope (not those of a cancelled call,
+    /// whose body may still be running). Throws the call's error, if any.
+    final func performAndWait() async throws {
+        await withTaskCancellationHandler {
+            await withUnsafeContinuation { continuation in
+                start(continuation)
+            }
+        } onCancel: {
+            cancel()
+        }
+        // Changes made before the body threw still count, as in asgiref.
+        _ = published.load(ordering: .acquiring)
+        let failure = self.failure
+        if failure == nil || !isCancelled, let caller = callerState.locals, caller.isOwned(by: .current) {
+            caller.merge(changes)
+        }
+        if let failure { throw failure }
+    }
+
+    /// Installs the caller's continuation and queues the call (or resumes the caller at once).
+    private final func start(_ continuation: UnsafeContinuation<Void, Never>) {
+        guard install(continuation) else { return }
+        while true {
+            do {
+                if try enqueue(on: route.target) { return }
+                // The executor finished between routing and queuing: route again (an explicit
+                // executor falls back along its own chain only).
+                route.target = try route.reroute(state: callerState)
+            } catch {
+                resume(failure: error)
+                return
+            }
+        }
+    }
+
+    private final func install(_ continuation: UnsafeContinuation<Void, Never>) -> Bool {
         let cancelled = control.withLock { control -> Bool in
             if control.cancelled {
                 control.resumed = true
@@ -124,12 +148,15 @@ final class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unc
             control.continuation = continuation
             return false
         }
-        if cancelled { continuation.resume(throwing: CancellationError()) }
+        if cancelled {
+            failure = CancellationError()
+            published.store(true, ordering: .releasing)
+            continuation.resume()
+        }
         return !cancelled
     }
-
     /// Queues the call; `false` if the target has finished.
-    private func enqueue(on target: SyncTarget) throws -> Bool {
+    private final func enqueue(on target: SyncTarget) throws -> Bool {
         // Written before the queue's lock publishes the item to the worker thread.
         bodyState.occupying = target.occupant
         switch target {
@@ -149,79 +176,176 @@ final class SyncCall<R: Sendable>: LocalStorage, WorkItem, SyncCallControl, @unc
         }
     }
 
-    private func resume(with result: Result<R, any Error>) {
-        let continuation = control.withLock { control -> UnsafeContinuation<R, any Error>? in
+    /// Resumes the caller, with `failure` (`nil`: the body's value is ready), unless it was resumed
+    /// already (cancelled).
+    private final func resume(failure: (any Error)?) {
+        let continuation = control.withLock { control -> UnsafeContinuation<Void, Never>? in
             control.running = false
             guard !control.resumed else { return nil }
             control.resumed = true
             defer { control.continuation = nil }
             return control.continuation
         }
-        continuation?.resume(with: result)
+        guard let continuation else { return }
+        self.failure = failure
+        published.store(true, ordering: .releasing)
+        continuation.resume()
     }
 
-    private func cancel() {
-        let (continuation, handlers) = control.withLock { control in
+    private final func cancel() {
+        let (continuation, tasks) = control.withLock { control in
             control.cancelled = true
-            let handlers = Array(control.handlers.values)
+            var tasks = Array(control.more.values)
+            if let linked = control.linked { tasks.append(linked.task) }
             guard !control.resumed, let continuation = control.continuation else {
-                return (nil as UnsafeContinuation<R, any Error>?, handlers)
+                return (nil as UnsafeContinuation<Void, Never>?, tasks)
             }
             control.resumed = true
             control.continuation = nil
-            return (continuation, handlers)
+            return (continuation, tasks)
         }
-        for handler in handlers { handler() }
-        continuation?.resume(throwing: CancellationError())
+        for task in tasks { task.cancel() }
+        if let continuation {
+            failure = CancellationError()
+            published.store(true, ordering: .releasing)
+            continuation.resume()
+        }
     }
 
     // MARK: Worker side
 
     /// Runs the body on the current (target) thread, unless the caller gave up before it started.
-    func run() {
+    final func run() {
         let start = control.withLock { control -> Bool in
             guard !control.cancelled else { return false }
             control.running = true
             return true
         }
         guard start else {
-            resume(with: .failure(CancellationError()))
+            resume(failure: CancellationError())
             return
         }
         claim()
         var state = bodyState
         state.locals = self
         state.call = self
-        let result = BridgeState.$current.withValue(state) {
-            Result { try body() }
+        let failure = BridgeState.$current.withValue(state) { () -> (any Error)? in
+            do {
+                try runBody()
+                return nil
+            } catch {
+                return error
+            }
         }
         close()
-        resume(with: result)
+        resume(failure: failure)
     }
 
-    var isCancelled: Bool {
+    final var isCancelled: Bool {
         control.withLock { $0.cancelled }
     }
 
-    var isRunning: Bool {
+    final var isRunning: Bool {
         control.withLock { $0.running }
     }
 
-    func onCancel(_ action: @escaping @Sendable () -> Void) -> Int {
+    final func cancelOnCancellation(_ task: Task<Void, Never>) -> Int? {
         let token = control.withLock { control -> Int? in
             guard !control.cancelled else { return nil }
             control.nextToken += 1
-            control.handlers[control.nextToken] = action
+            if control.linked == nil {
+                control.linked = (control.nextToken, task)
+            } else {
+                control.more[control.nextToken] = task
+            }
             return control.nextToken
         }
-        guard let token else {
-            action()
-            return -1
-        }
+        if token == nil { task.cancel() }
         return token
     }
 
-    func removeCancelHandler(_ token: Int) {
-        _ = control.withLock { $0.handlers.removeValue(forKey: token) }
+    final func removeCancellation(_ token: Int) {
+        control.withLock { control in
+            if control.linked?.token == token {
+                control.linked = nil
+            } else {
+                control.more.removeValue(forKey: token)
+            }
+        }
+    }
+}
+
+/// The hand-over state of a ``SyncCallBase``, guarded by its mutex.
+struct SyncCallState {
+    var continuation: UnsafeContinuation<Void, Never>?
+    var resumed = false
+    var cancelled = false
+    var running = false
+    /// The operation tasks of `asyncToSync` calls made in the body, cancelled with the caller:
+    /// the first inline (the usual case has at most one at a time), any others in `more`.
+    var linked: (token: Int, task: Task<Void, Never>)?
+    var more: [Int: Task<Void, Never>] = [:]
+    var nextToken = 0
+}
+
+/// A `syncToAsync` call of a closure: the body and, once it has run, its value.
+class SyncCall<R: Sendable>: SyncCallBase, @unchecked Sendable {
+    private let body: (@Sendable () throws -> R)?
+    /// The body's value; written on the target thread before the caller is resumed, taken by it after.
+    @exclusivity(unchecked)
+    private var value: R?
+
+    init(body: (@Sendable () throws -> R)?, callerState: BridgeState, route: SyncRoute) {
+        self.body = body
+        super.init(callerState: callerState, route: route)
+    }
+
+    /// Runs `body` on `target`, or where `threadSensitive` routes it, and returns its result.
+    static func perform(
+        on target: SyncTarget?,
+        threadSensitive: Bool,
+        _ body: @escaping @Sendable () throws -> R
+    ) async throws -> R {
+        let state = BridgeState.current
+        let route = try SyncRoute(target: target, threadSensitive: threadSensitive, state: state)
+        return try await SyncCall(body: body, callerState: state, route: route).perform()
+    }
+
+    /// Queues the call on its route, waits for the body (or the caller's cancellation) and returns
+    /// the body's result to the caller.
+    final func perform() async throws -> R {
+        try await performAndWait()
+        return value.take()!
+    }
+
+    /// Runs the body (on the target thread).
+    func invoke() throws -> R {
+        try body!()
+    }
+
+    final override func runBody() throws {
+        value = try invoke()
+    }
+}
+
+/// A `syncToAsync` call of a wrapped function: the function and its arguments live in the call
+/// object itself, so the wrapper allocates no closure per call.
+final class PackedSyncCall<each A: Sendable, R: Sendable>: SyncCall<R>, @unchecked Sendable {
+    private let function: @Sendable (repeat each A) throws -> R
+    private let arguments: (repeat each A)
+
+    init(
+        function: @escaping @Sendable (repeat each A) throws -> R,
+        arguments: repeat each A,
+        callerState: BridgeState,
+        route: SyncRoute
+    ) {
+        self.function = function
+        self.arguments = (repeat each arguments)
+        super.init(body: nil, callerState: callerState, route: route)
+    }
+
+    override func invoke() throws -> R {
+        try function(repeat each arguments)
     }
 }

@@ -2,27 +2,30 @@
 ///
 /// Thread-sensitive calls with no `asyncToSync` above them run on one of these: the process-wide
 /// sensitive thread, or the thread of a ``ThreadSensitiveContext``. ``AsyncSingleThreadContext``
-/// uses one as the executor of every `asyncToSync` body inside it.
-final class WorkerThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
+/// uses one for every `asyncToSync` body inside it: the bodies' tasks prefer its ``queue`` as their
+/// task executor.
+final class WorkerThread: @unchecked Sendable {
     let queue = JobQueue()
     let name: String
 
     init(name: String) {
         self.name = name
-        // The thread keeps the executor alive until it has been shut down and drained.
+        // The thread keeps the object alive until it has been shut down and drained.
         startBridgeThread(name: name) { [self] in
-            while let work = queue.next() {
-                perform(work)
+            // One binding for the thread's whole life keeps the runtime's per-thread task-local
+            // storage alive, so the binding each sync body makes (SyncCall.run) costs one
+            // allocation instead of two.
+            BridgeState.$current.withValue(BridgeState()) {
+                while let work = queue.next() {
+                    switch work {
+                    case .item(let item):
+                        item.run()
+                    case .taskJob(let job), .job(let job):
+                        // Only task jobs reach this queue (nothing uses the thread as a serial executor).
+                        queue.runTaskJob(job)
+                    }
+                }
             }
-        }
-    }
-
-    @inline(__always) func perform(_ work: QueuedWork) {
-        switch work {
-        case .item(let item):
-            item.run()
-        case .job(let job):
-            job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
         }
     }
 
@@ -34,20 +37,5 @@ final class WorkerThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     /// Lets the thread exit once everything queued so far has run.
     func shutdown() {
         queue.finish()
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        if queue.push(.job(job)) != .queued {
-            OrphanJobs.run(job, isolatedTo: self)
-        }
-    }
-
-    func asUnownedSerialExecutor() -> UnownedSerialExecutor {
-        UnownedSerialExecutor(ordinary: self)
-    }
-
-    func asUnownedTaskExecutor() -> UnownedTaskExecutor {
-        UnownedTaskExecutor(ordinary: self)
     }
 }
