@@ -1,4 +1,5 @@
 import AsyncBridge
+import CoreMetrics
 
 /// The swift-metrics an ``ASGIHTTPServer`` records, and the labels they are recorded under.
 ///
@@ -32,6 +33,8 @@ public struct HTTPServerMetricsConfiguration: Sendable {
     public var bridgeQueueSampleInterval: Duration
     /// Dimensions added to every metric.
     public var dimensions: [(String, String)]
+    /// The metrics backend to record into; `nil`: the one bootstrapped in `MetricsSystem`.
+    public var factory: (any MetricsFactory)?
 
     /// Creates the configuration with the default labels.
     public init(
@@ -43,7 +46,8 @@ public struct HTTPServerMetricsConfiguration: Sendable {
         bridgeQueueLabel: String = "asgi_bridge_queue_depth",
         bridgePool: BlockingThreadPool? = .shared,
         bridgeQueueSampleInterval: Duration = .seconds(1),
-        dimensions: [(String, String)] = []
+        dimensions: [(String, String)] = [],
+        factory: (any MetricsFactory)? = nil
     ) {
         self.enabled = enabled
         self.requestsLabel = requestsLabel
@@ -54,5 +58,6 @@ public struct HTTPServerMetricsConfiguration: Sendable {
         self.bridgePool = bridgePool
         self.bridgeQueueSampleInterval = bridgeQueueSampleInterval
         self.dimensions = dimensions
+        self.factory = factory
     }
 }

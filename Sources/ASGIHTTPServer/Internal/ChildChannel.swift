@@ -76,7 +76,7 @@ extension ServerContext {
         channel.closeFuture.whenComplete { _ in self.connectionClosed() }
         return channel.eventLoop.makeCompletedFuture {
             let handshake = WebSocketHandshake(eventLoop: channel.eventLoop)
-            let stateHandler = ConnectionStateHandler(idleTimeout: idleTimeout)
+            let stateHandler = ConnectionStateHandler(idleTimeout: idleTimeout, serverHeader: configuration.serverHeader)
             let maxMessage = configuration.maxWebSocketMessageBytes
             let closeTimeout = webSocketCloseTimeout
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(

@@ -7,6 +7,9 @@ import NIOHTTP1
 ///
 /// A request is outstanding from its head until the final `.end` of its response; pipelined
 /// requests count one each, so a request waiting behind another keeps the connection open.
+///
+/// It also answers requests the parser refused (431 for a head over the size or count limits,
+/// 400 otherwise) and closes the connection: such a request never reaches the application.
 final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -18,9 +21,12 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var idleSince: NIODeadline
     private var timer: Scheduled<Void>?
     private var quiescing = false
+    private var failed = false
+    private let serverHeader: String?
 
-    init(idleTimeout: TimeAmount) {
+    init(idleTimeout: TimeAmount, serverHeader: String?) {
         self.idleTimeout = idleTimeout
+        self.serverHeader = serverHeader
         self.idleSince = .now()
     }
 
@@ -77,6 +83,27 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
             return
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parseError = error as? HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        guard !failed else { return }
+        failed = true
+        guard outstanding == 0 else {
+            // A response is still due on this connection: the broken request cannot be answered in turn.
+            context.close(promise: nil)
+            return
+        }
+        let status: HTTPResponseStatus = parseError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
+        let (head, body) = ResponseHead.plain(status: status, version: .http1_1, close: true, body: status.reasonPhrase, serverHeader: serverHeader)
+        context.write(Self.wrapOutboundOut(.head(head)), promise: nil)
+        context.write(Self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
     }
 
     /// Starts (or keeps) the idle clock; one timer re-arms itself rather than one per request.

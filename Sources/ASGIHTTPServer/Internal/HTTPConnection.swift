@@ -93,8 +93,6 @@ final class HTTPConnection: @unchecked Sendable {
                 guard try await serveRequest(current) else { break }
                 head = try await nextHead()
             }
-        } catch let error as HTTPParserError {
-            await answerParseError(error)
         } catch {
             server.logger.trace("Connection ended: \(String(describing: error))")
         }
@@ -106,17 +104,6 @@ final class HTTPConnection: @unchecked Sendable {
             if case .head(let head) = part { return head }
         }
         return nil
-    }
-
-    /// A request the parser refused: 431 for oversized heads, else 400; then close.
-    private func answerParseError(_ error: HTTPParserError) async {
-        let status: HTTPResponseStatus = error == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
-        server.logger.debug("Invalid HTTP request: \(error)")
-        let (head, body) = ResponseHead.plain(
-            status: status, version: .http1_1, close: true, body: status.reasonPhrase, serverHeader: server.configuration.serverHeader
-        )
-        try? await write([.head(head), .body(.byteBuffer(ByteBuffer(string: body))), .end(nil)])
-        await closeOutput()
     }
 
     /// Serves one request; returns whether the connection may carry another.

@@ -23,14 +23,15 @@ struct ServerMetrics: Sendable {
             return
         }
         let dimensions = configuration.dimensions
+        let factory = configuration.factory ?? MetricsSystem.factory
         statusCounters = ["1xx", "2xx", "3xx", "4xx", "5xx"].map {
-            Counter(label: configuration.requestsLabel, dimensions: dimensions + [("status", $0)])
+            Counter(label: configuration.requestsLabel, dimensions: dimensions + [("status", $0)], factory: factory)
         }
-        webSocketCounter = Counter(label: configuration.requestsLabel, dimensions: dimensions + [("status", "101")])
-        inFlight = Meter(label: configuration.inFlightLabel, dimensions: dimensions)
-        connections = Meter(label: configuration.connectionsLabel, dimensions: dimensions)
-        duration = Timer(label: configuration.durationLabel, dimensions: dimensions)
-        bridgeQueue = configuration.bridgePool == nil ? nil : Gauge(label: configuration.bridgeQueueLabel, dimensions: dimensions)
+        webSocketCounter = Counter(label: configuration.requestsLabel, dimensions: dimensions + [("status", "101")], factory: factory)
+        inFlight = Meter(label: configuration.inFlightLabel, dimensions: dimensions, factory: factory)
+        connections = Meter(label: configuration.connectionsLabel, dimensions: dimensions, factory: factory)
+        duration = Timer(label: configuration.durationLabel, dimensions: dimensions, factory: factory)
+        bridgeQueue = configuration.bridgePool == nil ? nil : Gauge(label: configuration.bridgeQueueLabel, dimensions: dimensions, factory: factory)
     }
 
     func requestStarted() {

@@ -44,6 +44,8 @@ final class WebSocketControlHandler: ChannelDuplexHandler, RemovableChannelHandl
         case .connectionClose:
             guard !closeReceived else { return }
             closeReceived = true
+            // The application learns the peer's code first; then the handshake ends the connection.
+            context.fireChannelRead(data)
             if closeSent {
                 context.close(promise: nil)
             } else {
@@ -56,7 +58,6 @@ final class WebSocketControlHandler: ChannelDuplexHandler, RemovableChannelHandl
                     context.close(promise: nil)
                 }
             }
-            context.fireChannelRead(data)
         default:
             guard !closeReceived else { return }
             context.fireChannelRead(data)
