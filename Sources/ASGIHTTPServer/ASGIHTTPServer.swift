@@ -119,7 +119,6 @@ public struct ASGIHTTPServer: Service {
                     }
                 }
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .childChannelOption(.maxMessagesPerRead, value: 16)
                 .bind(host: configuration.host, port: configuration.port) { channel in
                     context.setUpChild(channel)
                 }

@@ -46,9 +46,9 @@ struct StreamingTests {
         let app = ASGIApp { scope, _, send in
             guard case .http = scope else { return }
             try await send(.httpResponseStart(status: 200, headers: [("content-type", "application/octet-stream")]))
-            let chunk = [UInt8](repeating: 0x61, count: 1024 * 1024)
-            for index in 0..<64 {
-                try await send(.httpResponseBody(body: chunk, moreBody: index < 63))
+            let chunk = [UInt8](repeating: 0x61, count: 64 * 1024)
+            for index in 0..<1024 {
+                try await send(.httpResponseBody(body: chunk, moreBody: index < 1023))
             }
         }
         let result = try await withServer(app) { server in

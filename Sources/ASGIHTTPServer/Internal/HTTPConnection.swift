@@ -13,7 +13,7 @@ import Synchronization
 final class HTTPConnection: @unchecked Sendable {
     let server: ServerContext
     let channel: any Channel
-    let outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    private let writer: ChannelWriter<HTTPServerResponsePart>
     let client: ASGIAddress?
     let serverAddress: ASGIAddress?
     /// Counted in the connection limit: past it every request gets 503.
@@ -30,12 +30,11 @@ final class HTTPConnection: @unchecked Sendable {
         server: ServerContext,
         channel: any Channel,
         inbound: NIOAsyncChannelInboundStream<HTTPServerRequestPart>,
-        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
         admitted: Bool
     ) {
         self.server = server
         self.channel = channel
-        self.outbound = outbound
+        self.writer = ChannelWriter(channel: channel)
         self.iterator = inbound.makeAsyncIterator()
         self.admitted = admitted
         self.client = channel.remoteAddress.flatMap(ASGIAddress.init(_:))
@@ -58,17 +57,16 @@ final class HTTPConnection: @unchecked Sendable {
             shared.closed = true
             return shared.current
         }
+        writer.channelClosed()
         current?.clientDisconnected()
     }
 
-    /// Writes response parts and flushes; waits while the channel is not writable.
+    /// Writes response parts and flushes; waits while too much is still on its way to the client.
     /// - Throws: ``HTTPServerError/clientDisconnected`` when the connection is gone.
-    func write(_ parts: some Sequence<HTTPServerResponsePart>) async throws {
-        do {
-            try await outbound.write(contentsOf: parts)
-        } catch {
-            throw HTTPServerError.clientDisconnected
-        }
+    func write(_ parts: [HTTPServerResponsePart]) async throws {
+        var bytes = 0
+        for case .body(let body) in parts { bytes += body.readableBytes }
+        try await writer.write(parts, bytes: bytes)
     }
 
     /// Closes the connection at once (an aborted response): what was not yet written is dropped.

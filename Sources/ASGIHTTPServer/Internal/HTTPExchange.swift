@@ -113,7 +113,7 @@ final class HTTPExchange: Sendable {
         case .read(let sendContinue):
             if sendContinue {
                 let head = HTTPResponseHead(version: version, status: .continue)
-                try? await connection.write(CollectionOfOne(.head(head)))
+                try? await connection.write([.head(head)])
             }
             let part: HTTPServerRequestPart?
             do {
@@ -273,7 +273,7 @@ final class HTTPExchange: Sendable {
                 return .some(state.trailers.isEmpty ? nil : state.trailers)
             }
             if let end {
-                try await write(CollectionOfOne(.end(end)))
+                try await write([.end(end)])
                 resumeWaiters()
             }
         case .httpResponsePathsend:
@@ -321,7 +321,7 @@ final class HTTPExchange: Sendable {
         fields.add(name: String(decoding: header.name, as: UTF8.self), value: String(decoding: header.value, as: UTF8.self))
     }
 
-    private func write(_ parts: some Sequence<HTTPServerResponsePart>) async throws {
+    private func write(_ parts: [HTTPServerResponsePart]) async throws {
         do {
             try await connection.write(parts)
         } catch {

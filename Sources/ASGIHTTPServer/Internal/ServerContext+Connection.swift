@@ -16,10 +16,8 @@ extension ServerContext {
                         channel.close(promise: nil)
                         return
                     }
-                    try await http.executeThenClose { inbound, outbound in
-                        let connection = HTTPConnection(
-                            server: self, channel: channel, inbound: inbound, outbound: outbound, admitted: accepted.admitted
-                        )
+                    try await http.executeThenClose { inbound, _ in
+                        let connection = HTTPConnection(server: self, channel: channel, inbound: inbound, admitted: accepted.admitted)
                         channel.closeFuture.whenComplete { _ in connection.channelClosed() }
                         await connection.serve()
                     }
@@ -81,8 +79,8 @@ extension ServerContext {
             do {
                 switch try await accepted.upgrade.get() {
                 case .websocket(let websocket):
-                    try await websocket.executeThenClose { inbound, outbound in
-                        session.attach(inbound: inbound, outbound: outbound)
+                    try await websocket.executeThenClose { inbound, _ in
+                        session.attach(inbound: inbound, channel: websocket.channel)
                         await session.applicationDone.wait()
                         await session.finishOpen(channel: websocket.channel)
                     }

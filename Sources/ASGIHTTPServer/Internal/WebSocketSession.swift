@@ -15,11 +15,12 @@ final class WebSocketSession: Sendable {
     /// The frames side once the handshake is done; one reader at a time (the `reading` flag).
     private final class Frames: @unchecked Sendable {
         var iterator: NIOAsyncChannelInboundStream<WebSocketFrame>.AsyncIterator
-        let outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>
+        let writer: ChannelWriter<WebSocketFrame>
 
-        init(inbound: NIOAsyncChannelInboundStream<WebSocketFrame>, outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>) {
+        init(inbound: NIOAsyncChannelInboundStream<WebSocketFrame>, channel: any Channel) {
             self.iterator = inbound.makeAsyncIterator()
-            self.outbound = outbound
+            self.writer = ChannelWriter(channel: channel)
+            channel.closeFuture.whenComplete { [writer] _ in writer.channelClosed() }
         }
     }
 
@@ -273,11 +274,7 @@ final class WebSocketSession: Sendable {
             } else {
                 frame = WebSocketFrame(fin: true, opcode: .binary, data: allocator.buffer(bytes: bytes ?? []))
             }
-            do {
-                try await frames.outbound.write(frame)
-            } catch {
-                throw HTTPServerError.clientDisconnected
-            }
+            try await frames.writer.write([frame], bytes: frame.length)
 
         case .websocketClose(let code, let reason):
             enum Action {
@@ -396,7 +393,7 @@ final class WebSocketSession: Sendable {
         while !reasonBytes.isEmpty && String(validating: reasonBytes, as: UTF8.self) == nil { reasonBytes.removeLast() }
         payload.writeBytes(reasonBytes)
         state.withLock { $0.closeSent = true }
-        try await frames.outbound.write(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload))
+        try await frames.writer.write([WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)], bytes: 0)
     }
 
     private func writeDenial(status: HTTPResponseStatus, body: String) async throws {
@@ -430,8 +427,8 @@ final class WebSocketSession: Sendable {
     // MARK: The connection's side
 
     /// The handshake completed: frames flow.
-    func attach(inbound: NIOAsyncChannelInboundStream<WebSocketFrame>, outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>) {
-        settle(.open(Frames(inbound: inbound, outbound: outbound)))
+    func attach(inbound: NIOAsyncChannelInboundStream<WebSocketFrame>, channel: any Channel) {
+        settle(.open(Frames(inbound: inbound, channel: channel)))
     }
 
     /// The handshake was refused: the denial response goes out on this HTTP writer.
