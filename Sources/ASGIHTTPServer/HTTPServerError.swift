@@ -31,6 +31,7 @@ public struct HTTPServerError: Error, Hashable, Sendable, CustomStringConvertibl
         self.message = message
     }
 
+    /// The message.
     public var description: String { message }
 
     /// The connection is closed: the event could not be sent.

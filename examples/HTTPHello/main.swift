@@ -1,7 +1,7 @@
 // Hello-world apps for the benchmark (bench/http_hello.sh): a plain ASGI hello, or a WSGI-style
 // hello served through WSGIToASGI, on ASGIHTTPServer.
 //
-//   HTTPHello [--port 8080] [--wsgi] [--access-log]
+//   HTTPHello [--port 8080] [--wsgi] [--access-log] [--log-level LEVEL]
 import ASGI
 import ASGIHTTPServer
 import Logging
@@ -31,6 +31,7 @@ var arguments = CommandLine.arguments.dropFirst()
 var port = 8080
 var wsgi = false
 var accessLog = false
+var logLevel = Logger.Level.notice
 while let argument = arguments.popFirst() {
     switch argument {
     case "--port":
@@ -40,15 +41,23 @@ while let argument = arguments.popFirst() {
         }
         port = value
     case "--wsgi": wsgi = true
-    case "--access-log": accessLog = true
+    case "--access-log":
+        accessLog = true
+        logLevel = min(logLevel, .info)
+    case "--log-level":
+        guard let value = arguments.popFirst().flatMap({ Logger.Level(rawValue: $0) }) else {
+            print("--log-level needs trace, debug, info, notice, warning, error or critical\n", terminator: "")
+            exit(2)
+        }
+        logLevel = value
     default:
-        print("usage: HTTPHello [--port N] [--wsgi] [--access-log]\n", terminator: "")
+        print("usage: HTTPHello [--port N] [--wsgi] [--access-log] [--log-level LEVEL]\n", terminator: "")
         exit(2)
     }
 }
 
 var logger = Logger(label: "HTTPHello")
-logger.logLevel = .notice
+logger.logLevel = logLevel
 let application: any ASGIApplication = wsgi ? WSGIToASGI(wsgiHello, logger: logger) : asgiHello
 let server = ASGIHTTPServer(
     application: application,

@@ -141,7 +141,14 @@ final class HTTPConnection: @unchecked Sendable {
             state: server.stateSnapshot,
             extensions: ServerContext.httpExtensions
         )
-        let exchange = HTTPExchange(connection: self, head: head, request: request)
+        // A request without a body: read its end now, in this task, so that the application's
+        // `receive()` never has to touch the connection's stream for it.
+        var bodyDone = false
+        if !request.isChunked && (request.contentLength ?? 0) == 0 {
+            guard case .end = try await nextPart() else { return false }
+            bodyDone = true
+        }
+        let exchange = HTTPExchange(connection: self, head: head, request: request, bodyDone: bodyDone)
         let alreadyClosed = shared.withLock { shared -> Bool in
             shared.current = exchange
             return shared.closed
@@ -171,7 +178,10 @@ final class HTTPConnection: @unchecked Sendable {
         let nanoseconds = (ContinuousClock.now - started).nanoseconds
         server.metrics.requestEnded(status: outcome.status, nanoseconds: nanoseconds)
         accessLog(head: head, target: target, status: outcome.status)
-        if !keepAlive && !isClosed { await closeOutput() }
+        if !keepAlive && !isClosed {
+            server.logger.trace("Closing the connection after \(head.method.rawValue) \(head.uri).")
+            await closeOutput()
+        }
         return keepAlive && !isClosed
     }
 

@@ -33,6 +33,8 @@ final class HTTPExchange: Sendable {
         var trailers = HTTPHeaders()
         var closeAfter = false
         var body = Body.open
+        /// The application has seen the body's last event.
+        var bodyDelivered = false
         var bodyBytes = 0
         /// A `receive()` (or the drain after the application) holds the read turn.
         var reading = false
@@ -68,7 +70,8 @@ final class HTTPExchange: Sendable {
     private let allocator: ByteBufferAllocator
     private let state = Mutex(State())
 
-    init(connection: HTTPConnection, head: HTTPRequestHead, request: RequestHead) {
+    /// - Parameter bodyDone: the request has no body and its end was already read.
+    init(connection: HTTPConnection, head: HTTPRequestHead, request: RequestHead, bodyDone: Bool) {
         self.connection = connection
         self.version = head.version
         self.isHead = head.method == .HEAD
@@ -78,13 +81,16 @@ final class HTTPExchange: Sendable {
         self.wantsUpgrade = request.wantsUpgrade
         self.bodyLimit = connection.server.configuration.maxRequestBodyBytes
         self.allocator = connection.channel.allocator
+        if bodyDone { state.withLock { $0.body = .done } }
     }
 
     // MARK: receive
 
     func receive() async throws -> ReceiveEvent {
+        try Task.checkCancellation()
         enum Step {
             case disconnect
+            case event(ReceiveEvent)
             case wait
             case read(sendContinue: Bool)
         }
@@ -99,6 +105,10 @@ final class HTTPExchange: Sendable {
                 let sendContinue = expectsContinue && !state.continueSent && !state.started
                 if sendContinue { state.continueSent = true }
                 return .read(sendContinue: sendContinue)
+            case .done where !state.bodyDelivered:
+                // A request without a body: its (empty) end was read before the application ran.
+                state.bodyDelivered = true
+                return .event(.httpRequest(body: [], moreBody: false))
             case .done, .failed:
                 return .wait
             }
@@ -106,6 +116,8 @@ final class HTTPExchange: Sendable {
         switch step {
         case .disconnect:
             return .httpDisconnect
+        case .event(let event):
+            return event
         case .wait:
             await waitForResponseEndOrDisconnect()
             try Task.checkCancellation()
@@ -115,12 +127,11 @@ final class HTTPExchange: Sendable {
                 let head = HTTPResponseHead(version: version, status: .continue)
                 try? await connection.write([.head(head)])
             }
-            let part: HTTPServerRequestPart?
-            do {
-                part = try await connection.nextPart()
-            } catch {
-                part = nil
-            }
+            // The read runs in a task of its own: NIO ends a connection's inbound stream for good
+            // when a read is cancelled, and the caller's task may be cancelled at any moment (an
+            // adapter cancelling its body pump once its application returned).
+            let connection = self.connection
+            let part = await Task { try? await connection.nextPart() }.value
             return await received(part)
         }
     }
@@ -146,10 +157,12 @@ final class HTTPExchange: Sendable {
             state.withLock { state in
                 state.reading = false
                 state.body = .done
+                state.bodyDelivered = true
             }
             return .httpRequest(body: [], moreBody: false)
         case .head, .none:
             // The stream ended (the client left) or the parser got out of step: this request is over.
+            connection.server.logger.debug("The request body ended early: \(Task.isCancelled ? "the read was cancelled" : "the client left") (closed: \(connection.isClosed)).")
             let waiters = state.withLock { state in
                 state.reading = false
                 state.body = .failed

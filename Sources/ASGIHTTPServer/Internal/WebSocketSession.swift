@@ -130,6 +130,8 @@ final class WebSocketSession: Sendable {
     }
 
     func receive() async throws -> ReceiveEvent {
+        // As for HTTP: a cancelled read would end NIO's inbound stream for good.
+        try Task.checkCancellation()
         while true {
             enum Step {
                 case event(ReceiveEvent)
