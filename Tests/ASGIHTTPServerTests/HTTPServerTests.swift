@@ -201,6 +201,42 @@ struct HTTPServerTests {
         #expect(http10.stdout.hasSuffix("abcdef"))
     }
 
+    @Test("A body read cancelled by the application does not cost the keep-alive connection")
+    func cancelledReceive() async throws {
+        let app = ASGIApp { scope, receive, send in
+            guard case .http(let http) = scope else { return }
+            // As an adapter does: a child reads the body; the application answers and cancels it
+            // while the child waits for a body the client has not sent yet.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try await readBody(receive) }
+                try await respond(send, "answered \(http.path)")
+                group.cancelAll()
+                _ = try? await group.next()
+            }
+        }
+        let script = """
+            import socket, sys
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            def response():
+                data = b""
+                while b"answered" not in data:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        return "closed"
+                    data += chunk
+                return data.split(b"\\r\\n\\r\\n", 1)[1].decode()
+            s.sendall(b"POST /one HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 5\\r\\n\\r\\n")
+            first = response()
+            s.sendall(b"hello")
+            s.sendall(b"GET /two HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+            print(first, "/", response())
+            """
+        let result = try await withServer(app) { server in
+            try await python(script, ["\(server.port)"])
+        }
+        #expect(result.stdout == "answered /one / answered /two\n", "\(result.stderr)")
+    }
+
     @Test("A thousand keep-alive requests through WSGIToASGI on one connection all succeed")
     func wsgiKeepAlive() async throws {
         let legacy = WSGIApp { environ, startResponse in
