@@ -96,6 +96,48 @@ struct StreamingTests {
         }
     }
 
+    @Test("A receive() cancelled while it waits loses nothing: the next receive() gets the data")
+    func cancelledReceiveKeepsData() async throws {
+        let app = ASGIApp { scope, receive, send in
+            guard case .http = scope else { return }
+            guard case .httpRequest(let first, true) = try await receive() else { return }
+            // A receive with a timeout that expires: cancelled while it waits for more body.
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try? await receive() }
+                await Task.yield()
+                group.cancelAll()
+            }
+            try await send(.httpResponseStart(status: 200))
+            try await send(.httpResponseBody(body: Array("got \(String(decoding: first, as: UTF8.self));".utf8), moreBody: true))
+            let rest = try await readBody(receive)
+            try await send(.httpResponseBody(body: Array("then \(String(decoding: rest, as: UTF8.self))".utf8)))
+        }
+        let script = """
+            import socket, sys
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            s.sendall(b"POST / HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 6\\r\\n\\r\\nabc")
+            data = b""
+            while b"got abc;" not in data:
+                data += s.recv(65536)
+            s.sendall(b"def")
+            while not data.endswith(b"0\\r\\n\\r\\n"):
+                data += s.recv(65536)
+            body = data.split(b"\\r\\n\\r\\n", 1)[1]
+            chunks = []
+            while True:
+                size, _, body = body.partition(b"\\r\\n")
+                if int(size, 16) == 0:
+                    break
+                chunks.append(body[:int(size, 16)])
+                body = body[int(size, 16) + 2:]
+            print(b"".join(chunks).decode())
+            """
+        let result = try await withServer(app) { server in
+            try await python(script, ["\(server.port)"])
+        }
+        #expect(result.stdout == "got abc;then def\n", "\(result.stderr)")
+    }
+
     @Test("Trailers reach a client that sent TE: trailers, and are dropped for one that did not")
     func trailers() async throws {
         let app = ASGIApp { scope, _, send in

@@ -8,7 +8,7 @@ import Synchronization
 /// One HTTP/1.1 connection: reads request heads in order (keep-alive and pipelining), serves each
 /// request by calling the application in this task, and keeps the connection usable between them.
 ///
-/// The inbound iterator has one reader at a time: this loop between requests, the application's
+/// The inbound stream has one reader at a time: this loop between requests, the application's
 /// `receive()` while a request's body is being read (``HTTPExchange`` hands the turn over).
 final class HTTPConnection: @unchecked Sendable {
     let server: ServerContext
@@ -18,7 +18,7 @@ final class HTTPConnection: @unchecked Sendable {
     let serverAddress: ASGIAddress?
     /// Counted in the connection limit: past it every request gets 503.
     let admitted: Bool
-    private var iterator: NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator
+    private let reader: InboundReader<HTTPServerRequestPart>
 
     private struct Shared {
         var closed = false
@@ -35,15 +35,22 @@ final class HTTPConnection: @unchecked Sendable {
         self.server = server
         self.channel = channel
         self.writer = ChannelWriter(channel: channel)
-        self.iterator = inbound.makeAsyncIterator()
+        self.reader = InboundReader(inbound)
         self.admitted = admitted
         self.client = channel.remoteAddress.flatMap(ASGIAddress.init(_:))
         self.serverAddress = channel.localAddress.flatMap(ASGIAddress.init(_:))
     }
 
-    /// The next part from the client; only the holder of the read turn calls it.
+    /// The next part from the client, read in the calling task (the connection's own).
+    /// Only the holder of the read turn calls it.
     func nextPart() async throws -> HTTPServerRequestPart? {
-        try await iterator.next()
+        try await reader.next()
+    }
+
+    /// The next part from the client for the application: a cancelled caller gets
+    /// `CancellationError` and the part is kept for the next read.
+    func nextPartShielded() async throws -> HTTPServerRequestPart? {
+        try await reader.nextShielded()
     }
 
     /// Whether the channel has closed.

@@ -127,11 +127,16 @@ final class HTTPExchange: Sendable {
                 let head = HTTPResponseHead(version: version, status: .continue)
                 try? await connection.write([.head(head)])
             }
-            // The read runs in a task of its own: NIO ends a connection's inbound stream for good
-            // when a read is cancelled, and the caller's task may be cancelled at any moment (an
-            // adapter cancelling its body pump once its application returned).
-            let connection = self.connection
-            let part = await Task { try? await connection.nextPart() }.value
+            let part: HTTPServerRequestPart?
+            do {
+                part = try await connection.nextPartShielded()
+            } catch is CancellationError {
+                // The read goes on; what it gets is kept for the next receive() (or the drain).
+                state.withLock { $0.reading = false }
+                throw CancellationError()
+            } catch {
+                part = nil
+            }
             return await received(part)
         }
     }

@@ -13,12 +13,12 @@ import Synchronization
 /// ways and `websocket.disconnect` with the peer's code and reason.
 final class WebSocketSession: Sendable {
     /// The frames side once the handshake is done; one reader at a time (the `reading` flag).
-    private final class Frames: @unchecked Sendable {
-        var iterator: NIOAsyncChannelInboundStream<WebSocketFrame>.AsyncIterator
+    private final class Frames: Sendable {
+        let reader: InboundReader<WebSocketFrame>
         let writer: ChannelWriter<WebSocketFrame>
 
         init(inbound: NIOAsyncChannelInboundStream<WebSocketFrame>, channel: any Channel) {
-            self.iterator = inbound.makeAsyncIterator()
+            self.reader = InboundReader(inbound)
             self.writer = ChannelWriter(channel: channel)
             channel.closeFuture.whenComplete { [writer] _ in writer.channelClosed() }
         }
@@ -130,7 +130,6 @@ final class WebSocketSession: Sendable {
     }
 
     func receive() async throws -> ReceiveEvent {
-        // As for HTTP: a cancelled read would end NIO's inbound stream for good.
         try Task.checkCancellation()
         while true {
             enum Step {
@@ -177,7 +176,11 @@ final class WebSocketSession: Sendable {
         var frame: WebSocketFrame?
         var failure: (any Error)?
         do {
-            frame = try await frames.iterator.next()
+            frame = try await frames.reader.nextShielded()
+        } catch is CancellationError {
+            // The read goes on; its frame is kept for the next receive().
+            state.withLock { $0.reading = false }
+            throw CancellationError()
         } catch {
             failure = error
         }
