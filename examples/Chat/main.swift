@@ -5,8 +5,6 @@
 import ASGI
 import ASGIHTTPServer
 import Logging
-import ServiceLifecycle
-import UnixSignals
 import Synchronization
 
 #if canImport(Glibc)
@@ -97,5 +95,4 @@ while let argument = arguments.popFirst() {
 
 let logger = Logger(label: "Chat")
 let server = ASGIHTTPServer(application: chat, configuration: HTTPServerConfiguration(port: port), logger: logger)
-let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-try await group.run()
+try await server.runService()

@@ -5,8 +5,6 @@
 import ASGI
 import ASGIHTTPServer
 import Logging
-import ServiceLifecycle
-import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -64,7 +62,4 @@ let server = ASGIHTTPServer(
     configuration: HTTPServerConfiguration(port: port, lifespan: .off, accessLog: accessLog),
     logger: logger
 )
-let group = ServiceGroup(
-    configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-)
-try await group.run()
+try await server.runService()
