@@ -8,11 +8,13 @@
 #   hummingbird  Hummingbird 2.28.1 native hello: router.get("/") { _, _ in "hello" }, built in a
 #                throwaway package under /tmp (HB_DIR; never committed); HB=0 skips it
 #
-# Every target answers GET / with 200 "hello" (5 bytes, Content-Length). Load per target: one warm-up
-# `wrk -t2 -c32 -d3s`, then REPS x `wrk -t2 -c32 -d10s --latency` (the method of
-# ../shared/reference/baselines.md §3 and §6); reported: median req/s, median p50/p99, errors
-# (socket errors + non-2xx), peak RSS (VmHWM of the server's process tree), and each target's
-# ratio to hummingbird and uvicorn. Then 10,000 keep-alive requests on ONE connection through
+# Every target answers GET / with 200 "hello" (5 bytes, Content-Length). Load: one warm-up
+# `wrk -t2 -c32 -d3s` per target, then REPS rounds of `wrk -t2 -c32 -d10s --latency`, each round
+# running every target once in turn (the wrk settings of ../shared/reference/baselines.md §3 and
+# §6; rotating rather than target by target spreads drifting foreign load on a shared machine over
+# all targets alike). Reported: median req/s, median p50/p99, errors (socket errors + non-2xx),
+# peak RSS (VmHWM of the server's process tree), the server's CPU share, and each target's ratio
+# to hummingbird, uvicorn and a2wsgi. Then 10,000 keep-alive requests on ONE connection through
 # WSGIToASGI (curl reusing one connection): every status must be 200 and curl must connect once.
 # Client and servers share the machine's cores; other sessions' builds show as "foreign" load.
 #
@@ -143,41 +145,47 @@ parse_wrk() { # -> "rps p50_ms p99_ms errors"
     /Socket errors:/ {gsub(",",""); err+=$4+$6+$8+$10} /Non-2xx/ {err+=$NF}
     END {printf "%s %s %s %d\n", rps, p50, p99, err}' "$1"
 }
-run_target() { # name url pid
-  local name=$1 url=$2 pid=$3 rep b0 b1 s0 s1 t0 t1 line
-  wait_http "$url" || { echo -e "$name\tFAILED" >> "$RAW"; return 1; }
-  wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$url" > "$W/$name.warm" 2>&1
-  for rep in $(seq 1 "$REPS"); do
-    b0=$(tree_ticks "$pid"); s0=$(busy_ticks); t0=$(date +%s.%N)
-    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$W/$name.$rep.wrk" 2>&1
-    t1=$(date +%s.%N); s1=$(busy_ticks); b1=$(tree_ticks "$pid")
-    line=$(parse_wrk "$W/$name.$rep.wrk")
-    read -r bc sc <<< "$(awk -v b=$((b1-b0)) -v s=$((s1-s0)) -v t0="$t0" -v t1="$t1" -v tck="$TCK" 'BEGIN{d=t1-t0; printf "%.0f %.0f", 100*b/tck/d, 100*s/tck/d}')"
-    echo -e "$name\t$rep\t$line\t$bc\t$sc" >> "$RAW"
-    set -- $line
-    log "  $name rep $rep: $1 req/s  p50 ${2}ms  p99 ${3}ms  errors $4  cpu% server $bc machine $sc"
-  done
-  echo -e "$name\tRSS\t$(tree_kib "$pid" VmHWM)" >> "$RAW"
+measure() { # name url pid rep: one timed wrk run
+  local name=$1 url=$2 pid=$3 rep=$4 b0 b1 s0 s1 t0 t1 line bc sc
+  b0=$(tree_ticks "$pid"); s0=$(busy_ticks); t0=$(date +%s.%N)
+  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$W/$name.$rep.wrk" 2>&1
+  t1=$(date +%s.%N); s1=$(busy_ticks); b1=$(tree_ticks "$pid")
+  line=$(parse_wrk "$W/$name.$rep.wrk")
+  read -r bc sc <<< "$(awk -v b=$((b1-b0)) -v s=$((s1-s0)) -v t0="$t0" -v t1="$t1" -v tck="$TCK" 'BEGIN{d=t1-t0; printf "%.0f %.0f", 100*b/tck/d, 100*s/tck/d}')"
+  echo -e "$name\t$rep\t$line\t$bc\t$sc" >> "$RAW"
+  set -- $line
+  log "  $name rep $rep: $1 req/s  p50 ${2}ms  p99 ${3}ms  errors $4  cpu% server $bc machine $sc"
 }
 
 # ---------------------------------------------------------------- run
+# All servers run at once (an idle one costs nothing) and the timed runs rotate through the
+# targets, so drifting foreign load on this shared machine spreads over all of them alike.
 : > "$RAW"
+NAMES=(asgi wsgi uvicorn a2wsgi)
+start_bg asgi "$HELLO" --port 18400; PIDS[0]=$LAST_PID; URLS[0]=http://127.0.0.1:18400/
+start_bg wsgi "$HELLO" --port 18401 --wsgi; PIDS[1]=$LAST_PID; URLS[1]=http://127.0.0.1:18401/
+start_bg uvicorn "$VENV/bin/uvicorn" --app-dir "$W" apps:hello --host 127.0.0.1 --port 18402 --loop uvloop --http httptools --no-access-log --lifespan off --log-level warning
+PIDS[2]=$LAST_PID; URLS[2]=http://127.0.0.1:18402/
+start_bg a2wsgi "$VENV/bin/uvicorn" --app-dir "$W" apps:a2wsgi_hello --host 127.0.0.1 --port 18403 --loop uvloop --http httptools --no-access-log --lifespan off --log-level warning
+PIDS[3]=$LAST_PID; URLS[3]=http://127.0.0.1:18403/
+if [ "$HB" = 1 ]; then
+  NAMES+=(hummingbird)
+  start_bg hummingbird "$HB_DIR/.build/release/HBHello" 18404; PIDS[4]=$LAST_PID; URLS[4]=http://127.0.0.1:18404/
+fi
+for i in "${!NAMES[@]}"; do wait_http "${URLS[$i]}" || { echo "${NAMES[$i]} did not start"; cat "$W/${NAMES[$i]}.log"; exit 1; }; done
 log "nproc=$(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-log "asgi";        start_bg asgi "$HELLO" --port 18400; P=$LAST_PID; run_target asgi http://127.0.0.1:18400/ "$P"; stop_pid "$P"
-log "wsgi";        start_bg wsgi "$HELLO" --port 18401 --wsgi; P=$LAST_PID; run_target wsgi http://127.0.0.1:18401/ "$P"
+for i in "${!NAMES[@]}"; do log "warm-up ${NAMES[$i]}"; wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "${URLS[$i]}" > "$W/${NAMES[$i]}.warm" 2>&1; done
+for rep in $(seq 1 "$REPS"); do
+  for i in "${!NAMES[@]}"; do measure "${NAMES[$i]}" "${URLS[$i]}" "${PIDS[$i]}" "$rep"; done
+done
+for i in "${!NAMES[@]}"; do echo -e "${NAMES[$i]}\tRSS\t$(tree_kib "${PIDS[$i]}" VmHWM)" >> "$RAW"; done
+
 log "wsgi: 10,000 keep-alive requests on one connection"
 for i in $(seq 1 10000); do printf 'url = "http://127.0.0.1:18401/r%d"\noutput = "/dev/null"\n' "$i"; done > "$W/10k.curl"
 curl -s --config "$W/10k.curl" -w '%{http_code} %{num_connects}\n' > "$W/10k.out" 2> "$W/10k.err"
 KA_OK=$(grep -c '^200 ' "$W/10k.out"); KA_BAD=$(grep -vc '^200 ' "$W/10k.out"); KA_CONNECTS=$(awk '{s+=$2} END {print s}' "$W/10k.out")
 log "  $KA_OK x 200, $KA_BAD other, $KA_CONNECTS connection(s) opened, curl errors: $(wc -l < "$W/10k.err")"
-stop_pid "$P"
-log "uvicorn";     start_bg uvicorn "$VENV/bin/uvicorn" --app-dir "$W" apps:hello --host 127.0.0.1 --port 18402 --loop uvloop --http httptools --no-access-log --lifespan off --log-level warning
-P=$LAST_PID; run_target uvicorn http://127.0.0.1:18402/ "$P"; stop_pid "$P"
-log "a2wsgi";      start_bg a2wsgi "$VENV/bin/uvicorn" --app-dir "$W" apps:a2wsgi_hello --host 127.0.0.1 --port 18403 --loop uvloop --http httptools --no-access-log --lifespan off --log-level warning
-P=$LAST_PID; run_target a2wsgi http://127.0.0.1:18403/ "$P"; stop_pid "$P"
-if [ "$HB" = 1 ]; then
-  log "hummingbird"; start_bg hummingbird "$HB_DIR/.build/release/HBHello" 18404; P=$LAST_PID; run_target hummingbird http://127.0.0.1:18404/ "$P"; stop_pid "$P"
-fi
+for i in "${!NAMES[@]}"; do stop_pid "${PIDS[$i]}"; done
 log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------- summary
@@ -197,7 +205,7 @@ for line in open(sys.argv[1]):
     runs.setdefault(f[0], []).append(dict(rps=float(rps), p50=float(p50), p99=float(p99), err=int(err), cpu=float(f[3]), machine=float(f[4])))
 med = {n: {k: st.median(r[k] for r in rs) for k in ("rps", "p50", "p99", "cpu", "machine")} for n, rs in runs.items() if rs}
 hb, uv = med.get("hummingbird"), med.get("uvicorn")
-print(f"{'target':<12} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7} {'RSS MiB':>8} {'cpu%':>5} {'x HB':>6} {'x uvicorn':>9} {'x a2wsgi':>8}")
+print(f"{'target':<12} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7} {'RSS MiB':>8} {'cpu%':>5} {'x HB':>6} {'x uvicorn':>9} {'x a2wsgi':>8}   (cpu%: the server's share of one core)")
 for n in order:
     if runs.get(n) is None: print(f"{n:<12} FAILED"); continue
     m = med[n]; errs = sum(r["err"] for r in runs[n])
