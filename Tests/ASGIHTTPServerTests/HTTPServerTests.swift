@@ -1,5 +1,6 @@
 import ASGI
 import ASGIHTTPServer
+import AsyncBridge
 import Foundation
 import InMemoryLogging
 import Logging
@@ -235,6 +236,22 @@ struct HTTPServerTests {
             try await python(script, ["\(server.port)"])
         }
         #expect(result.stdout == "answered /one / answered /two\n", "\(result.stderr)")
+    }
+
+    @Test("Each request has its own Local scope: values cross the bridge and do not leak to the next request")
+    func requestLocals() async throws {
+        let user = Local<String>()
+        let app = ASGIApp { scope, _, send in
+            guard case .http(let http) = scope else { return }
+            let before = user.value ?? "unset"
+            try user.set(String(http.path.dropFirst()))
+            let seenBySyncCode = try await SyncToAsync.run { user.value ?? "unset" }
+            try await respond(send, "\(before)->\(seenBySyncCode)")
+        }
+        let result = try await withServer(app) { server in
+            try await curl(["-w", "|%{num_connects}\n", "\(server.url)/ada", "\(server.url)/grace"])
+        }
+        #expect(result.stdout == "unset->ada|1\nunset->grace|0\n")
     }
 
     @Test("A thousand keep-alive requests through WSGIToASGI on one connection all succeed")
