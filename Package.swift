@@ -15,10 +15,15 @@ let package = Package(
         .library(name: "AsyncBridge", targets: ["AsyncBridge"]),
         .library(name: "ASGI", targets: ["ASGI"]),
         .library(name: "ASGITesting", targets: ["ASGITesting"]),
+        .library(name: "ASGIHTTPServer", targets: ["ASGIHTTPServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -39,10 +44,48 @@ let package = Package(
             dependencies: ["ASGI", "AsyncBridge"],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "ASGIHTTPServer",
+            dependencies: [
+                "ASGI",
+                "AsyncBridge",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "BridgeTour",
             dependencies: ["AsyncBridge"],
             path: "examples/BridgeTour",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "Chat",
+            dependencies: [
+                "ASGI",
+                "ASGIHTTPServer",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "examples/Chat",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "HTTPHello",
+            dependencies: [
+                "ASGI",
+                "ASGIHTTPServer",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "examples/HTTPHello",
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -53,6 +96,23 @@ let package = Package(
         .testTarget(
             name: "ASGITests",
             dependencies: ["ASGI", "ASGITesting", "AsyncBridge"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ASGIHTTPServerTests",
+            dependencies: [
+                "ASGI",
+                "ASGIHTTPServer",
+                "AsyncBridge",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
     ],

@@ -12,9 +12,9 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
-# Debian packages the project needs (none yet for AsyncBridge; the FastCGI and HTTP issues add
-# libfcgi-dev, libfcgi-bin, nginx and curl here).
-packages=()
+# Debian packages the project needs (the FastCGI issue adds libfcgi-dev, libfcgi-bin and nginx here).
+# curl: a real HTTP client for the ASGIHTTPServer tests.
+packages=(curl)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -24,4 +24,15 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y "${missing[@]}"
+fi
+
+# Python clients the ASGIHTTPServer tests drive the server with: websockets (a real WebSocket peer)
+# and h11 (raw HTTP/1.1 for pipelining and trailers). Installed only when missing.
+if command -v python3 >/dev/null 2>&1; then
+    if ! python3 -c "import websockets, h11" >/dev/null 2>&1; then
+        python3 -m pip install --quiet websockets h11
+    fi
+else
+    echo "bootstrap: python3 is needed by the ASGIHTTPServer tests (websockets, h11)" >&2
+    exit 1
 fi

@@ -56,6 +56,11 @@ public final class BlockingThreadPool: BlockingExecutor, @unchecked Sendable {
         startLock.withLock { $0 }
     }
 
+    /// How many work items wait for a thread right now (a gauge for metrics; it changes as you read it).
+    public var queuedJobs: Int {
+        queue.count
+    }
+
     deinit {
         queue.finish()
     }

@@ -1,0 +1,105 @@
+/// How an ``ASGIHTTPServer`` listens, what it accepts, and how it stops.
+///
+/// Every limit has a safe default; change only what you need:
+///
+/// ```swift
+/// var configuration = HTTPServerConfiguration(port: 0)   // 0: an ephemeral port
+/// configuration.maxRequestBodyBytes = 10 << 20
+/// configuration.rootPath = "/api"
+/// ```
+public struct HTTPServerConfiguration: Sendable {
+    /// Whether the server runs the application's `lifespan` scope around serving.
+    public enum LifespanMode: String, Sendable, Hashable, CaseIterable {
+        /// Run it; if the application raises on the lifespan scope before startup completes,
+        /// log that lifespan looks unsupported and serve without it (the ASGI spec's rule).
+        case auto
+        /// Run it; an application error on the lifespan scope stops the server.
+        case on
+        /// Do not run it; request scopes then carry no `state`.
+        case off
+    }
+
+    /// The address to bind: an IP address or a host name. Default `127.0.0.1`.
+    public var host: String
+    /// The TCP port; `0` picks an ephemeral port (see ``ASGIHTTPServer/listeningAddress``). Default 8080.
+    public var port: Int
+    /// The listen backlog. Default 256.
+    public var backlog: Int
+    /// Largest request head (request line and all header lines): a larger one gets 431. Default 64 KiB.
+    public var maxHeaderBytes: Int
+    /// Most header fields in one request: more get 431. Default 100.
+    public var maxHeaderCount: Int
+    /// Largest request body: a larger one gets 413 (at once when `Content-Length` says so, else as
+    /// soon as it grows past the limit, and the application's `receive()` then returns
+    /// `http.disconnect`). `nil`: no limit. Default 100 MiB.
+    public var maxRequestBodyBytes: Int?
+    /// How long a keep-alive connection may wait for its next request before the server closes it.
+    /// Default 5 seconds (uvicorn's default).
+    public var idleTimeout: Duration
+    /// Most open connections; past it a connection's requests get 503 and it is closed. `nil`: no
+    /// limit. Default `nil`.
+    public var maxConcurrentConnections: Int?
+    /// Most requests (and WebSocket sessions) being served at once; past it a request gets 503.
+    /// `nil`: no limit. Default `nil`.
+    public var maxConcurrentRequests: Int?
+    /// How long a graceful shutdown lets in-flight requests run before it cancels them and closes
+    /// their connections. Default 30 seconds.
+    public var gracefulShutdownTimeout: Duration
+    /// Where the application is mounted (the WSGI `SCRIPT_NAME`): every scope's `root_path`; its
+    /// `path` and `raw_path` are this prefix plus the request's own path (as uvicorn's `--root-path`).
+    /// Default `""`.
+    public var rootPath: String
+    /// Whether to run the lifespan scope. Default ``LifespanMode/auto``.
+    public var lifespan: LifespanMode
+    /// Largest WebSocket message (after reassembling fragments): a larger one closes the
+    /// connection with 1009. Default 16 MiB (uvicorn's default).
+    public var maxWebSocketMessageBytes: Int
+    /// How long the server waits for the peer's answer to a WebSocket close frame before it drops
+    /// the connection. Default 5 seconds.
+    public var webSocketCloseTimeout: Duration
+    /// Log one line per request (at `info`, as uvicorn's access log). Default `true`.
+    public var accessLog: Bool
+    /// The `server` response header value; `nil` sends none. Default `nil`.
+    public var serverHeader: String?
+    /// Names and dimensions of the swift-metrics the server records.
+    public var metrics: HTTPServerMetricsConfiguration
+
+    /// Creates a configuration; every parameter has a safe default.
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        backlog: Int = 256,
+        maxHeaderBytes: Int = 64 * 1024,
+        maxHeaderCount: Int = 100,
+        maxRequestBodyBytes: Int? = 100 * 1024 * 1024,
+        idleTimeout: Duration = .seconds(5),
+        maxConcurrentConnections: Int? = nil,
+        maxConcurrentRequests: Int? = nil,
+        gracefulShutdownTimeout: Duration = .seconds(30),
+        rootPath: String = "",
+        lifespan: LifespanMode = .auto,
+        maxWebSocketMessageBytes: Int = 16 * 1024 * 1024,
+        webSocketCloseTimeout: Duration = .seconds(5),
+        accessLog: Bool = true,
+        serverHeader: String? = nil,
+        metrics: HTTPServerMetricsConfiguration = HTTPServerMetricsConfiguration()
+    ) {
+        self.host = host
+        self.port = port
+        self.backlog = backlog
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxHeaderCount = maxHeaderCount
+        self.maxRequestBodyBytes = maxRequestBodyBytes
+        self.idleTimeout = idleTimeout
+        self.maxConcurrentConnections = maxConcurrentConnections
+        self.maxConcurrentRequests = maxConcurrentRequests
+        self.gracefulShutdownTimeout = gracefulShutdownTimeout
+        self.rootPath = rootPath
+        self.lifespan = lifespan
+        self.maxWebSocketMessageBytes = maxWebSocketMessageBytes
+        self.webSocketCloseTimeout = webSocketCloseTimeout
+        self.accessLog = accessLog
+        self.serverHeader = serverHeader
+        self.metrics = metrics
+    }
+}

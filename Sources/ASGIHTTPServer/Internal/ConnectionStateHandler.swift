@@ -1,0 +1,129 @@
+import NIOCore
+import NIOHTTP1
+
+/// Watches an HTTP/1 connection on its event loop: closes it when it waits too long for its next
+/// request (the keep-alive idle timeout, which also bounds a client that never finishes a request
+/// head), and on graceful shutdown closes it as soon as no request is outstanding.
+///
+/// A request is outstanding from its head until the final `.end` of its response; pipelined
+/// requests count one each, so a request waiting behind another keeps the connection open.
+///
+/// It also answers requests the parser refused (431 for a head over the size or count limits,
+/// 400 otherwise) and closes the connection: such a request never reaches the application.
+final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let idleTimeout: TimeAmount
+    private var outstanding = 0
+    private var idleSince: NIODeadline
+    private var timer: Scheduled<Void>?
+    private var quiescing = false
+    private var failed = false
+    private let serverHeader: String?
+
+    init(idleTimeout: TimeAmount, serverHeader: String?) {
+        self.idleTimeout = idleTimeout
+        self.serverHeader = serverHeader
+        self.idleSince = .now()
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { becameIdle(context: context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        becameIdle(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head = Self.unwrapInboundIn(data) {
+            outstanding += 1
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch Self.unwrapOutboundIn(data) {
+        case .head, .body:
+            // A 1xx head (100 Continue) has no `.end` of its own: only the final response's counts.
+            context.write(data, promise: promise)
+        case .end:
+            if outstanding > 0 { outstanding -= 1 }
+            if outstanding == 0 && quiescing {
+                context.writeAndFlush(data).assumeIsolated().whenComplete { _ in
+                    context.close(promise: nil)
+                }
+                promise?.succeed()
+                return
+            }
+            context.write(data, promise: promise)
+            if outstanding == 0 { becameIdle(context: context) }
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            quiescing = true
+            if outstanding == 0 { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parseError = error as? HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        guard !failed else { return }
+        failed = true
+        guard outstanding == 0 else {
+            // A response is still due on this connection: the broken request cannot be answered in turn.
+            context.close(promise: nil)
+            return
+        }
+        let status: HTTPResponseStatus = parseError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
+        let (head, body) = ResponseHead.plain(status: status, version: .http1_1, close: true, body: status.reasonPhrase, serverHeader: serverHeader)
+        context.write(Self.wrapOutboundOut(.head(head)), promise: nil)
+        context.write(Self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    /// Starts (or keeps) the idle clock; one timer re-arms itself rather than one per request.
+    private func becameIdle(context: ChannelHandlerContext) {
+        idleSince = .now()
+        guard timer == nil else { return }
+        schedule(context: context, at: idleSince + idleTimeout)
+    }
+
+    private func schedule(context: ChannelHandlerContext, at deadline: NIODeadline) {
+        let loopBound = context.eventLoop.assumeIsolated()
+        timer = loopBound.scheduleTask(deadline: deadline) { [self] in
+            timer = nil
+            guard outstanding == 0 else { return }
+            let due = idleSince + idleTimeout
+            if due <= .now() {
+                context.close(promise: nil)
+            } else {
+                schedule(context: context, at: due)
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+import ASGI
+import AsyncBridge
+import Logging
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// One HTTP/1.1 connection: reads request heads in order (keep-alive and pipelining), serves each
+/// request by calling the application in this task, and keeps the connection usable between them.
+///
+/// The inbound stream has one reader at a time: this loop between requests, the application's
+/// `receive()` while a request's body is being read (``HTTPExchange`` hands the turn over).
+final class HTTPConnection: @unchecked Sendable {
+    let server: ServerContext
+    let channel: any Channel
+    private let writer: ChannelWriter<HTTPServerResponsePart>
+    let client: ASGIAddress?
+    let serverAddress: ASGIAddress?
+    /// Counted in the connection limit: past it every request gets 503.
+    let admitted: Bool
+    private let reader: InboundReader<HTTPServerRequestPart>
+
+    private struct Shared {
+        var closed = false
+        var current: HTTPExchange?
+    }
+    private let shared = Mutex(Shared())
+
+    init(
+        server: ServerContext,
+        channel: any Channel,
+        inbound: NIOAsyncChannelInboundStream<HTTPServerRequestPart>,
+        admitted: Bool
+    ) {
+        self.server = server
+        self.channel = channel
+        self.writer = ChannelWriter(channel: channel)
+        self.reader = InboundReader(inbound)
+        self.admitted = admitted
+        self.client = channel.remoteAddress.flatMap(ASGIAddress.init(_:))
+        self.serverAddress = channel.localAddress.flatMap(ASGIAddress.init(_:))
+    }
+
+    /// The next part from the client, read in the calling task (the connection's own).
+    /// Only the holder of the read turn calls it.
+    func nextPart() async throws -> HTTPServerRequestPart? {
+        try await reader.next()
+    }
+
+    /// The next part from the client for the application: a cancelled caller gets
+    /// `CancellationError` and the part is kept for the next read.
+    func nextPartShielded() async throws -> HTTPServerRequestPart? {
+        try await reader.nextShielded()
+    }
+
+    /// Whether the channel has closed.
+    var isClosed: Bool {
+        shared.withLock { $0.closed }
+    }
+
+    /// Called once when the channel closes: the current request learns its client is gone.
+    func channelClosed() {
+        let current = shared.withLock { shared -> HTTPExchange? in
+            shared.closed = true
+            return shared.current
+        }
+        writer.channelClosed()
+        current?.clientDisconnected()
+    }
+
+    /// Writes response parts and flushes; waits while too much is still on its way to the client.
+    /// - Throws: ``HTTPServerError/clientDisconnected`` when the connection is gone.
+    func write(_ parts: [HTTPServerResponsePart]) async throws {
+        var bytes = 0
+        for case .body(let body) in parts { bytes += body.readableBytes }
+        try await writer.write(parts, bytes: bytes)
+    }
+
+    /// Closes the connection at once (an aborted response): what was not yet written is dropped.
+    func abort() {
+        channel.close(promise: nil)
+    }
+
+    /// Shuts the sending side down once everything written so far has reached the socket, so a
+    /// response followed by a close is never cut short (a full close drops pending writes).
+    func closeOutput() async {
+        try? await channel.close(mode: .output).get()
+    }
+
+    // MARK: Serving
+
+    /// Serves requests until the client or the server ends the connection.
+    func serve(firstHead: HTTPRequestHead? = nil) async {
+        do {
+            var head = firstHead
+            if head == nil { head = try await nextHead() }
+            while let current = head {
+                guard try await serveRequest(current) else { break }
+                head = try await nextHead()
+            }
+        } catch {
+            server.logger.trace("Connection ended: \(String(describing: error))")
+        }
+    }
+
+    /// Reads up to the next request head; `nil` when the client has closed the connection.
+    private func nextHead() async throws -> HTTPRequestHead? {
+        while let part = try await nextPart() {
+            if case .head(let head) = part { return head }
+        }
+        return nil
+    }
+
+    /// Serves one request; returns whether the connection may carry another.
+    private func serveRequest(_ head: HTTPRequestHead) async throws -> Bool {
+        let started = ContinuousClock.now
+        let request = RequestHead(head)
+        let target = RequestTarget(head.uri, rootPath: server.rootPath)
+
+        // Limits the server answers for the application.
+        if !admitted {
+            await answer(.serviceUnavailable, head: head, request: request, target: target, started: started, close: true)
+            return false
+        }
+        if let limit = server.configuration.maxRequestBodyBytes, let length = request.contentLength, length > limit {
+            server.logger.notice("Request body of \(length) bytes is over the limit of \(limit) bytes; answered 413.")
+            await answer(.payloadTooLarge, head: head, request: request, target: target, started: started, close: true)
+            return false
+        }
+        guard server.admitRequest() else {
+            server.logger.warning("Concurrency limit reached; answered 503.")
+            await answer(.serviceUnavailable, head: head, request: request, target: target, started: started, close: true)
+            return false
+        }
+        defer { server.requestDone() }
+
+        let scope = HTTPScope(
+            httpVersion: head.version.minor == 0 ? "1.0" : "1.1",
+            method: head.method.rawValue,
+            scheme: "http",
+            path: target.path,
+            rawPath: target.rawPath,
+            queryString: target.queryString,
+            rootPath: server.rootPath,
+            headers: request.headers,
+            client: client,
+            server: serverAddress,
+            state: server.stateSnapshot,
+            extensions: ServerContext.httpExtensions
+        )
+        // A request without a body: read its end now, in this task, so that the application's
+        // `receive()` never has to touch the connection's stream for it.
+        var bodyDone = false
+        if !request.isChunked && (request.contentLength ?? 0) == 0 {
+            guard case .end = try await nextPart() else { return false }
+            bodyDone = true
+        }
+        let exchange = HTTPExchange(connection: self, head: head, request: request, bodyDone: bodyDone)
+        let alreadyClosed = shared.withLock { shared -> Bool in
+            shared.current = exchange
+            return shared.closed
+        }
+        if alreadyClosed { exchange.clientDisconnected() }
+
+        var failure: (any Error)?
+        do {
+            let application = server.application
+            try await LocalScope.run {
+                try await application(
+                    scope: .http(scope),
+                    receive: { try await exchange.receive() },
+                    send: { try await exchange.send($0) }
+                )
+            }
+        } catch {
+            failure = error
+        }
+        let outcome = await exchange.finish(failure: failure, method: head.method, target: target)
+        shared.withLock { $0.current = nil }
+
+        var keepAlive = outcome.keepAlive
+        if keepAlive && !exchange.bodyConsumed {
+            keepAlive = try await drainBody(exchange)
+        }
+        let nanoseconds = (ContinuousClock.now - started).nanoseconds
+        server.metrics.requestEnded(status: outcome.status, nanoseconds: nanoseconds)
+        accessLog(head: head, target: target, status: outcome.status)
+        if !keepAlive && !isClosed {
+            server.logger.trace("Closing the connection after \(head.method.rawValue) \(head.uri).")
+            await closeOutput()
+        }
+        return keepAlive && !isClosed
+    }
+
+    /// Reads and drops what the application left of the request body.
+    private func drainBody(_ exchange: HTTPExchange) async throws -> Bool {
+        guard exchange.takeReadTurnForDrain() else { return false }
+        var total = exchange.bodyBytesRead
+        let limit = server.configuration.maxRequestBodyBytes
+        while let part = try await nextPart() {
+            switch part {
+            case .body(let buffer):
+                total += buffer.readableBytes
+                if let limit, total > limit { return false }
+            case .end:
+                return true
+            case .head:
+                return false
+            }
+        }
+        return false
+    }
+
+    /// Answers a request without calling the application.
+    private func answer(
+        _ status: HTTPResponseStatus,
+        head: HTTPRequestHead,
+        request: RequestHead,
+        target: RequestTarget,
+        started: ContinuousClock.Instant,
+        close: Bool
+    ) async {
+        let (responseHead, body) = ResponseHead.plain(
+            status: status, version: head.version, close: close, body: status.reasonPhrase, serverHeader: server.configuration.serverHeader
+        )
+        try? await write([.head(responseHead), .body(.byteBuffer(ByteBuffer(string: body))), .end(nil)])
+        server.metrics.requestEnded(status: Int(status.code), nanoseconds: (ContinuousClock.now - started).nanoseconds)
+        accessLog(head: head, target: target, status: Int(status.code))
+        if close { await closeOutput() }
+    }
+
+    func accessLog(head: HTTPRequestHead, target: RequestTarget, status: Int) {
+        guard server.accessLog else { return }
+        server.logger.info(
+            "\(client.map { "\($0.host):\($0.port ?? 0)" } ?? "-") - \"\(head.method.rawValue) \(head.uri) HTTP/\(head.version.major).\(head.version.minor)\" \(status)"
+        )
+    }
+}
+
+extension ASGIAddress {
+    /// The scope address of a socket address (`nil` for addresses ASGI has no form for).
+    init?(_ address: SocketAddress) {
+        switch address {
+        case .v4, .v6:
+            guard let ip = address.ipAddress else { return nil }
+            self.init(host: ip, port: address.port)
+        case .unixDomainSocket:
+            self.init(host: address.pathname ?? "", port: nil)
+        }
+    }
+}
+
+extension Duration {
+    /// The span in whole nanoseconds.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,89 @@
+/// The request line's target split the way an ASGI scope wants it.
+///
+/// `path` is percent-decoded and UTF-8 decoded (invalid sequences become U+FFFD, as uvicorn's
+/// `unquote`), `rawPath` keeps the bytes as sent, `queryString` stays percent-encoded. With a root
+/// path, both paths start with it (uvicorn's `--root-path` behaviour, which the ASGI spec asks for).
+struct RequestTarget {
+    var path: String
+    var rawPath: [UInt8]
+    var queryString: [UInt8]
+
+    init(_ uri: String, rootPath: String) {
+        var utf8 = Array(uri.utf8)
+        // Absolute form (`GET http://host/path HTTP/1.1`): drop the scheme and authority.
+        if let schemeEnd = Self.absoluteFormPathStart(utf8) {
+            utf8.removeFirst(schemeEnd)
+            if utf8.first != UInt8(ascii: "/") && utf8.first != UInt8(ascii: "*") {
+                utf8.insert(UInt8(ascii: "/"), at: 0)
+            }
+        }
+        let pathBytes: ArraySlice<UInt8>
+        if let question = utf8.firstIndex(of: UInt8(ascii: "?")) {
+            pathBytes = utf8[..<question]
+            var query = utf8[(question + 1)...]
+            if let hash = query.firstIndex(of: UInt8(ascii: "#")) { query = query[..<hash] }
+            queryString = Array(query)
+        } else {
+            var end = utf8.endIndex
+            if let hash = utf8.firstIndex(of: UInt8(ascii: "#")) { end = hash }
+            pathBytes = utf8[..<end]
+            queryString = []
+        }
+        if rootPath.isEmpty {
+            rawPath = Array(pathBytes)
+        } else {
+            rawPath = Array(rootPath.utf8) + pathBytes
+        }
+        let decoded: String
+        if pathBytes.contains(UInt8(ascii: "%")) {
+            decoded = String(decoding: Self.percentDecoded(pathBytes), as: UTF8.self)
+        } else {
+            decoded = String(decoding: pathBytes, as: UTF8.self)
+        }
+        path = rootPath.isEmpty ? decoded : rootPath + decoded
+    }
+
+    /// Where the path starts in an absolute-form target (`http://` or `https://` + authority), or `nil`.
+    private static func absoluteFormPathStart(_ bytes: [UInt8]) -> Int? {
+        guard let first = bytes.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*") else { return nil }
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")),
+            colon + 2 < bytes.count,
+            bytes[colon + 1] == UInt8(ascii: "/"), bytes[colon + 2] == UInt8(ascii: "/")
+        else { return nil }
+        let authorityStart = colon + 3
+        var index = authorityStart
+        while index < bytes.count, bytes[index] != UInt8(ascii: "/"), bytes[index] != UInt8(ascii: "?") {
+            index += 1
+        }
+        return index
+    }
+
+    /// Decodes `%XX` escapes; a `%` not followed by two hex digits stays as it is.
+    static func percentDecoded(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var result: [UInt8] = []
+        result.reserveCapacity(bytes.count)
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "%"), index + 2 < bytes.endIndex,
+                let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
+            {
+                result.append(high << 4 | low)
+                index += 3
+            } else {
+                result.append(byte)
+                index += 1
+            }
+        }
+        return result
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}

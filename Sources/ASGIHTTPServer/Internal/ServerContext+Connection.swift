@@ -1,0 +1,108 @@
+import ASGI
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOWebSocket
+
+extension ServerContext {
+    /// Serves one accepted connection until it closes. Cancelling the task closes the connection.
+    func handle(_ accepted: AcceptedConnection) async {
+        let channel = accepted.channel
+        await withTaskCancellationHandler {
+            do {
+                switch try await accepted.handshake.event.get() {
+                case .settled:
+                    guard case .http(let http) = try await accepted.upgrade.get() else {
+                        channel.close(promise: nil)
+                        return
+                    }
+                    try await http.executeThenClose { inbound, _ in
+                        let connection = HTTPConnection(server: self, channel: channel, inbound: inbound, admitted: accepted.admitted)
+                        channel.closeFuture.whenComplete { _ in connection.channelClosed() }
+                        await connection.serve()
+                    }
+                case .handshake(let head, let answer):
+                    try await serveWebSocket(head: head, answer: answer, accepted: accepted)
+                }
+            } catch {
+                logger.trace("Connection ended: \(String(describing: error))")
+                channel.close(promise: nil)
+            }
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+    }
+
+    /// A WebSocket handshake: the application decides, in a child task, while this task completes
+    /// the handshake (or the denial) and then keeps the connection open until the application is done.
+    private func serveWebSocket(head: HTTPRequestHead, answer: EventLoopPromise<HTTPHeaders?>, accepted: AcceptedConnection) async throws {
+        let started = ContinuousClock.now
+        let request = RequestHead(head)
+        let target = RequestTarget(head.uri, rootPath: rootPath)
+        let client = accepted.channel.remoteAddress.flatMap(ASGIAddress.init(_:))
+
+        guard accepted.admitted, admitRequest() else {
+            logger.warning("Connection or concurrency limit reached; answered 503 to a WebSocket handshake.")
+            answer.succeed(nil)
+            if case .http(let http) = try await accepted.upgrade.get() {
+                try await http.executeThenClose { _, outbound in
+                    let (responseHead, body) = ResponseHead.plain(
+                        status: .serviceUnavailable, version: head.version, close: true, body: "Service Unavailable",
+                        serverHeader: configuration.serverHeader
+                    )
+                    try? await outbound.write(contentsOf: [.head(responseHead), .body(.byteBuffer(ByteBuffer(string: body))), .end(nil)])
+                    try? await http.channel.close(mode: .output).get()
+                }
+            }
+            webSocketAccessLog(client: client, head: head, status: 503)
+            return
+        }
+        defer { requestDone() }
+
+        let scope = WebSocketScope(
+            httpVersion: head.version.minor == 0 ? "1.0" : "1.1",
+            scheme: "ws",
+            path: target.path,
+            rawPath: target.rawPath,
+            queryString: target.queryString,
+            rootPath: rootPath,
+            headers: request.headers,
+            client: client,
+            server: accepted.channel.localAddress.flatMap(ASGIAddress.init(_:)),
+            subprotocols: request.subprotocols,
+            state: stateSnapshot,
+            extensions: ServerContext.webSocketExtensions
+        )
+        let session = WebSocketSession(server: self, head: head, answer: answer, allocator: accepted.channel.allocator)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await session.runApplication(scope: scope) }
+            do {
+                switch try await accepted.upgrade.get() {
+                case .websocket(let websocket):
+                    try await websocket.executeThenClose { inbound, _ in
+                        session.attach(inbound: inbound, channel: websocket.channel)
+                        await session.applicationDone.wait()
+                        await session.finishOpen(channel: websocket.channel)
+                    }
+                case .http(let http):
+                    try await http.executeThenClose { _, outbound in
+                        session.attach(denial: outbound)
+                        await session.applicationDone.wait()
+                        await session.finishDenial(channel: http.channel)
+                    }
+                }
+            } catch {
+                session.connectionFailed()
+            }
+            await group.waitForAll()
+        }
+        let status = session.accepted ? 101 : session.denialStatus
+        metrics.webSocketEnded(accepted: session.accepted, status: status, nanoseconds: (ContinuousClock.now - started).nanoseconds)
+        webSocketAccessLog(client: client, head: head, status: status)
+    }
+
+    private func webSocketAccessLog(client: ASGIAddress?, head: HTTPRequestHead, status: Int) {
+        guard accessLog else { return }
+        logger.info("\(client.map { "\($0.host):\($0.port ?? 0)" } ?? "-") - \"WebSocket \(head.uri)\" \(status)")
+    }
+}

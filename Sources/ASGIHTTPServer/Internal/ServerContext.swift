@@ -1,0 +1,75 @@
+import ASGI
+import Logging
+import NIOCore
+import Synchronization
+
+/// What every connection of one running server shares: the application, the settings, the
+/// lifespan state, the metrics and the counters behind the concurrency limits.
+final class ServerContext: Sendable {
+    let application: any ASGIApplication
+    let configuration: HTTPServerConfiguration
+    let logger: Logger
+    let metrics: ServerMetrics
+    /// The lifespan state to copy into request scopes (`nil`: lifespan is off or unsupported).
+    let lifespanState: LifespanState?
+    /// The `root_path` of every scope.
+    let rootPath: String
+    let idleTimeout: TimeAmount
+    let webSocketCloseTimeout: TimeAmount
+    let accessLog: Bool
+
+    private let inFlight = Atomic<Int>(0)
+    private let connections = Atomic<Int>(0)
+
+    static let httpExtensions: [String: [String: ASGIValue]] = ["http.response.trailers": [:]]
+    static let webSocketExtensions: [String: [String: ASGIValue]] = ["websocket.http.response": [:]]
+
+    init(application: any ASGIApplication, configuration: HTTPServerConfiguration, logger: Logger, lifespanState: LifespanState?) {
+        self.application = application
+        self.configuration = configuration
+        self.logger = logger
+        self.metrics = ServerMetrics(configuration.metrics)
+        self.lifespanState = lifespanState
+        var rootPath = configuration.rootPath
+        while rootPath.hasSuffix("/") { rootPath.removeLast() }
+        self.rootPath = rootPath
+        self.idleTimeout = TimeAmount(configuration.idleTimeout)
+        self.webSocketCloseTimeout = TimeAmount(configuration.webSocketCloseTimeout)
+        self.accessLog = configuration.accessLog
+    }
+
+    /// Counts a request in; `false` (and nothing counted) when the concurrency limit is reached.
+    func admitRequest() -> Bool {
+        let now = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
+        if let limit = configuration.maxConcurrentRequests, now > limit {
+            inFlight.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
+        metrics.requestStarted()
+        return true
+    }
+
+    /// Counts a request out.
+    func requestDone() {
+        inFlight.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    /// Counts a connection in; `false` when it is over the connection limit (it is still counted
+    /// until ``connectionClosed()``).
+    func connectionOpened() -> Bool {
+        metrics.connectionOpened()
+        let now = connections.wrappingAdd(1, ordering: .relaxed).newValue
+        if let limit = configuration.maxConcurrentConnections, now > limit { return false }
+        return true
+    }
+
+    func connectionClosed() {
+        metrics.connectionClosed()
+        connections.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    /// A snapshot of the lifespan state for a new scope.
+    var stateSnapshot: [String: ASGIValue]? {
+        lifespanState?.snapshot()
+    }
+}
