@@ -15,10 +15,12 @@ let package = Package(
         .library(name: "AsyncBridge", targets: ["AsyncBridge"]),
         .library(name: "ASGI", targets: ["ASGI"]),
         .library(name: "ASGITesting", targets: ["ASGITesting"]),
+        .library(name: "ASGIFastCGI", targets: ["ASGIFastCGI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -39,6 +41,34 @@ let package = Package(
             dependencies: ["ASGI", "AsyncBridge"],
             swiftSettings: swiftSettings
         ),
+        .systemLibrary(
+            name: "CFastCGI",
+            pkgConfig: "fcgi",
+            providers: [.apt(["libfcgi-dev"])]
+        ),
+        .target(
+            name: "ASGIFastCGI",
+            dependencies: [
+                "ASGI",
+                "AsyncBridge",
+                "CFastCGI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "FastCGIHello",
+            dependencies: [
+                "ASGI",
+                "ASGIFastCGI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "examples/FastCGIHello",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "BridgeTour",
             dependencies: ["AsyncBridge"],
@@ -53,6 +83,18 @@ let package = Package(
         .testTarget(
             name: "ASGITests",
             dependencies: ["ASGI", "ASGITesting", "AsyncBridge"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ASGIFastCGITests",
+            dependencies: [
+                "ASGI",
+                "ASGIFastCGI",
+                "CFastCGI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
     ],
