@@ -6,7 +6,7 @@
 //                [--slow SECONDS] [--root-path PATH]
 //
 // Routes (both applications):
-//   /upload   reads the whole request body and answers with its size ("received N bytes")
+//   .../upload   reads the whole request body and answers with its size ("received N bytes")
 //   anything  "hello" (text/plain, Content-Length 5)
 //
 // SIGTERM / SIGINT: stop accepting, finish in-flight requests, exit 0.
@@ -127,7 +127,7 @@ let hello: [UInt8] = Array("hello".utf8)
 
 /// The WSGI-style hello: runs on the worker thread, no crossing.
 let wsgiHello = WSGIApp { environ, startResponse in
-    if environ["PATH_INFO"] == "/upload" {
+    if (environ["PATH_INFO"] ?? "").hasSuffix("/upload") {
         var received = 0
         while true {
             let chunk = try environ.input.read(64 * 1024)

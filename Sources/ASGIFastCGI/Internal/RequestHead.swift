@@ -147,9 +147,9 @@ struct RequestHead {
             path = String(decoding: script + pathInfo, as: UTF8.self)
         } else {
             path = String(decoding: percentDecode(rawPath), as: UTF8.self)
-            if let root = configuredRoot, !root.isEmpty, root != "/",
-               path == root || path.hasPrefix(root.hasSuffix("/") ? root : root + "/") {
-                rootPath = root.hasSuffix("/") ? String(root.dropLast()) : root
+            let root = configuredRoot.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? ""
+            if !root.isEmpty, path == root || path.hasPrefix(root + "/") {
+                rootPath = root
             } else {
                 rootPath = ""
             }
