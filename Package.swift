@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "ASGI", targets: ["ASGI"]),
         .library(name: "ASGITesting", targets: ["ASGITesting"]),
         .library(name: "ASGIHTTPServer", targets: ["ASGIHTTPServer"]),
+        .library(name: "ASGIFastCGI", targets: ["ASGIFastCGI"]),
+        .library(name: "Gateway", targets: ["Gateway"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
@@ -24,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .target(
@@ -60,6 +63,54 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .systemLibrary(
+            name: "CFastCGI",
+            pkgConfig: "fcgi",
+            providers: [.apt(["libfcgi-dev"])]
+        ),
+        .target(
+            name: "ASGIFastCGI",
+            dependencies: [
+                "ASGI",
+                "AsyncBridge",
+                "CFastCGI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "ASGI",
+                "ASGIFastCGI",
+                "ASGIHTTPServer",
+                "AsyncBridge",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "HelloLegacy",
+            dependencies: ["ASGI", "Gateway"],
+            path: "examples/HelloLegacy",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "FastCGIHello",
+            dependencies: [
+                "ASGI",
+                "ASGIFastCGI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "examples/FastCGIHello",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -112,6 +163,18 @@ let package = Package(
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ASGIFastCGITests",
+            dependencies: [
+                "ASGI",
+                "ASGIFastCGI",
+                "CFastCGI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -14,7 +14,7 @@ fi
 
 # Debian packages the project needs (the FastCGI issue adds libfcgi-dev, libfcgi-bin and nginx here).
 # curl: a real HTTP client for the ASGIHTTPServer tests.
-packages=(curl)
+packages=(curl libfcgi-dev libfcgi-bin nginx)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -34,7 +34,7 @@ struct ApplicationCommunicatorTests {
         // The long timeout is only an upper bound: receiveNothing returns as soon as output waits.
         for _ in 0..<3 {
             #expect(try await instance.receiveNothing(timeout: .seconds(5)) == false)
-            _ = try await instance.receiveOutput()
+            _ = try await instance.receiveOutput(timeout: .seconds(60))
         }
         // The response is complete.
         #expect(try await instance.receiveNothing(timeout: .milliseconds(10)))
@@ -61,15 +61,15 @@ struct ApplicationCommunicatorTests {
     @Test func waitOnHungApplicationThrowsTimeout() async throws {
         let communicator = ApplicationCommunicator(application: Self.hungApplication, scope: Self.fooScope)
         await #expect(throws: TimeoutError.self) { try await communicator.wait(timeout: .milliseconds(10)) }
-        try await communicator.wait()
+        try await communicator.wait(timeout: .seconds(60))
     }
 
     /// A `receiveOutput` timeout throws `TimeoutError` and cancels the application, as asgiref does.
     @Test func receiveOutputTimeoutCancelsTheApplication() async throws {
         let communicator = ApplicationCommunicator(application: Self.hungApplication, scope: Self.fooScope)
         await #expect(throws: TimeoutError.self) { try await communicator.receiveOutput(timeout: .milliseconds(10)) }
-        try await communicator.wait()
-        await #expect(throws: CommunicatorError.applicationFinished) { try await communicator.receiveOutput() }
+        try await communicator.wait(timeout: .seconds(60))
+        await #expect(throws: CommunicatorError.applicationFinished) { try await communicator.receiveOutput(timeout: .seconds(60)) }
     }
 
     /// The application's error comes back from `receiveOutput` (after the output it sent before
@@ -84,9 +84,9 @@ struct ApplicationCommunicatorTests {
             scope: Self.fooScope
         )
         try await communicator.sendInput(.httpRequest())
-        #expect(try await communicator.receiveOutput() == .httpResponseStart(status: 500))
-        await #expect(throws: TestError("boom")) { try await communicator.receiveOutput() }
-        await #expect(throws: TestError("boom")) { try await communicator.wait() }
+        #expect(try await communicator.receiveOutput(timeout: .seconds(60)) == .httpResponseStart(status: 500))
+        await #expect(throws: TestError("boom")) { try await communicator.receiveOutput(timeout: .seconds(60)) }
+        await #expect(throws: TestError("boom")) { try await communicator.wait(timeout: .seconds(60)) }
         await #expect(throws: TestError("boom")) { try await communicator.sendInput(.httpDisconnect) }
         await #expect(throws: TestError("boom")) { try await communicator.receiveNothing() }
     }
@@ -95,9 +95,9 @@ struct ApplicationCommunicatorTests {
     /// from it ends at once instead of at the timeout.
     @Test func applicationFinishedIsReported() async throws {
         let communicator = ApplicationCommunicator(application: ASGIApp { _, _, _ in }, scope: Self.fooScope)
-        try await communicator.wait()
+        try await communicator.wait(timeout: .seconds(60))
         await #expect(throws: CommunicatorError.applicationFinished) { try await communicator.sendInput(.httpRequest()) }
-        await #expect(throws: CommunicatorError.applicationFinished) { try await communicator.receiveOutput() }
+        await #expect(throws: CommunicatorError.applicationFinished) { try await communicator.receiveOutput(timeout: .seconds(60)) }
         #expect(try await communicator.receiveNothing())
     }
 
@@ -107,7 +107,7 @@ struct ApplicationCommunicatorTests {
             application: ASGIApp { _, _, send in try await send(.httpResponseBody(body: [1])) },
             scope: Self.fooScope
         )
-        let error = await #expect(throws: ASGIProtocolError.self) { try await communicator.receiveOutput() }
+        let error = await #expect(throws: ASGIProtocolError.self) { try await communicator.receiveOutput(timeout: .seconds(60)) }
         #expect(error?.message.contains("'http.response.start' must come first") == true)
     }
 
@@ -126,9 +126,9 @@ struct ApplicationCommunicatorTests {
             },
             scope: Self.fooScope
         )
-        #expect(try await communicator.receiveOutput() == .httpResponseStart(status: 204))
-        #expect(try await communicator.receiveOutput() == .httpResponseBody())
-        try await communicator.wait()
+        #expect(try await communicator.receiveOutput(timeout: .seconds(60)) == .httpResponseStart(status: 204))
+        #expect(try await communicator.receiveOutput(timeout: .seconds(60)) == .httpResponseBody())
+        try await communicator.wait(timeout: .seconds(60))
         #expect(rejected.values.count == 1)
         #expect(rejected.values.first?.contains("already complete") == true)
     }
@@ -144,7 +144,7 @@ struct ApplicationCommunicatorTests {
                 application: ASGIApp { _, _, _ in seen.append(Self.testMarker) },
                 scope: Self.fooScope
             )
-            try await communicator.wait()
+            try await communicator.wait(timeout: .seconds(60))
         }
         #expect(seen.values == [nil])
     }

@@ -52,8 +52,8 @@ struct CompatibilityTests {
             scope: .http(HTTPScope(path: "/woohoo"))
         )
         try await communicator.sendInput(.httpRequest(body: [42]))
-        #expect(try await communicator.receiveOutput() == .httpResponseStart(status: 200, headers: [("x-scope", "/woohoo")]))
-        #expect(try await communicator.receiveOutput() == .httpResponseBody(body: [42]))
-        try await communicator.wait()
+        #expect(try await communicator.receiveOutput(timeout: .seconds(60)) == .httpResponseStart(status: 200, headers: [("x-scope", "/woohoo")]))
+        #expect(try await communicator.receiveOutput(timeout: .seconds(60)) == .httpResponseBody(body: [42]))
+        try await communicator.wait(timeout: .seconds(60))
     }
 }

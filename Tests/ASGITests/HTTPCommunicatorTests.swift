@@ -48,7 +48,7 @@ struct HTTPCommunicatorTests {
     /// The body goes in chunks of at most `chunkSize`, the last with `moreBody: false`.
     @Test func bodyIsSentInChunks() async throws {
         let small = HTTPCommunicator(application: Self.echo, method: "POST", path: "/", body: Array(0..<10), chunkSize: 4)
-        let response = try await small.getResponse()
+        let response = try await small.getResponse(timeout: .seconds(60))
         #expect(response.status == 200)
         #expect(response.body == Array(0..<10))
         #expect(response.headers["x-chunks"] == "3")
@@ -56,11 +56,11 @@ struct HTTPCommunicatorTests {
         #expect(small.scope.headers["content-length"] == "10")
 
         let large = Array(repeating: UInt8(7), count: 150_000)
-        let byDefault = try await HTTPCommunicator(application: Self.echo, method: "PUT", path: "/", body: large).getResponse()
+        let byDefault = try await HTTPCommunicator(application: Self.echo, method: "PUT", path: "/", body: large).getResponse(timeout: .seconds(60))
         #expect(byDefault.body == large)
         #expect(byDefault.headers["x-chunks"] == "3")  // 64 KiB + 64 KiB + the rest
 
-        let empty = try await HTTPCommunicator(application: Self.echo, path: "/").getResponse()
+        let empty = try await HTTPCommunicator(application: Self.echo, path: "/").getResponse(timeout: .seconds(60))
         #expect(empty.body.isEmpty && empty.headers["x-chunks"] == "1")
     }
 
@@ -77,8 +77,8 @@ struct HTTPCommunicatorTests {
             },
             path: "/"
         )
-        #expect(try await communicator.getResponse().text == "done")
-        try await communicator.wait()
+        #expect(try await communicator.getResponse(timeout: .seconds(60)).text == "done")
+        try await communicator.wait(timeout: .seconds(60))
         #expect(received.values == [.httpRequest(), .httpDisconnect, .httpDisconnect])
     }
 
@@ -93,7 +93,7 @@ struct HTTPCommunicatorTests {
             },
             path: "/"
         )
-        let response = try await communicator.getResponse()
+        let response = try await communicator.getResponse(timeout: .seconds(60))
         #expect(response.status == 201)
         #expect(response.headers["content-type"] == "text/plain")
         #expect(response.text == "hello world")
@@ -111,12 +111,12 @@ struct HTTPCommunicatorTests {
             path: "/"
         )
         await #expect(throws: TimeoutError.self) { try await communicator.getResponse(timeout: .milliseconds(10)) }
-        try await communicator.wait()
+        try await communicator.wait(timeout: .seconds(60))
     }
 
     /// The application's error comes out of `getResponse`.
     @Test func applicationErrorComesOutOfGetResponse() async throws {
         let communicator = HTTPCommunicator(application: ASGIApp { _, _, _ in throw TestError("broken") }, path: "/")
-        await #expect(throws: TestError("broken")) { try await communicator.getResponse() }
+        await #expect(throws: TestError("broken")) { try await communicator.getResponse(timeout: .seconds(60)) }
     }
 }

@@ -31,7 +31,7 @@ struct RequestTimeoutTests {
             _ = try start("200 OK", [], nil)
             return [bytes("quick")]
         }
-        let response = try await HTTPCommunicator(application: RequestTimeout(WSGIToASGI(app), limit: .seconds(30)), method: "GET", path: "/").getResponse()
+        let response = try await HTTPCommunicator(application: RequestTimeout(WSGIToASGI(app), limit: .seconds(30)), method: "GET", path: "/").getResponse(timeout: .seconds(60))
         #expect(response.status == 200)
         #expect(response.body.text == "quick")
     }

@@ -14,7 +14,7 @@ struct WSGIToASGITests {
         let response = try await HTTPCommunicator(
             application: app, method: "GET", path: "/foo/",
             headers: [("test-header", "test value 1"), ("test-header", "test value 2")]
-        ).getResponse()
+        ).getResponse(timeout: .seconds(60))
         #expect(response.status == 200)
         #expect(response.headers.elements.contains(ASGIHeader(name: bytes("x-colour"), value: bytes("Blue"))))
         #expect(response.body.text == "Hello World!")
@@ -28,7 +28,7 @@ struct WSGIToASGITests {
     /// Ports asgiref `test_script_name`: the root path becomes SCRIPT_NAME, the rest PATH_INFO.
     @Test func scriptNameAndPathInfo() async throws {
         let environs = Log<[String: String]>()
-        _ = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs)), method: "GET", path: "/base/foo/", rootPath: "/base").getResponse()
+        _ = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs)), method: "GET", path: "/base/foo/", rootPath: "/base").getResponse(timeout: .seconds(60))
         #expect(environs.values.first?["SCRIPT_NAME"] == "/base")
         #expect(environs.values.first?["PATH_INFO"] == "/foo/")
     }
@@ -37,7 +37,7 @@ struct WSGIToASGITests {
     /// latin-1 (PEP 3333), and round-trip back to the original text.
     @Test func nonASCIIPathsAreLatin1OfUTF8() async throws {
         let environs = Log<[String: String]>()
-        _ = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs)), method: "GET", path: "/中国/中文", rootPath: "/中国").getResponse()
+        _ = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs)), method: "GET", path: "/中国/中文", rootPath: "/中国").getResponse(timeout: .seconds(60))
         let environ = try #require(environs.values.first)
         #expect(environ["SCRIPT_NAME"] == String(latin1: "/中国".utf8))
         #expect(environ["PATH_INFO"] == String(latin1: "/中文".utf8))
@@ -49,7 +49,7 @@ struct WSGIToASGITests {
         let response = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
             _ = try start("204 No Content", [], nil)
             return [[UInt8]]()
-        }), method: "GET", path: "/").getResponse()
+        }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
         #expect(response.status == 204)
         #expect(response.body.isEmpty)
     }
@@ -70,7 +70,7 @@ struct WSGIToASGITests {
                 return chunks[index]
             }, close: { closed.append(true) })
         }
-        let response = try await HTTPCommunicator(application: WSGIToASGI(app), method: "GET", path: "/").getResponse()
+        let response = try await HTTPCommunicator(application: WSGIToASGI(app), method: "GET", path: "/").getResponse(timeout: .seconds(60))
         #expect(response.body.text == "01234567")
         #expect(pulled.values == [0, 1, 2])
         #expect(closed.values == [true])
@@ -85,7 +85,7 @@ struct WSGIToASGITests {
             _ = try start("500 Internal Server Error", [], Failure())
             return [bytes("Some long error message")]
         }
-        let response = try await HTTPCommunicator(application: WSGIToASGI(app), method: "GET", path: "/").getResponse()
+        let response = try await HTTPCommunicator(application: WSGIToASGI(app), method: "GET", path: "/").getResponse(timeout: .seconds(60))
         #expect(response.status == 500)
         #expect(response.headers.isEmpty)
         #expect(response.body.text == "Some long error message")
@@ -103,7 +103,7 @@ struct WSGIToASGITests {
             do { _ = try start("500 Oops", [], Original()) } catch is Original { seen.append("reraised") }
             return [[UInt8]]()
         }
-        let response = try await HTTPCommunicator(application: WSGIToASGI(app), method: "GET", path: "/").getResponse()
+        let response = try await HTTPCommunicator(application: WSGIToASGI(app), method: "GET", path: "/").getResponse(timeout: .seconds(60))
         #expect(response.body.text == "partial")
         #expect(seen.values == ["startResponseTwice", "reraised"])
     }
@@ -116,7 +116,7 @@ struct WSGIToASGITests {
             _ = try start("200 OK", [], nil)
             return [[UInt8]]()
         }
-        _ = try await HTTPCommunicator(application: WSGIToASGI(app), method: "POST", path: "/", body: bytes("Hello World!"), chunkSize: 6).getResponse()
+        _ = try await HTTPCommunicator(application: WSGIToASGI(app), method: "POST", path: "/", body: bytes("Hello World!"), chunkSize: 6).getResponse(timeout: .seconds(60))
         #expect(read.values == [bytes("Hello World!")])
     }
 
@@ -124,7 +124,7 @@ struct WSGIToASGITests {
     @Test func duplicateHeaderLimit() async throws {
         let environs = Log<[String: String]>()
         let headers = ASGIHeaders(Array(repeating: ASGIHeader("x-test", "1"), count: 10))
-        let response = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs), duplicateHeaderLimit: 5), method: "GET", path: "/", headers: headers).getResponse()
+        let response = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs), duplicateHeaderLimit: 5), method: "GET", path: "/", headers: headers).getResponse(timeout: .seconds(60))
         #expect(response.status == 400)
         #expect(response.headers["content-type"]?.hasPrefix("text/plain") == true)
         #expect(response.body.text.hasPrefix("Bad Request: Too many duplicate headers"))
@@ -135,7 +135,7 @@ struct WSGIToASGITests {
     @Test func duplicateHeaderLimitDisabled() async throws {
         let environs = Log<[String: String]>()
         let headers = ASGIHeaders(Array(repeating: ASGIHeader("x-test", "1"), count: 200))
-        let response = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs), duplicateHeaderLimit: nil), method: "GET", path: "/", headers: headers).getResponse()
+        let response = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs), duplicateHeaderLimit: nil), method: "GET", path: "/", headers: headers).getResponse(timeout: .seconds(60))
         #expect(response.status == 200)
         #expect(environs.values.count == 1)
     }
@@ -144,7 +144,7 @@ struct WSGIToASGITests {
     @Test func cookiesJoinAndUnderscoreHeadersAreDropped() async throws {
         let environs = Log<[String: String]>()
         let headers: ASGIHeaders = [("cookie", "a=1"), ("cookie", "b=2"), ("x-user", "alice"), ("x_user", "admin")]
-        _ = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs)), method: "GET", path: "/", headers: headers).getResponse()
+        _ = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs)), method: "GET", path: "/", headers: headers).getResponse(timeout: .seconds(60))
         let environ = try #require(environs.values.first)
         #expect(environ["HTTP_COOKIE"] == "a=1; b=2")
         #expect(environ["HTTP_X_USER"] == "alice")
@@ -156,7 +156,7 @@ struct WSGIToASGITests {
         let latin = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
             _ = try start("200 OK", [("X-Name", "Zoë")], nil)
             return [[UInt8]]()
-        }), method: "GET", path: "/").getResponse()
+        }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
         #expect(latin.headers.elements.first { $0.name == bytes("x-name") }?.value == [0x5A, 0x6F, 0xEB])
 
         let errors = Log<WSGIError.Code>()
@@ -167,7 +167,7 @@ struct WSGIToASGITests {
                     throw error
                 }
                 return [[UInt8]]()
-            }), method: "GET", path: "/").getResponse()
+            }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
             #expect(response.status == 500)
         }
         #expect(errors.values == [.invalidHeader, .invalidHeader])
@@ -178,14 +178,14 @@ struct WSGIToASGITests {
         let bare = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
             _ = try start("200", [], nil)
             return [bytes("x")]
-        }), method: "GET", path: "/").getResponse()
+        }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
         #expect(bare.status == 200)
         let codes = Log<WSGIError.Code>()
         for status in ["OK", "20", "2000 Big", "200OK"] {
             _ = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
                 do { _ = try start(status, [], nil) } catch let error as WSGIError { codes.append(error.code); throw error }
                 return [[UInt8]]()
-            }), method: "GET", path: "/").getResponse()
+            }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
         }
         #expect(codes.values == Array(repeating: .invalidStatus, count: 4))
     }
@@ -196,7 +196,7 @@ struct WSGIToASGITests {
             let write = try start("200 OK", [], nil)
             try write(bytes("written "))
             return [bytes("returned")]
-        }), method: "GET", path: "/").getResponse()
+        }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
         #expect(response.body.text == "written returned")
     }
 
@@ -208,7 +208,7 @@ struct WSGIToASGITests {
             _ = try start("200 OK", [], nil)
             return WSGIClosureBody(next: { throw Boom() }, close: { closed.append(true) })
         }
-        let response = try await HTTPCommunicator(application: WSGIToASGI(app), method: "GET", path: "/").getResponse()
+        let response = try await HTTPCommunicator(application: WSGIToASGI(app), method: "GET", path: "/").getResponse(timeout: .seconds(60))
         #expect(response.status == 500)
         #expect(closed.values == [true])
     }
@@ -229,9 +229,9 @@ struct WSGIToASGITests {
         }
         let communicator = ApplicationCommunicator(application: WSGIToASGI(app), scope: .http(HTTPScope(method: "GET", path: "/")))
         try await communicator.sendInput(.httpRequest())
-        #expect(try await communicator.receiveOutput() == .httpResponseStart(status: 200))
-        #expect(try await communicator.receiveOutput() == .httpResponseBody(body: bytes("first"), moreBody: true))
-        await #expect(throws: Boom.self) { try await communicator.wait() }
+        #expect(try await communicator.receiveOutput(timeout: .seconds(60)) == .httpResponseStart(status: 200))
+        #expect(try await communicator.receiveOutput(timeout: .seconds(60)) == .httpResponseBody(body: bytes("first"), moreBody: true))
+        await #expect(throws: Boom.self) { try await communicator.wait(timeout: .seconds(60)) }
         #expect(closed.values == [true])
     }
 
@@ -248,13 +248,13 @@ struct WSGIToASGITests {
         let declared = try await HTTPCommunicator(
             application: WSGIToASGI(app, maxRequestBodyBytes: 10), method: "POST", path: "/",
             body: Array(repeating: 1, count: 11), headers: [("content-length", "11")]
-        ).getResponse()
+        ).getResponse(timeout: .seconds(60))
         #expect(declared.status == 413)
         #expect(ran.values.isEmpty)
         let streamed = try await HTTPCommunicator(
             application: WSGIToASGI(app, maxRequestBodyBytes: 10), method: "POST", path: "/",
             body: Array(repeating: 1, count: 30), headers: [("transfer-encoding", "chunked")], chunkSize: 4
-        ).getResponse()
+        ).getResponse(timeout: .seconds(60))
         #expect(streamed.status == 413)
         #expect(ran.values.count == 1)
     }
@@ -272,7 +272,7 @@ struct WSGIToASGITests {
         let communicator = ApplicationCommunicator(application: WSGIToASGI(app), scope: .http(HTTPScope(method: "POST", path: "/")))
         try await communicator.sendInput(.httpRequest(body: bytes("part"), moreBody: true))
         try await communicator.sendInput(.httpDisconnect)
-        try await communicator.wait()
+        try await communicator.wait(timeout: .seconds(60))
         #expect(readError.values == [.clientDisconnected])
     }
 
@@ -314,7 +314,7 @@ struct WSGIToASGITests {
         let wrapped = WSGIToASGI(app)
         try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<4 {
-                group.addTask { try await HTTPCommunicator(application: wrapped, method: "GET", path: "/").getResponse().status }
+                group.addTask { try await HTTPCommunicator(application: wrapped, method: "GET", path: "/").getResponse(timeout: .seconds(60)).status }
             }
             for try await status in group { #expect(status == 200) }
         }
@@ -330,7 +330,7 @@ struct WSGIToASGITests {
             _ = try start("200 OK", [], nil)
             return [[UInt8]]()
         }
-        _ = try await HTTPCommunicator(application: WSGIToASGI(app, threadSensitive: true), method: "GET", path: "/").getResponse()
+        _ = try await HTTPCommunicator(application: WSGIToASGI(app, threadSensitive: true), method: "GET", path: "/").getResponse(timeout: .seconds(60))
         let pair = try #require(threads.values.first)
         #expect(pair[0] == pair[1])
     }
@@ -367,17 +367,17 @@ struct WSGIToASGITests {
         let ok = WSGIToASGI(WSGIApp { _, _ in [[UInt8]]() }, lifespan: WSGILifespan(startup: { calls.append("startup") }, shutdown: { calls.append("shutdown") }))
         let communicator = ApplicationCommunicator(application: ok, scope: .lifespan(LifespanScope()))
         try await communicator.sendInput(.lifespanStartup)
-        #expect(try await communicator.receiveOutput() == .lifespanStartupComplete)
+        #expect(try await communicator.receiveOutput(timeout: .seconds(60)) == .lifespanStartupComplete)
         try await communicator.sendInput(.lifespanShutdown)
-        #expect(try await communicator.receiveOutput() == .lifespanShutdownComplete)
-        try await communicator.wait()
+        #expect(try await communicator.receiveOutput(timeout: .seconds(60)) == .lifespanShutdownComplete)
+        try await communicator.wait(timeout: .seconds(60))
         #expect(calls.values == ["startup", "shutdown"])
 
         struct NoDatabase: Error {}
         let failing = WSGIToASGI(WSGIApp { _, _ in [[UInt8]]() }, lifespan: WSGILifespan(startup: { throw NoDatabase() }))
         let second = ApplicationCommunicator(application: failing, scope: .lifespan(LifespanScope()))
         try await second.sendInput(.lifespanStartup)
-        guard case .lifespanStartupFailed(let message) = try await second.receiveOutput() else {
+        guard case .lifespanStartupFailed(let message) = try await second.receiveOutput(timeout: .seconds(60)) else {
             Issue.record("expected lifespan.startup.failed")
             return
         }

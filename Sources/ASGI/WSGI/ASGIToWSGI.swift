@@ -169,7 +169,7 @@ public struct ASGIToWSGI: WSGIApplication {
 }
 
 /// Reason phrases for the status line a WSGI server expects.
-let reasonPhrases: [Int: String] = [
+package let reasonPhrases: [Int: String] = [
     100: "Continue", 101: "Switching Protocols", 200: "OK", 201: "Created", 202: "Accepted",
     204: "No Content", 206: "Partial Content", 301: "Moved Permanently", 302: "Found",
     303: "See Other", 304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect",

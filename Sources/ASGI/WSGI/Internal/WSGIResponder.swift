@@ -3,7 +3,7 @@
 /// Headers are held back until the first non-empty chunk, so an application that fails before it
 /// produced output can still replace them (`startResponse` with an error). Output is clamped to the
 /// application's own `Content-Length`.
-final class WSGIResponder {
+package final class WSGIResponder {
     private let output: ResponseChannel
     private(set) var status: Int?
     private var headers: ASGIHeaders = []
@@ -91,7 +91,7 @@ final class WSGIResponder {
     }
 
     /// The code of a status line: `"200 OK"` or a bare `"200"`.
-    static func parseStatus(_ line: String) throws -> Int {
+    package static func parseStatus(_ line: String) throws -> Int {
         let code = line.prefix { $0 != " " }
         guard code.count == 3, let value = Int(code), (100...999).contains(value),
               line.count == 3 || line.dropFirst(3).first == " " else {
@@ -105,7 +105,7 @@ final class WSGIResponder {
 
     /// A response header checked for what HTTP can carry: a token name and a latin-1 value without
     /// CR, LF or NUL.
-    static func header(_ name: String, _ value: String) throws -> ASGIHeader {
+    package static func header(_ name: String, _ value: String) throws -> ASGIHeader {
         guard !name.isEmpty, name.unicodeScalars.allSatisfy(isTokenCharacter) else {
             throw WSGIError(.invalidHeader, "Header name '\(name.debugDescription)' is not an HTTP token.")
         }

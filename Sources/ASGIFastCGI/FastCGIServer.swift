@@ -1,0 +1,77 @@
+import ASGI
+import Logging
+import ServiceLifecycle
+
+/// A FastCGI server on libfcgi, behind nginx (or any FastCGI web server), as PHP-FPM and flup
+/// serve applications.
+///
+/// `workerThreads` plain threads accept connections and read requests with libfcgi's
+/// `FCGX_Accept_r`. A WSGI-style application runs directly on the worker thread, with no thread
+/// hop; an ASGI application runs with the worker thread as its sync parent (`AsyncToSync`), so its
+/// code, its body reads and its response writes all happen on that thread. The environ and scope
+/// are built from the FastCGI parameters the way every server of this package builds them, never
+/// from the process environment.
+///
+/// Bodies stream both ways: the request body is read as the application asks for it, and each
+/// response chunk is flushed to the web server as it is produced (with nginx's
+/// `fastcgi_buffering off`, it reaches the client at once). `FCGI_KEEP_CONN` is honoured. Limits
+/// (body size, parameter size and count, request timeout, read timeout, listen backlog) have safe
+/// defaults; see ``FastCGIConfiguration``.
+///
+/// It is a swift-service-lifecycle `Service`: on graceful shutdown (SIGTERM/SIGINT through a
+/// `ServiceGroup`) it stops accepting, lets in-flight requests finish within
+/// ``FastCGIConfiguration/gracefulShutdownTimeout``, and `run()` returns; on cancellation it cuts
+/// in-flight requests and returns.
+///
+/// ```swift
+/// let server = FastCGIServer(
+///     application: myWSGIApp,
+///     configuration: FastCGIConfiguration(bind: .unix(path: "/run/app/fcgi.sock", mode: 0o660)),
+///     logger: Logger(label: "app.fastcgi")
+/// )
+/// let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
+/// ```
+///
+/// libfcgi is initialised once per process (`FCGX_Init`); before that, `SIGPIPE` and `SIGUSR1`
+/// are set to be ignored if they still have their default disposition, since libfcgi would
+/// otherwise install handlers for them (its `SIGUSR1` handler makes every libfcgi read and write
+/// fail). The module is Linux-only.
+public struct FastCGIServer: Service {
+    private let core: ServerCore
+
+    /// A server for an ASGI application: each request runs it with the worker thread as its sync
+    /// parent.
+    /// - Parameters:
+    ///   - application: the application.
+    ///   - configuration: where to listen, threads, limits.
+    ///   - logger: where the server logs (startup, shutdown, errors, slow requests, one access line
+    ///     per request at `info`, the application's `wsgi.errors`).
+    public init(application: any ASGIApplication, configuration: FastCGIConfiguration, logger: Logger) {
+        core = ServerCore(application: .asgi(application), configuration: configuration, logger: logger)
+    }
+
+    /// A server for a WSGI-style application: each request runs it directly on the worker thread.
+    /// - Parameters:
+    ///   - application: the application.
+    ///   - configuration: where to listen, threads, limits.
+    ///   - logger: where the server logs (startup, shutdown, errors, slow requests, one access line
+    ///     per request at `info`, the application's `wsgi.errors`).
+    public init(application: any WSGIApplication, configuration: FastCGIConfiguration, logger: Logger) {
+        core = ServerCore(application: .wsgi(application), configuration: configuration, logger: logger)
+    }
+
+    /// The configuration the server runs with.
+    public var configuration: FastCGIConfiguration { core.configuration }
+
+    /// A snapshot of the server's counters (what the status endpoint shows).
+    public var status: FastCGIStatus { core.status() }
+
+    /// Listens and serves until a graceful shutdown or cancellation; returns once in-flight
+    /// requests have finished (or the grace period ran out).
+    /// - Throws: ``FastCGIError`` when the socket cannot be bound, a thread cannot start, accepting
+    ///   fails for good, or the server already ran.
+    public func run() async throws {
+        try await core.run()
+    }
+}

@@ -1,0 +1,342 @@
+import ASGI
+import CFastCGI
+import Glibc
+import Synchronization
+
+/// One request's I/O on its libfcgi `FCGX_Request`: reads of the body, writes of the response,
+/// and what the watchdog may do to it from another thread (time it out, abort it, notice the web
+/// server hanging up).
+///
+/// The worker thread owns the request: it reads (only it touches the input stream) and writes
+/// (under `output`). The watchdog writes only a 504 before the response has started, under the same
+/// lock, and touches the socket (`shutdown`, `poll`) only while `shared.socketValid`, which the
+/// worker clears before libfcgi may close the socket. That is what makes the unchecked
+/// conformance sound.
+final class FastCGIRequest: @unchecked Sendable {
+    private enum Flag {
+        static let timedOut: UInt8 = 1
+        static let aborted: UInt8 = 2
+        static let disconnected: UInt8 = 4
+    }
+
+    private struct OutputState {
+        var headWritten = false
+        var status = 0
+        var bodyBytes = 0
+    }
+
+    private struct SharedState {
+        var socketValid = true
+        var disconnectHandler: (@Sendable () -> Void)? = nil
+        var slowLogged = false
+    }
+
+    let raw: UnsafeMutablePointer<FCGX_Request>
+    let socket: Int32
+    let workerThread: pthread_t
+    let workerIndex: Int
+    let startNanos: UInt64
+    let head: RequestHead
+    private let maxBodyBytes: Int?
+
+    private let flags = Atomic<UInt8>(0)
+    private let output = Mutex(OutputState())
+    private let shared = Mutex(SharedState())
+
+    /// Body bytes read so far (worker only).
+    private(set) var bodyRead = 0
+    /// Whether the body's end (the empty `FCGI_STDIN` record) was read (worker only).
+    private(set) var inputFinished = false
+
+    init(raw: UnsafeMutablePointer<FCGX_Request>, workerThread: pthread_t, workerIndex: Int, startNanos: UInt64, head: RequestHead, maxBodyBytes: Int?) {
+        self.raw = raw
+        self.socket = raw.pointee.ipcFd
+        self.workerThread = workerThread
+        self.workerIndex = workerIndex
+        self.startNanos = startNanos
+        self.head = head
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    var isTimedOut: Bool { flags.load(ordering: .acquiring) & Flag.timedOut != 0 }
+    var isAborted: Bool { flags.load(ordering: .acquiring) & Flag.aborted != 0 }
+    var isDisconnected: Bool { flags.load(ordering: .acquiring) & Flag.disconnected != 0 }
+    /// Whether the request can no longer complete normally (timed out, aborted, client gone).
+    var isBroken: Bool { flags.load(ordering: .acquiring) != 0 }
+    /// Whether the calling thread is this request's worker thread.
+    var onWorkerThread: Bool { pthread_equal(pthread_self(), workerThread) != 0 }
+
+    /// Status and body bytes sent, for the access log.
+    var responseSummary: (status: Int, bytes: Int, started: Bool) {
+        output.withLock { ($0.status, $0.bodyBytes, $0.headWritten) }
+    }
+
+    // MARK: Reading the body
+
+    /// Up to `maxBytes` body bytes (blocking until at least one arrives), or `[]` at the end.
+    /// - Throws: ``WSGIError`` `clientDisconnected` (web server gone, body shorter than its
+    ///   `CONTENT_LENGTH`, no data for the read timeout) or `requestBodyTooLarge`;
+    ///   ``FastCGIError`` `requestTimedOut`.
+    func read(upTo maxBytes: Int) throws -> [UInt8] {
+        if inputFinished { return [] }
+        try checkUsable()
+        guard let stream = raw.pointee.in else { return [] }
+        let wanted = max(1, min(maxBytes, 1 << 20))
+        var chunk: [UInt8]
+        if buffered(stream) == 0 {
+            // Block for the next record.
+            let first = FCGX_GetChar(stream)
+            guard first >= 0 else { return try endOfInput(stream) }
+            chunk = [UInt8(truncatingIfNeeded: first)]
+            let more = min(buffered(stream), wanted - 1)
+            if more > 0 { chunk += take(more, from: stream) }
+        } else {
+            chunk = take(min(buffered(stream), wanted), from: stream)
+        }
+        bodyRead += chunk.count
+        if let limit = maxBodyBytes, bodyRead > limit {
+            throw WSGIError(.requestBodyTooLarge, "The request body is larger than the limit of \(limit) bytes.")
+        }
+        return chunk
+    }
+
+    /// Reads and drops the rest of the body, up to `limit` bytes; whether its end was reached.
+    func drainInput(limit: Int) -> Bool {
+        var drained = 0
+        while !inputFinished {
+            guard let chunk = try? read(upTo: 64 * 1024) else { return false }
+            drained += chunk.count
+            if drained > limit { return false }
+        }
+        return true
+    }
+
+    private func buffered(_ stream: UnsafeMutablePointer<FCGX_Stream>) -> Int {
+        guard let next = stream.pointee.rdNext, let stop = stream.pointee.stop else { return 0 }
+        return max(0, stop - next)
+    }
+
+    private func take(_ count: Int, from stream: UnsafeMutablePointer<FCGX_Stream>) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let got = buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: count) {
+                FCGX_GetStr($0, Int32(count), stream)
+            }
+            initialized = Int(max(0, got))
+        }
+    }
+
+    private func endOfInput(_ stream: UnsafeMutablePointer<FCGX_Stream>) throws -> [UInt8] {
+        let error = FCGX_GetError(stream)
+        if error != 0 {
+            if isTimedOut { throw timeoutError }
+            markDisconnected()
+            if error == EAGAIN || error == EWOULDBLOCK {
+                throw WSGIError(.clientDisconnected, "No request body data arrived within the read timeout.")
+            }
+            throw WSGIError.clientDisconnected
+        }
+        if let declared = head.contentLength, bodyRead < declared {
+            markDisconnected()
+            throw WSGIError(.clientDisconnected, "The request body ended after \(bodyRead) of the \(declared) bytes its CONTENT_LENGTH declared.")
+        }
+        inputFinished = true
+        return []
+    }
+
+    // MARK: Writing the response
+
+    /// Writes `head` (the CGI response head, if not written yet) and `body`; flushes to the web
+    /// server when `flush` is set (streaming), else leaves it in libfcgi's buffer (a final chunk:
+    /// the end of the request sends it with `FCGI_END_REQUEST`).
+    /// - Throws: ``WSGIError`` `clientDisconnected`, ``FastCGIError`` `requestTimedOut`.
+    func write(head: [UInt8]?, status: Int, body: UnsafeRawBufferPointer, flush: Bool) throws {
+        try output.withLock { state in
+            try checkUsable()
+            guard let out = raw.pointee.out else { throw WSGIError.clientDisconnected }
+            if let head {
+                precondition(!state.headWritten, "the response head is written once")
+                state.headWritten = true
+                state.status = status
+                head.withUnsafeBufferPointer { bytes in
+                    bytes.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), out) }
+                }
+            }
+            if body.count > 0, let base = body.baseAddress {
+                _ = FCGX_PutStr(base.assumingMemoryBound(to: CChar.self), Int32(body.count), out)
+                state.bodyBytes += body.count
+            }
+            if flush { _ = FCGX_FFlush(out) }
+            if FCGX_GetError(out) != 0 {
+                if isTimedOut { throw timeoutError }
+                markDisconnected()
+                throw WSGIError.clientDisconnected
+            }
+        }
+    }
+
+    /// Whether the response head has been written.
+    var headWritten: Bool { output.withLock { $0.headWritten } }
+
+    /// Answers with a plain-text error if nothing has been written yet; whether it did.
+    @discardableResult
+    func respondWithError(status: Int, message: String) -> Bool {
+        output.withLock { state in
+            guard !state.headWritten, !isBroken, let out = raw.pointee.out else { return false }
+            let bytes = Self.errorResponse(status: status, message: message)
+            state.headWritten = true
+            state.status = status
+            state.bodyBytes = message.utf8.count + 1
+            bytes.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), out) }
+            }
+            return FCGX_GetError(out) == 0
+        }
+    }
+
+    /// A complete CGI response with a plain-text body.
+    static func errorResponse(status: Int, message: String) -> [UInt8] {
+        let body = message + "\n"
+        let head = "Status: \(status) \(reasonPhrases[status] ?? "Error")\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+        return Array((head + body).utf8)
+    }
+
+    /// A CGI response head: `Status:` and the headers, each line checked to carry no CR, LF or NUL.
+    static func responseHead(status: Int, reason: String?, headers: ASGIHeaders) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(64 + headers.count * 32)
+        bytes += "Status: \(status) \(reason ?? reasonPhrases[status] ?? "Unknown")\r\n".utf8
+        for header in headers {
+            guard !header.name.isEmpty, !header.name.contains(where: isForbiddenInName),
+                  !header.value.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }) else {
+                throw ASGIProtocolError("Response header '\(header.nameString.debugDescription)' has a name or value that HTTP cannot carry (CR, LF, NUL, or a separator in the name).")
+            }
+            bytes += header.name
+            bytes += [UInt8(ascii: ":"), UInt8(ascii: " ")]
+            bytes += header.value
+            bytes += [0x0D, 0x0A]
+        }
+        bytes += [0x0D, 0x0A]
+        return bytes
+    }
+
+    private static func isForbiddenInName(_ byte: UInt8) -> Bool {
+        byte <= 0x20 || byte >= 0x7F || byte == UInt8(ascii: ":")
+    }
+
+    // MARK: Ending
+
+    /// Called by the worker when the handler is done, before libfcgi may close the socket: the
+    /// watchdog leaves the request alone from now on.
+    func markFinished() {
+        let handler = output.withLock { _ in
+            shared.withLock { state -> (@Sendable () -> Void)? in
+                state.socketValid = false
+                defer { state.disconnectHandler = nil }
+                return state.disconnectHandler
+            }
+        }
+        handler?()
+    }
+
+    // MARK: Watchdog side
+
+    /// The request ran past its timeout: answer 504 if nothing was written yet, cut the connection,
+    /// and make the application's next read or write fail. Returns whether a 504 went out.
+    @discardableResult
+    func timeOut(after seconds: Double) -> Bool {
+        flags.bitwiseOr(Flag.timedOut, ordering: .acquiringAndReleasing)
+        let answered = output.withLockIfAvailable { state -> Bool in
+            guard !state.headWritten, shared.withLock({ $0.socketValid }), let out = raw.pointee.out else { return false }
+            let bytes = Self.errorResponse(status: 504, message: "Gateway Timeout: the application did not answer within \(Self.format(seconds)) seconds.")
+            state.headWritten = true
+            state.status = 504
+            bytes.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), out) }
+            }
+            // FCGI_END_REQUEST now: nginx completes the 504 at once.
+            _ = FCGX_FClose(raw.pointee.err)
+            _ = FCGX_FClose(out)
+            return true
+        } ?? false
+        cutConnection()
+        return answered
+    }
+
+    /// Cuts the connection (graceful-shutdown deadline, cancellation): reads and writes fail.
+    func abort() {
+        flags.bitwiseOr(Flag.aborted, ordering: .acquiringAndReleasing)
+        cutConnection()
+    }
+
+    /// Checks (without blocking) whether the web server hung up, for a request whose application
+    /// waits for `http.disconnect`; if so, marks it and calls the waiting handler.
+    func pollHangUp() {
+        let handler = shared.withLock { state -> (@Sendable () -> Void)? in
+            guard state.socketValid, state.disconnectHandler != nil else { return nil }
+            var fds = [pollfd(fd: socket, events: Posix.pollReadHangUp, revents: 0)]
+            guard Posix.poll(&fds, timeoutMilliseconds: 0) > 0,
+                  fds[0].revents & (Posix.pollReadHangUp | Int16(POLLHUP) | Int16(POLLERR)) != 0 else { return nil }
+            flags.bitwiseOr(Flag.disconnected, ordering: .acquiringAndReleasing)
+            defer { state.disconnectHandler = nil }
+            return state.disconnectHandler
+        }
+        handler?()
+    }
+
+    /// Registers `handler` to run once when the request breaks (client gone, timeout, abort) or
+    /// finishes; runs it at once if that already happened.
+    func onDisconnect(_ handler: @escaping @Sendable () -> Void) {
+        let runNow = shared.withLock { state -> Bool in
+            guard state.socketValid, !isBroken else { return true }
+            state.disconnectHandler = handler
+            return false
+        }
+        if runNow { handler() }
+    }
+
+    /// Removes a registered disconnect handler (its waiter was cancelled); whether it was there.
+    func removeDisconnectHandler() -> (@Sendable () -> Void)? {
+        shared.withLock { state in
+            defer { state.disconnectHandler = nil }
+            return state.disconnectHandler
+        }
+    }
+
+    /// Whether the slow-request log line was written; sets it.
+    func markSlowLogged() -> Bool {
+        shared.withLock { state in
+            defer { state.slowLogged = true }
+            return !state.slowLogged
+        }
+    }
+
+    var wasSlow: Bool { shared.withLock { $0.slowLogged } }
+
+    private func cutConnection() {
+        let handler = shared.withLock { state -> (@Sendable () -> Void)? in
+            if state.socketValid { _ = shutdown(socket, Int32(SHUT_RDWR)) }
+            defer { state.disconnectHandler = nil }
+            return state.disconnectHandler
+        }
+        handler?()
+    }
+
+    private func markDisconnected() {
+        flags.bitwiseOr(Flag.disconnected, ordering: .acquiringAndReleasing)
+    }
+
+    private var timeoutError: FastCGIError {
+        FastCGIError(.requestTimedOut, "The request ran past the request timeout.")
+    }
+
+    private func checkUsable() throws {
+        let current = flags.load(ordering: .acquiring)
+        if current & Flag.timedOut != 0 { throw timeoutError }
+        if current != 0 { throw WSGIError.clientDisconnected }
+    }
+
+    static func format(_ seconds: Double) -> String {
+        let rounded = (seconds * 1000).rounded() / 1000
+        return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
+    }
+}

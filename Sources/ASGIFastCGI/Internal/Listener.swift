@@ -1,0 +1,346 @@
+import CFastCGI
+import Glibc
+import Logging
+import Synchronization
+
+/// The listening socket: bound (or inherited), accepted from by the workers one at a time, and
+/// stopped with a wake-up every waiting worker sees.
+final class Listener: @unchecked Sendable {
+    /// What a worker holding an idle kept connection should do next.
+    enum KeptConnectionEvent {
+        /// The web server sent something (a request, or it closed the connection): read it.
+        case readable
+        /// Another connection is waiting and no worker is free to accept it: give this one up.
+        case release
+        /// The server is stopping.
+        case stop
+    }
+
+    let fd: Int32
+    let bind: FastCGIConfiguration.Bind
+    let backlog: Int
+    private let logger: Logger
+    private let allowedClients: [String]
+    /// The inode of the unix socket file we created, to remove only our own on stop.
+    private let socketFileInode: ino_t?
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    private let stopping = Atomic<Bool>(false)
+    private let closed = Atomic<Bool>(false)
+    private let acceptLock = Mutex<Void>(())
+    private let failureMessage = Mutex<String?>(nil)
+    /// Workers waiting to accept (holding or queued for the accept lock).
+    let freeAcceptors = Atomic<Int>(0)
+
+    /// Binds (or adopts) the socket and starts listening.
+    /// - Throws: ``FastCGIError`` `bindFailed`, `addressInUse` or `notAListeningSocket`.
+    init(bind: FastCGIConfiguration.Bind, backlog: Int, allowedClients: [String], logger: Logger) throws {
+        self.bind = bind
+        self.backlog = backlog
+        self.logger = logger
+        self.allowedClients = allowedClients
+        var inode: ino_t? = nil
+        switch bind {
+        case .unix(let path, let mode):
+            (fd, inode) = try Self.bindUnix(path: path, mode: mode, backlog: backlog)
+        case .tcp(let host, let port):
+            fd = try Self.bindTCP(host: host, port: port, backlog: backlog)
+        case .inherited:
+            fd = try Self.adoptInherited()
+        }
+        socketFileInode = inode
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe2(&pipeEnds, O_CLOEXEC | O_NONBLOCK) == 0 else {
+            let code = errno
+            if case .inherited = bind {} else { Glibc.close(fd) }
+            throw FastCGIError(.bindFailed, "Creating the wake-up pipe failed: \(Posix.describe(code)).")
+        }
+        wakeRead = pipeEnds[0]
+        wakeWrite = pipeEnds[1]
+        // Non-blocking, so a worker never sleeps inside accept() holding the accept lock.
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+    }
+
+    var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    /// Why accepting failed for good, if it did.
+    var failure: String? { failureMessage.withLock { $0 } }
+
+    // MARK: Accepting
+
+    /// Accepts the next connection (blocking); `nil` once the server stops.
+    func accept() -> Int32? {
+        freeAcceptors.add(1, ordering: .relaxed)
+        defer { freeAcceptors.subtract(1, ordering: .relaxed) }
+        return acceptLock.withLock { _ -> Int32? in
+            while !isStopping {
+                var address = sockaddr_storage()
+                var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                let connection = withUnsafeMutablePointer(to: &address) { pointer in
+                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept4(fd, $0, &length, Int32(SOCK_CLOEXEC.rawValue)) }
+                }
+                if connection >= 0 {
+                    if address.ss_family == sa_family_t(AF_INET) || address.ss_family == sa_family_t(AF_INET6) {
+                        var on: Int32 = 1
+                        _ = setsockopt(connection, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+                        if !allowedClients.isEmpty {
+                            let peer = Self.numericHost(&address, length)
+                            guard allowedClients.contains(peer) else {
+                                logger.warning("Refused a FastCGI connection from \(peer): not in allowedClients.")
+                                Glibc.close(connection)
+                                continue
+                            }
+                        }
+                    }
+                    return connection
+                }
+                let code = errno
+                switch code {
+                case EAGAIN, EWOULDBLOCK:
+                    var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+                    Posix.poll(&fds, timeoutMilliseconds: -1)
+                case EINTR, ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH:
+                    continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    logger.error("Accepting a FastCGI connection failed: \(Posix.describe(code)); retrying shortly.")
+                    var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+                    Posix.poll(&fds, timeoutMilliseconds: 100)
+                default:
+                    if isStopping { return nil }
+                    let message = "Accepting FastCGI connections failed: \(Posix.describe(code))."
+                    logger.critical("\(message)")
+                    failureMessage.withLock { $0 = message }
+                    stop()
+                    return nil
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Waits on an idle kept connection until the web server uses it, the server stops, or a new
+    /// connection waits with no free worker to take it.
+    func waitOnKeptConnection(_ connection: Int32) -> KeptConnectionEvent {
+        var watchListener = true
+        while true {
+            var fds = [
+                pollfd(fd: connection, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+            ]
+            if !watchListener { fds.removeLast() }
+            let ready = Posix.poll(&fds, timeoutMilliseconds: watchListener ? -1 : 20)
+            if ready < 0 { return .readable }   // let libfcgi's read report the problem
+            if fds[0].revents != 0 { return .readable }
+            if isStopping { return .stop }
+            if ready == 0 {
+                watchListener = true
+                continue
+            }
+            if watchListener, fds[2].revents != 0 {
+                if freeAcceptors.load(ordering: .relaxed) == 0 { return .release }
+                // A free worker will take it; look again shortly rather than spin.
+                watchListener = false
+            }
+        }
+    }
+
+    // MARK: Stopping
+
+    /// Stops accepting: wakes every waiting worker, refuses new connections (not for an inherited
+    /// socket, which its owner may hand to the next instance) and removes our unix socket file.
+    func stop() {
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+        switch bind {
+        case .inherited:
+            break
+        case .unix(let path, _):
+            _ = shutdown(fd, Int32(SHUT_RDWR))
+            var status = stat()
+            if let inode = socketFileInode, lstat(path, &status) == 0, status.st_ino == inode {
+                unlink(path)
+            }
+        case .tcp:
+            _ = shutdown(fd, Int32(SHUT_RDWR))
+        }
+    }
+
+    /// Closes the descriptors; call once no worker uses the listener any more.
+    func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        Glibc.close(fd)
+        Glibc.close(wakeRead)
+        Glibc.close(wakeWrite)
+    }
+
+    // MARK: Queue depth
+
+    /// Connections waiting in the listen backlog now, where Linux can tell (TCP: `TCP_INFO`; unix
+    /// sockets: `sock_diag`, which PHP-FPM lacks).
+    func queueDepth() -> Int? {
+        if isStopping { return 0 }
+        var domain: Int32 = 0
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { return nil }
+        domain = Int32(address.ss_family)
+        if domain == AF_INET || domain == AF_INET6 {
+            var info = tcp_info()
+            var size = socklen_t(MemoryLayout<tcp_info>.size)
+            guard getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &size) == 0 else { return nil }
+            return Int(info.tcpi_unacked)
+        }
+        if domain == AF_UNIX {
+            var status = stat()
+            guard fstat(fd, &status) == 0 else { return nil }
+            return UnixSocketDiagnostics.receiveQueue(inode: UInt32(truncatingIfNeeded: status.st_ino))
+        }
+        return nil
+    }
+
+    // MARK: Binding
+
+    private static func bindUnix(path: String, mode: UInt16, backlog: Int) throws -> (Int32, ino_t) {
+        var existing = stat()
+        if lstat(path, &existing) == 0 {
+            guard existing.st_mode & S_IFMT == S_IFSOCK else {
+                throw FastCGIError(.bindFailed, "\(path) exists and is not a socket; refusing to replace it.")
+            }
+            if try isLive(path: path) {
+                throw FastCGIError(.addressInUse, "Another server is listening on \(path).")
+            }
+            // Stale: its server is gone. The rename below replaces it atomically.
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw FastCGIError(.bindFailed, "socket() failed: \(Posix.describe(errno)).") }
+        // Bind under a temporary name, set the mode, then rename into place: the socket never
+        // exists at `path` with other permissions, and a stale file is replaced atomically.
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        var temporary = "\(directory)/.\(base).\(getpid()).tmp"
+        if temporary.utf8.count >= 108 { temporary = path }
+        if temporary != path { unlink(temporary) } else if lstat(path, &existing) == 0 { unlink(path) }
+        do {
+            try withUnixAddress(temporary) { address, length in
+                guard Glibc.bind(fd, address, length) == 0 else {
+                    throw FastCGIError(.bindFailed, "Binding \(path) failed: \(Posix.describe(errno)).")
+                }
+            }
+            guard chmod(temporary, mode_t(mode)) == 0 else {
+                throw FastCGIError(.bindFailed, "Setting mode \(String(mode, radix: 8)) on \(path) failed: \(Posix.describe(errno)).")
+            }
+            guard listen(fd, Int32(clamping: backlog)) == 0 else {
+                throw FastCGIError(.bindFailed, "listen() on \(path) failed: \(Posix.describe(errno)).")
+            }
+            if temporary != path {
+                guard rename(temporary, path) == 0 else {
+                    throw FastCGIError(.bindFailed, "Moving the socket into place at \(path) failed: \(Posix.describe(errno)).")
+                }
+            }
+            var bound = stat()
+            guard lstat(path, &bound) == 0 else {
+                throw FastCGIError(.bindFailed, "The socket at \(path) vanished: \(Posix.describe(errno)).")
+            }
+            return (fd, bound.st_ino)
+        } catch {
+            if temporary != path { unlink(temporary) }
+            Glibc.close(fd)
+            throw error
+        }
+    }
+
+    /// Whether a server answers on the unix socket at `path`.
+    private static func isLive(path: String) throws -> Bool {
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard probe >= 0 else { throw FastCGIError(.bindFailed, "socket() failed: \(Posix.describe(errno)).") }
+        defer { Glibc.close(probe) }
+        return try withUnixAddress(path) { address, length in
+            if connect(probe, address, length) == 0 { return true }
+            let code = errno
+            switch code {
+            case ECONNREFUSED, ENOENT: return false
+            default: throw FastCGIError(.bindFailed, "Checking whether \(path) is in use failed: \(Posix.describe(code)).")
+            }
+        }
+    }
+
+    private static func withUnixAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> R) throws -> R {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard bytes.count < capacity else {
+            throw FastCGIError(.invalidConfiguration, "The unix socket path is too long (\(bytes.count) bytes, at most \(capacity - 1)): \(path)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return try withUnsafePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                try body($0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+    }
+
+    private static func bindTCP(host: String, port: Int, backlog: Int) throws -> Int32 {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        var list: UnsafeMutablePointer<addrinfo>? = nil
+        let resolved = getaddrinfo(host, String(port), &hints, &list)
+        guard resolved == 0, let first = list else {
+            throw FastCGIError(.bindFailed, "Cannot resolve \(host): \(String(cString: gai_strerror(resolved))).")
+        }
+        defer { freeaddrinfo(first) }
+        var lastError = "no address"
+        var candidate: UnsafeMutablePointer<addrinfo>? = first
+        while let info = candidate {
+            candidate = info.pointee.ai_next
+            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
+            guard fd >= 0 else { lastError = Posix.describe(errno); continue }
+            var on: Int32 = 1
+            _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+            if Glibc.bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
+                if listen(fd, Int32(clamping: backlog)) == 0 { return fd }
+            }
+            let code = errno
+            Glibc.close(fd)
+            if code == EADDRINUSE {
+                throw FastCGIError(.addressInUse, "\(host):\(port) is already in use.")
+            }
+            lastError = Posix.describe(code)
+        }
+        throw FastCGIError(.bindFailed, "Binding \(host):\(port) failed: \(lastError).")
+    }
+
+    private static func adoptInherited() throws -> Int32 {
+        let fd: Int32 = 0   // FCGI_LISTENSOCK_FILENO
+        guard Posix.socketOption(fd, SOL_SOCKET, SO_ACCEPTCONN) == 1,
+              Posix.socketOption(fd, SOL_SOCKET, SO_TYPE) == Int32(SOCK_STREAM.rawValue) else {
+            throw FastCGIError(
+                .notAListeningSocket,
+                "File descriptor 0 is not a listening stream socket: start the server under spawn-fcgi, or from a systemd socket unit with StandardInput=socket."
+            )
+        }
+        return fd
+    }
+
+    private static func numericHost(_ address: inout sockaddr_storage, _ length: socklen_t) -> String {
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        let result = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getnameinfo($0, length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST)
+            }
+        }
+        guard result == 0 else { return "?" }
+        return String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,205 @@
+import ASGI
+import CFastCGI
+import Glibc
+import Logging
+import Synchronization
+
+/// One worker thread: accepts a connection, reads requests from it with `FCGX_Accept_r`, serves
+/// each on this thread, and keeps the connection when the web server asked (`FCGI_KEEP_CONN`).
+///
+/// Accepting is the listener's (one worker at a time, woken at shutdown); libfcgi gets the
+/// accepted socket in the request's `ipcFd` with `listen_sock` -1, so `FCGX_Accept_r` only
+/// reads the request (and never blocks in `accept`) and closes the connection itself on a
+/// protocol error. `detached` is set before each libfcgi call that may close the connection so
+/// that it closes at once, without libfcgi's two-second linger, except when the web server may
+/// still be sending a body we did not read.
+final class Worker: @unchecked Sendable {
+    let index: Int
+    let core: ServerCore
+    let listener: Listener
+    private let raw: UnsafeMutablePointer<FCGX_Request>
+
+    /// Unread body larger than this is not drained to keep a connection: it is closed instead.
+    private static let drainLimit = 256 * 1024
+
+    init(index: Int, core: ServerCore, listener: Listener) {
+        self.index = index
+        self.core = core
+        self.listener = listener
+        // libfcgi keeps pointers to the request in its streams: it must not move.
+        self.raw = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+    }
+
+    func run() {
+        FCGX_InitRequest(raw, -1, 0)
+        defer {
+            if raw.pointee.ipcFd >= 0 {
+                close(raw.pointee.ipcFd)
+                raw.pointee.ipcFd = -1
+            }
+            raw.deallocate()
+            core.workerExited()
+        }
+        let thread = pthread_self()
+        let readTimeout = core.configuration.readTimeout
+        while true {
+            if raw.pointee.ipcFd < 0 {
+                guard let connection = listener.accept() else { return }
+                core.counters.acceptedConnections.add(1, ordering: .relaxed)
+                Posix.setReceiveTimeout(connection, readTimeout)
+                raw.pointee.ipcFd = connection
+                // So that FCGX_Accept_r's opening FCGX_Finish_r keeps the socket we hand it.
+                raw.pointee.keepConnection = 1
+            } else {
+                if listener.isStopping {
+                    closeConnection()
+                    return
+                }
+                core.counters.keptConnections.add(1, ordering: .relaxed)
+                let event = listener.waitOnKeptConnection(raw.pointee.ipcFd)
+                core.counters.keptConnections.subtract(1, ordering: .relaxed)
+                switch event {
+                case .readable:
+                    break
+                case .release:
+                    closeConnection()
+                    continue
+                case .stop:
+                    closeConnection()
+                    return
+                }
+            }
+            raw.pointee.detached = 1
+            guard FCGX_Accept_r(raw) == 0 else {
+                // libfcgi closed the connection (end of a kept connection, or a protocol error).
+                if raw.pointee.ipcFd >= 0 { closeConnection() }
+                continue
+            }
+            serveRequest(thread: thread)
+        }
+    }
+
+    private func closeConnection() {
+        raw.pointee.keepConnection = 0
+        raw.pointee.detached = 1
+        FCGX_Free(raw, 1)
+    }
+
+    // MARK: One request
+
+    private func serveRequest(thread: pthread_t) {
+        let start = Posix.monotonicNanos()
+        let configuration = core.configuration
+        core.counters.requestStarted(totalWorkers: core.slots.count)
+        defer { core.counters.requestEnded() }
+
+        var refusal: (status: Int, message: String)? = nil
+        let head: RequestHead
+        do throws(RequestHead.Refusal) {
+            head = try RequestHead.parse(
+                raw.pointee.envp,
+                rootPath: configuration.rootPath,
+                maxCount: configuration.maxParamsCount,
+                maxBytes: configuration.maxParamsBytes
+            )
+        } catch {
+            head = RequestHead(scope: HTTPScope(), extraVariables: [:], contentLength: nil, requestURI: "-")
+            switch error {
+            case .tooManyParams(let count):
+                refusal = (431, "Request Header Fields Too Large: more than \(configuration.maxParamsCount) FastCGI parameters (\(count)).")
+            case .paramsTooLarge(let bytes):
+                refusal = (431, "Request Header Fields Too Large: FastCGI parameters larger than \(configuration.maxParamsBytes) bytes (\(bytes)).")
+            case .invalidContentLength(let value):
+                refusal = (400, "Bad Request: CONTENT_LENGTH '\(value)' is not a non-negative integer.")
+            }
+        }
+        let request = FastCGIRequest(
+            raw: raw,
+            workerThread: thread,
+            workerIndex: index,
+            startNanos: start,
+            head: head,
+            maxBodyBytes: configuration.maxRequestBodyBytes
+        )
+        let slot = core.slots[index]
+        slot.current.withLock { $0 = request }
+
+        var abortConnection = false
+        let path = head.scope.path
+        if let refusal {
+            core.counters.rejectedRequests.add(1, ordering: .relaxed)
+            core.logger.notice("Refused a request: \(refusal.message)")
+            request.respondWithError(status: refusal.status, message: refusal.message)
+        } else if let limit = configuration.maxRequestBodyBytes, let declared = head.contentLength, declared > limit {
+            core.counters.rejectedRequests.add(1, ordering: .relaxed)
+            request.respondWithError(status: 413, message: "Content Too Large: the request body of \(declared) bytes is larger than the limit of \(limit) bytes.")
+        } else if let pingPath = configuration.pingPath, path == pingPath {
+            respondPlain(request, configuration.pingResponse + "\n")
+        } else if let statusPath = configuration.statusPath, path == statusPath {
+            let status = core.status()
+            if String(decoding: head.scope.queryString, as: UTF8.self).split(separator: "&").contains(where: { $0 == "json" || $0.hasPrefix("json=") }) {
+                respondPlain(request, status.json, contentType: "application/json")
+            } else {
+                respondPlain(request, status.text)
+            }
+        } else {
+            switch core.application {
+            case .wsgi(let application):
+                abortConnection = serveWSGI(application, request)
+            case .asgi(let application):
+                abortConnection = serveASGI(application, request)
+            }
+        }
+
+        finish(request, abort: abortConnection)
+        slot.current.withLock { $0 = nil }
+        if request.isBroken && !request.isTimedOut {
+            core.counters.abortedRequests.add(1, ordering: .relaxed)
+        }
+        if configuration.accessLog, core.logger.logLevel <= .info {
+            logAccess(request, durationNanos: Posix.monotonicNanos() &- start)
+        }
+    }
+
+    /// Ends the request: `FCGI_END_REQUEST` and keep or close the connection; or, for a response
+    /// that failed midway, close without `FCGI_END_REQUEST` so the web server sees it incomplete.
+    private func finish(_ request: FastCGIRequest, abort: Bool) {
+        request.markFinished()
+        if abort || request.isBroken {
+            closeConnection()
+            return
+        }
+        var keep = raw.pointee.keepConnection != 0 && !listener.isStopping
+        if !request.inputFinished {
+            let remaining = request.head.contentLength.map { $0 - request.bodyRead } ?? (keep ? Self.drainLimit : 0)
+            if remaining <= Self.drainLimit {
+                // Usually just the empty end-of-body record, already in libfcgi's buffer.
+                if !request.drainInput(limit: Self.drainLimit) { keep = false }
+            } else {
+                keep = false
+            }
+        }
+        raw.pointee.keepConnection = keep ? 1 : 0
+        // Close at once when the web server has sent everything; else let libfcgi linger (read
+        // until it closes) so that unread body does not reset the connection under the response.
+        raw.pointee.detached = request.inputFinished ? 1 : 0
+        FCGX_Finish_r(raw)
+    }
+
+    private func respondPlain(_ request: FastCGIRequest, _ text: String, contentType: String = "text/plain; charset=utf-8") {
+        let body = Array(text.utf8)
+        let head = Array("Status: 200 OK\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nCache-Control: no-store\r\n\r\n".utf8)
+        body.withUnsafeBytes { bytes in
+            try? request.write(head: head, status: 200, body: bytes, flush: false)
+        }
+    }
+
+    private func logAccess(_ request: FastCGIRequest, durationNanos: UInt64) {
+        let summary = request.responseSummary
+        let scope = request.head.scope
+        let client = scope.client?.host ?? "-"
+        let status = summary.started ? String(summary.status) : (request.isBroken ? "-" : "0")
+        let milliseconds = Double(durationNanos / 1000) / 1000
+        core.logger.info("\(client) \"\(scope.method) \(request.head.requestURI) HTTP/\(scope.httpVersion)\" \(status) \(summary.bytes) \(milliseconds)ms\(request.isBroken ? (request.isTimedOut ? " timed-out" : " aborted") : "")")
+    }
+}

@@ -1,0 +1,221 @@
+import ASGI
+import ASGIFastCGI
+import Foundation
+import Glibc
+import Testing
+
+let cgiFcgiExecutable = "/usr/bin/cgi-fcgi"
+
+/// Runs libfcgi's `cgi-fcgi` against the server: `environment` becomes the FastCGI parameters,
+/// `input` the body. Returns what the server answered (the CGI response) and cgi-fcgi's exit.
+func cgiFcgi(_ address: String, environment: [String: String], input: [UInt8] = [], in directory: TestDirectory) async throws -> (output: String, exit: Int32) {
+    guard FileManager.default.isExecutableFile(atPath: cgiFcgiExecutable) else {
+        throw TestFailure("cgi-fcgi is not installed at \(cgiFcgiExecutable): run scripts/bootstrap.sh (apt-get install libfcgi-bin)")
+    }
+    let name = "cgi-fcgi-\(UInt32.random(in: 0...UInt32.max))"
+    let process = try ChildProcess(cgiFcgiExecutable, ["-bind", "-connect", address], environment: environment,
+                                   stdin: .pipe, stdoutPath: directory.file(name + ".out"), stderrPath: directory.file(name + ".err"))
+    if !input.isEmpty { try process.writeStdin(input) }
+    process.closeStdin()
+    let exit = try await process.wait()
+    return (process.standardOutput, exit)
+}
+
+/// The CGI environment cgi-fcgi turns into FastCGI parameters for a plain GET.
+func cgiRequest(_ uri: String, method: String = "GET", extra: [String: String] = [:]) -> [String: String] {
+    let query = uri.firstIndex(of: "?").map { String(uri[uri.index(after: $0)...]) } ?? ""
+    return [
+        "REQUEST_METHOD": method,
+        "REQUEST_URI": uri,
+        "QUERY_STRING": query,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "SERVER_NAME": "cgi-fcgi.test",
+        "SERVER_PORT": "80",
+        "REMOTE_ADDR": "192.0.2.7",
+        "REMOTE_PORT": "4242",
+        "HTTP_HOST": "cgi-fcgi.test",
+    ].merging(extra) { $1 }
+}
+
+/// Starts a server with one worker thread on a unix socket, for protocol tests.
+func withOneWorker<R: Sendable>(
+    _ name: String,
+    wsgi: any WSGIApplication = TestApps.echoWSGI,
+    configure: (inout FastCGIConfiguration) -> Void = { _ in },
+    _ body: @Sendable (FastCGIServer, String, TestDirectory) async throws -> R
+) async throws -> R {
+    try await withTestDirectory(name) { directory in
+        let path = directory.file("app.sock")
+        var configuration = FastCGIConfiguration(bind: .unix(path: path), workerThreads: 1)
+        configure(&configuration)
+        let server = FastCGIServer(application: wsgi, configuration: configuration, logger: CapturedLogs().logger)
+        return try await withServer(server) { server in try await body(server, path, directory) }
+    }
+}
+
+/// Sends `input` on a new connection and reads until the server closes it.
+func exchange(path: String, _ input: [UInt8], shutdownWrite: Bool = false) async throws -> [UInt8] {
+    try await offPool {
+        let connection = try RawConnection(unixPath: path)
+        connection.send(input)
+        if shutdownWrite { connection.shutdownWrite() }
+        return connection.readAll()
+    }
+}
+
+@Suite("FastCGI protocol: cgi-fcgi, limits, malformed and truncated input")
+struct ProtocolTests {
+    @Test("cgi-fcgi: a request straight to the server, without nginx")
+    func cgiFcgiRequest() async throws {
+        try await withOneWorker("cgi-fcgi") { _, path, directory in
+            let (output, exit) = try await cgiFcgi(path, environment: cgiRequest("/hello/w%C3%B6rld?a=1&b=2", method: "POST",
+                                                                                  extra: ["CONTENT_LENGTH": "4", "CONTENT_TYPE": "text/plain"]),
+                                                   input: Array("data".utf8), in: directory)
+            #expect(exit == 0)
+            #expect(output.hasPrefix("Status: 200 OK\r\n"))
+            let json = output.components(separatedBy: "\r\n\r\n").last ?? ""
+            let environ = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] ?? [:]
+            #expect(environ["PATH_INFO"] as? String == String(latin1: Array("/hello/wörld".utf8)))
+            #expect(environ["QUERY_STRING"] as? String == "a=1&b=2")
+            #expect(environ["REMOTE_ADDR"] as? String == "192.0.2.7")
+            #expect(environ["REMOTE_PORT"] as? String == "4242")
+            #expect(environ["SERVER_NAME"] as? String == "cgi-fcgi.test")
+            #expect(environ["CONTENT_TYPE"] as? String == "text/plain")
+            #expect(environ["CONTENT_LENGTH"] as? String == "4")
+            #expect(environ["body.length"] as? Int == 4)
+            #expect(environ["HTTP_HOST"] as? String == "cgi-fcgi.test")
+        }
+    }
+
+    @Test("Parameter limits: too many or too large parameters get 431; a bad CONTENT_LENGTH gets 400")
+    func parameterLimits() async throws {
+        try await withOneWorker("params", configure: {
+            $0.maxParamsCount = 40
+            $0.maxParamsBytes = 4096
+        }) { server, path, directory in
+            var many = cgiRequest("/many")
+            for index in 0..<50 { many["HTTP_X_FILLER_\(index)"] = "v" }
+            let tooMany = try await cgiFcgi(path, environment: many, in: directory)
+            #expect(tooMany.output.hasPrefix("Status: 431 "))
+            #expect(tooMany.output.contains("more than 40 FastCGI parameters"))
+
+            let large = try await cgiFcgi(path, environment: cgiRequest("/large", extra: ["HTTP_X_BIG": String(repeating: "z", count: 5000)]), in: directory)
+            #expect(large.output.hasPrefix("Status: 431 "))
+
+            let badLength = try await cgiFcgi(path, environment: cgiRequest("/bad", extra: ["CONTENT_LENGTH": "12abc"]), in: directory)
+            #expect(badLength.output.hasPrefix("Status: 400 "))
+
+            let fine = try await cgiFcgi(path, environment: cgiRequest("/fine"), in: directory)
+            #expect(fine.output.hasPrefix("Status: 200 OK"))
+            #expect(server.status.rejectedRequests == 3)
+        }
+    }
+
+    @Test("A body shorter than its CONTENT_LENGTH is an error for the application, never a silent end")
+    func truncatedBody() async throws {
+        let seen = Shared<String?>(nil)
+        let app = WSGIApp { environ, startResponse in
+            do {
+                _ = try environ.input.read()
+                seen.update { $0 = "complete" }
+            } catch {
+                seen.update { $0 = String(describing: error) }
+                throw error
+            }
+            _ = try startResponse("200 OK", [], nil)
+            return [[UInt8]]()
+        }
+        try await withOneWorker("truncated", wsgi: app) { server, path, directory in
+            let truncated = try await cgiFcgi(path, environment: cgiRequest("/upload", method: "POST", extra: ["CONTENT_LENGTH": "100"]),
+                                              input: Array("only ten b".utf8), in: directory)
+            #expect(!truncated.output.contains("Status: 200"))
+            #expect(seen.current?.contains("ended after 10 of the 100 bytes") == true)
+            try await eventually("the worker freed") { server.status.activeWorkers == 0 }
+            let next = try await cgiFcgi(path, environment: cgiRequest("/upload", method: "POST", extra: ["CONTENT_LENGTH": "3"]),
+                                         input: Array("abc".utf8), in: directory)
+            #expect(next.output.hasPrefix("Status: 200 OK"))
+            #expect(seen.current == "complete")
+        }
+    }
+
+    /// Inputs no web server sends; after each, the single worker must serve the next request.
+    static let malformedInputs: [(String, [UInt8])] = [
+        ("garbage", Array("this is not FastCGI at all, not even close".utf8)),
+        ("truncated header", [1, 1, 0]),
+        ("version 2", FastCGIWire.record(FastCGIWire.beginRequest, [0, 1, 0, 0, 0, 0, 0, 0], version: 2)),
+        ("unknown role", FastCGIWire.begin(role: 99) + FastCGIWire.record(FastCGIWire.params)),
+        ("begin only", FastCGIWire.begin()),
+        ("truncated params", FastCGIWire.begin() + Array(FastCGIWire.record(FastCGIWire.params, FastCGIWire.pair("REQUEST_METHOD", "GET")).prefix(12))),
+        ("huge declared parameter length", FastCGIWire.begin() + FastCGIWire.record(FastCGIWire.params, [0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0x41])),
+        ("params without end", FastCGIWire.begin() + FastCGIWire.record(FastCGIWire.params, FastCGIWire.pair("REQUEST_METHOD", "GET"))),
+        ("stdin for another request", FastCGIWire.begin() + FastCGIWire.record(FastCGIWire.params) + FastCGIWire.record(FastCGIWire.stdin, id: 9, Array("x".utf8))),
+        ("truncated body", FastCGIWire.begin() + FastCGIWire.record(FastCGIWire.params, FastCGIWire.pair("REQUEST_METHOD", "POST") + FastCGIWire.pair("CONTENT_LENGTH", "50"))
+            + FastCGIWire.record(FastCGIWire.params) + FastCGIWire.record(FastCGIWire.stdin, Array("short".utf8))),
+        ("wrong record type mid-body", FastCGIWire.begin() + FastCGIWire.record(FastCGIWire.params) + FastCGIWire.record(FastCGIWire.params, Array("zz".utf8))),
+        ("nothing", []),
+    ]
+
+    @Test("Malformed or truncated FastCGI input: the worker survives and serves the next request")
+    func malformedInput() async throws {
+        try await withOneWorker("malformed") { server, path, directory in
+            for (name, bytes) in Self.malformedInputs {
+                let outcome = try await exchange(path: path, bytes, shutdownWrite: true)
+                #expect(!String(decoding: outcome, as: UTF8.self).contains("Status: 200"), "\(name)")
+                let next = try await cgiFcgi(path, environment: cgiRequest("/after/\(name.replacingOccurrences(of: " ", with: "-"))"), in: directory)
+                #expect(next.output.hasPrefix("Status: 200 OK"), "after \(name): \(next.output.prefix(200))")
+            }
+            try await eventually("the worker idle") { server.status.activeWorkers == 0 }
+        }
+    }
+
+    @Test("A second BEGIN_REQUEST on a busy connection is refused (FCGI_CANT_MPX_CONN); FCGI_GET_VALUES says no multiplexing")
+    func multiplexingRefused() async throws {
+        try await withOneWorker("mpx") { _, path, _ in
+            // A management record first, then request 1 with a stray BEGIN for request 2 inside it.
+            let query = FastCGIWire.pair("FCGI_MPXS_CONNS", "") + FastCGIWire.pair("FCGI_MAX_CONNS", "")
+            var input = FastCGIWire.record(9, id: 0, query)
+            input += FastCGIWire.begin(id: 1) + FastCGIWire.record(FastCGIWire.params, id: 1, FastCGIWire.pair("REQUEST_METHOD", "GET"))
+            input += FastCGIWire.begin(id: 2) + FastCGIWire.record(FastCGIWire.params, id: 1) + FastCGIWire.record(FastCGIWire.stdin, id: 1)
+            let records = try await exchange(path: path, input)
+            let parsed = FastCGIRecord.parse(records)
+            let values = parsed.first { $0.type == 10 }   // FCGI_GET_VALUES_RESULT
+            #expect(values.map { String(decoding: $0.content, as: UTF8.self).contains("FCGI_MPXS_CONNS0") } == true)
+            let refusal = parsed.first { $0.type == 3 && $0.id == 2 }   // END_REQUEST for request 2
+            #expect(refusal?.content[4] == 1)   // FCGI_CANT_MPX_CONN
+            let stdout = parsed.filter { $0.type == 6 && $0.id == 1 }.flatMap(\.content)
+            #expect(String(decoding: stdout, as: UTF8.self).hasPrefix("Status: 200 OK"))
+            #expect(parsed.contains { $0.type == 3 && $0.id == 1 })
+        }
+    }
+
+    @Test("A kept connection: two requests on one connection, then garbage closes it; the worker serves on")
+    func keptConnectionThenGarbage() async throws {
+        try await withOneWorker("kept") { server, path, directory in
+            let connectionsBefore = server.status.acceptedConnections
+            let (first, second, afterGarbage) = try await offPool { () -> (String, String, Int) in
+                let connection = try RawConnection(unixPath: path)
+                connection.send(FastCGIWire.request(id: 1, keepConnection: true, params: [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/one")]))
+                let first = String(decoding: connection.readResponse().stdout, as: UTF8.self)
+                connection.send(FastCGIWire.request(id: 2, keepConnection: true, params: [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/two")]))
+                let second = String(decoding: connection.readResponse().stdout, as: UTF8.self)
+                connection.send(Array("garbage garbage".utf8))
+                return (first, second, connection.readAll().count)
+            }
+            #expect(first.contains("\"PATH_INFO\":\"\\/one\"") || first.contains("\"PATH_INFO\":\"/one\""))
+            #expect(second.contains("\"PATH_INFO\":\"\\/two\"") || second.contains("\"PATH_INFO\":\"/two\""))
+            #expect(afterGarbage == 0)
+            #expect(server.status.acceptedConnections - connectionsBefore == 1)
+            #expect(try await cgiFcgi(path, environment: cgiRequest("/three"), in: directory).output.hasPrefix("Status: 200 OK"))
+        }
+    }
+
+    @Test("A silent connection holds a worker only until the read timeout")
+    func silentConnection() async throws {
+        try await withOneWorker("silent", configure: { $0.readTimeout = .milliseconds(300) }) { _, path, directory in
+            let silent = try RawConnection(unixPath: path)
+            let next = try await cgiFcgi(path, environment: cgiRequest("/after-silence"), in: directory)
+            #expect(next.output.hasPrefix("Status: 200 OK"))
+            _ = silent
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import Glibc
+import Synchronization
+
+/// A process a test started: stopped by its PID (never by name), its output in files.
+final class ChildProcess: Sendable {
+    let pid: pid_t
+    let executable: String
+    let stdoutPath: String
+    let stderrPath: String
+    /// The write end of the child's stdin, when the test feeds it.
+    let stdinWriter: Int32?
+    private let exitStatus = Mutex<Int32?>(nil)
+    private let stdinClosed = Atomic<Bool>(false)
+
+    /// Starts `executable` with `arguments`; output goes to `stdoutPath` / `stderrPath`.
+    /// - Parameters:
+    ///   - environment: the child's whole environment (`nil`: a minimal one).
+    ///   - stdin: `.null`, `.pipe` (the test writes through ``stdinWriter``), or a descriptor to
+    ///     hand over as fd 0 (a listening socket for socket activation).
+    init(
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String]? = nil,
+        stdin: Stdin = .null,
+        stdoutPath: String,
+        stderrPath: String
+    ) throws {
+        self.executable = executable
+        self.stdoutPath = stdoutPath
+        self.stderrPath = stderrPath
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var pipeEnds: [Int32] = [-1, -1]
+        switch stdin {
+        case .null:
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            stdinWriter = nil
+        case .pipe:
+            guard pipe(&pipeEnds) == 0 else { throw TestFailure("pipe() failed: errno \(errno)") }
+            _ = fcntl(pipeEnds[1], F_SETFD, FD_CLOEXEC)
+            posix_spawn_file_actions_adddup2(&actions, pipeEnds[0], 0)
+            posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
+            stdinWriter = pipeEnds[1]
+        case .descriptor(let fd):
+            posix_spawn_file_actions_adddup2(&actions, fd, 0)
+            stdinWriter = nil
+        }
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGPIPE, SIGUSR1, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let environment = environment ?? ["PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"]
+        var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var child = pid_t()
+        let result = posix_spawn(&child, executable, &actions, &attributes, &argv, &envp)
+        if pipeEnds[0] >= 0 { close(pipeEnds[0]) }
+        guard result == 0 else {
+            if pipeEnds[1] >= 0 { close(pipeEnds[1]) }
+            throw TestFailure("Starting \(executable) failed: errno \(result)")
+        }
+        pid = child
+    }
+
+    enum Stdin {
+        case null
+        case pipe
+        case descriptor(Int32)
+    }
+
+    /// Writes to the child's stdin pipe.
+    func writeStdin(_ bytes: [UInt8]) throws {
+        guard let fd = stdinWriter else { throw TestFailure("stdin is not a pipe") }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard written > 0 else { throw TestFailure("writing to \(executable)'s stdin failed: errno \(errno)") }
+            offset += written
+        }
+    }
+
+    /// Closes the child's stdin pipe (end of input).
+    func closeStdin() {
+        guard let fd = stdinWriter, !stdinClosed.exchange(true, ordering: .relaxed) else { return }
+        close(fd)
+    }
+
+    /// Sends `signal` to the child (by PID), if it still runs.
+    func signal(_ signal: Int32) {
+        if exitStatus.withLock({ $0 }) == nil { kill(pid, signal) }
+    }
+
+    /// The exit status if the child has ended (reaping it), else `nil`.
+    func poll() -> Int32? {
+        exitStatus.withLock { status in
+            if let status { return status }
+            var raw: Int32 = 0
+            let result = waitpid(pid, &raw, WNOHANG)
+            guard result == pid else { return nil }
+            // WIFEXITED: low 7 bits zero; else report 128 + signal.
+            let termination = raw & 0x7F
+            status = termination == 0 ? (raw >> 8) & 0xFF : 128 + termination
+            return status
+        }
+    }
+
+    /// Waits (without blocking a thread) for the child to end, up to `timeout`.
+    @discardableResult
+    func wait(timeout: Duration = .seconds(20)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let status = poll() { return status }
+            if ContinuousClock.now > deadline {
+                throw TestFailure("\(executable) (pid \(pid)) did not exit within \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Stops the child: `signal` first, then SIGKILL if it is still there after `grace`.
+    func stop(signal first: Int32 = SIGTERM, grace: Duration = .seconds(5)) async {
+        closeStdin()
+        guard poll() == nil else { return }
+        signal(first)
+        if (try? await wait(timeout: grace)) == nil {
+            signal(SIGKILL)
+            _ = try? await wait(timeout: .seconds(5))
+        }
+    }
+
+    var standardOutput: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    var standardError: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+}
+
+/// A failure in the test harness itself.
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` every few milliseconds until it holds, up to `timeout` (a bounded wait for
+/// a condition, never a fixed delay).
+func eventually(
+    _ what: @autoclosure () -> String,
+    timeout: Duration = .seconds(10),
+    _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        if try await condition() { return }
+        if ContinuousClock.now > deadline { throw TestFailure("timed out waiting for: \(what())") }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+}
