@@ -171,6 +171,8 @@ let package = Package(
             dependencies: [
                 "ASGI",
                 "ASGIFastCGI",
+                "ASGIHTTPServer",
+                "ASGITesting",
                 "CFastCGI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),

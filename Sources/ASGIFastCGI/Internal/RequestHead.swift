@@ -74,7 +74,10 @@ struct RequestHead {
             let name = UnsafeRawBufferPointer(rebasing: raw[..<equals])
             let value = UnsafeRawBufferPointer(rebasing: raw[(equals + 1)...])
 
-            if name.count > 5, matchesPrefix(name, "HTTP_") {
+            if matches(name, "HTTP_CONTENT_LENGTH") || matches(name, "HTTP_CONTENT_TYPE") {
+                // nginx passes these request headers both as CONTENT_* and as HTTP_CONTENT_*; the
+                // CONTENT_* parameters are authoritative, so the header is not counted twice.
+            } else if name.count > 5, matchesPrefix(name, "HTTP_") {
                 var header = [UInt8](repeating: 0, count: name.count - 5)
                 for index in 5..<name.count {
                     let byte = name[index]
