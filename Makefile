@@ -1,16 +1,19 @@
 # swift-asgi: the two commands of the README.
-#   make run   builds and runs the example (today: the AsyncBridge tour)
+#   make run   builds and serves the example legacy app (examples/HelloLegacy) on http://127.0.0.1:8080
 #   make test  builds and runs the whole test suite
 # Both install what a fresh machine of this kind lacks (see scripts/bootstrap.sh).
 
 SWIFT ?= swift
 
-.PHONY: run run-hummingbird test bootstrap benchmark
+.PHONY: run tour run-hummingbird test bootstrap benchmark
 
 bootstrap:
 	@bash scripts/bootstrap.sh
 
 run: bootstrap
+	$(SWIFT) run HelloLegacy --http 127.0.0.1:8080
+
+tour: bootstrap
 	$(SWIFT) run BridgeTour
 
 test: bootstrap
