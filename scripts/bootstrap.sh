@@ -12,9 +12,9 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
-# Debian packages the project needs (none yet for AsyncBridge; the FastCGI and HTTP issues add
-# libfcgi-dev, libfcgi-bin, nginx and curl here).
-packages=()
+# Debian packages the project needs: libfcgi-dev builds the FastCGI frontend (CFastCGI); its tests
+# run a real nginx in front of it, drive it with libfcgi-bin's cgi-fcgi, and send requests with curl.
+packages=(libfcgi-dev libfcgi-bin nginx curl)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
