@@ -12,9 +12,10 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
-# Debian packages the project needs (the FastCGI issue adds libfcgi-dev, libfcgi-bin and nginx here).
-# curl: a real HTTP client for the ASGIHTTPServer tests.
-packages=(curl libfcgi-dev libfcgi-bin nginx)
+# Debian packages the project needs: libfcgi-dev builds the FastCGI frontend (CFastCGI); its tests
+# run a real nginx in front of it, drive it with libfcgi-bin's cgi-fcgi, and send requests with curl (also the
+# HTTP server's tests' client).
+packages=(libfcgi-dev libfcgi-bin nginx curl)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -33,10 +33,10 @@ import ServiceLifecycle
 /// try await group.run()
 /// ```
 ///
-/// libfcgi is initialised once per process (`FCGX_Init`); before that, `SIGPIPE` and `SIGUSR1`
-/// are set to be ignored if they still have their default disposition, since libfcgi would
-/// otherwise install handlers for them (its `SIGUSR1` handler makes every libfcgi read and write
-/// fail). The module is Linux-only.
+/// libfcgi is initialised once per process (`FCGX_Init`). The signal handlers it would install
+/// (`SIGUSR1`, `SIGTERM`: its "shutdown pending" flag, which makes every libfcgi read and write
+/// fail) are removed again, leaving the dispositions from before; `SIGPIPE`, if still at its
+/// default, is ignored. The module is Linux-only.
 public struct FastCGIServer: Service {
     private let core: ServerCore
 

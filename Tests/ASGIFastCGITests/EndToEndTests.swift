@@ -181,10 +181,7 @@ struct EndToEndTests {
             var pattern = [UInt8](repeating: 0, count: 1 << 20)
             for index in pattern.indices { pattern[index] = UInt8(truncatingIfNeeded: index &* 7 &+ index >> 9) }
             let file = directory.file("upload.bin")
-            _ = FileManager.default.createFile(atPath: file, contents: nil)
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
-            for _ in 0..<(size >> 20) { handle.write(Data(pattern)) }
-            try handle.close()
+            try writeRepeated(pattern, times: size >> 20, to: file)
             var expectedChecksum: UInt32 = 0
             for _ in 0..<(size >> 20) { for byte in pattern { expectedChecksum = expectedChecksum &* 31 &+ UInt32(byte) } }
 
@@ -259,7 +256,7 @@ struct EndToEndTests {
     func oversizeBody() async throws {
         try await withNginxAndServer("oversize", wsgi: TestApps.countingWSGI, configure: { $0.maxRequestBodyBytes = 1 << 20 }) { nginx, server, directory in
             let file = directory.file("two-mib.bin")
-            _ = FileManager.default.createFile(atPath: file, contents: Data(repeating: 0x61, count: 2 << 20))
+            try writeRepeated([UInt8](repeating: 0x61, count: 64 * 1024), times: 32, to: file)
             let declared = try await curl("\(nginx.url)/upload/x", ["--data-binary", "@\(file)"], in: directory)
             #expect(declared.status == 413)
             #expect(declared.text.contains("larger than the limit of 1048576 bytes"))

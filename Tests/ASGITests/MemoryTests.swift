@@ -20,7 +20,11 @@ struct MemoryTests {
     /// A fresh chunk each time, as a server's reads produce (shared buffers would hide leaks).
     static var chunk: [UInt8] { Array(repeating: UInt8(0x61), count: chunkSize) }
 
-    /// A 256 MiB upload streams through `environ.input` with bounded memory (growth < 32 MiB).
+    /// A 256 MiB upload streams through `environ.input` with bounded memory (growth < 96 MiB,
+    /// far below the body: buffering it would add 256 MiB).
+    ///
+    /// The bound covers the whole process: suites running in parallel create threads (stacks,
+    /// malloc arenas) while this runs, which alone grew it by 22–48 MiB on a loaded 2-core machine.
     @Test func uploadStreamsWithBoundedMemory() async throws {
         let received = Log<Int>()
         let app = WSGIToASGI(WSGIApp { environ, start in
@@ -49,7 +53,7 @@ struct MemoryTests {
         peak.append(residentBytes())
         #expect(received.values == [Self.chunkSize * Self.chunkCount])
         let growth = (peak.values.max() ?? before) - before
-        #expect(growth < 32 * 1024 * 1024, "resident memory grew by \(growth / 1024 / 1024) MiB")
+        #expect(growth < 96 * 1024 * 1024, "resident memory grew by \(growth / 1024 / 1024) MiB")
     }
 
     /// A 256 MiB streamed response flows out with bounded memory (growth < 32 MiB).

@@ -89,6 +89,13 @@ func asciiCaseInsensitiveEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
 extension String {
     /// Decodes bytes as ISO-8859-1 (latin-1): each byte becomes the character with that code point.
     public init(latin1 bytes: some Sequence<UInt8>) {
+        // ASCII (the common case) is the same in latin-1 and UTF-8: decode it in one go.
+        if let ascii = bytes.withContiguousStorageIfAvailable({ buffer -> String? in
+            buffer.allSatisfy { $0 < 0x80 } ? String(decoding: buffer, as: UTF8.self) : nil
+        }), let ascii {
+            self = ascii
+            return
+        }
         var scalars = String.UnicodeScalarView()
         for byte in bytes { scalars.append(Unicode.Scalar(byte)) }
         self.init(scalars)
@@ -96,6 +103,12 @@ extension String {
 
     /// Encodes as ISO-8859-1 (latin-1); `nil` if a character is outside latin-1.
     public var latin1Bytes: [UInt8]? {
+        var ascii = true
+        for byte in utf8 where byte >= 0x80 {
+            ascii = false
+            break
+        }
+        if ascii { return Array(utf8) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(unicodeScalars.count)
         for scalar in unicodeScalars {

@@ -78,6 +78,7 @@ extension Environ {
         duplicateHeaderLimit: Int? = 100
     ) throws {
         var variables: [String: String] = [:]
+        variables.reserveCapacity(14 + scope.headers.count)
         variables["REQUEST_METHOD"] = scope.method
         let scriptName = String(latin1: scope.rootPath.utf8)
         var pathInfo = String(latin1: scope.path.utf8)
@@ -104,20 +105,14 @@ extension Environ {
         var counts: [String: Int] = [:]
         for header in scope.headers {
             guard !header.name.contains(0x5F) else { continue }   // "_"
-            let name = String(latin1: header.name).uppercased()
-            let key: String
-            switch name {
-            case "CONTENT-TYPE": key = "CONTENT_TYPE"
-            case "CONTENT-LENGTH": key = "CONTENT_LENGTH"
-            default: key = "HTTP_" + name.replacingDashes()
-            }
-            let count = counts[key, default: 0] + 1
-            counts[key] = count
-            if let limit = duplicateHeaderLimit, limit > 0, count > limit {
-                throw WSGIError(.tooManyDuplicateHeaders, "Too many duplicate headers: \(key) exceeds the limit of \(limit).")
-            }
+            let key = Self.variableName(forHeader: header.name)
             let value = String(latin1: header.value)
             if let existing = variables[key] {
+                let count = counts[key, default: 1] + 1
+                counts[key] = count
+                if let limit = duplicateHeaderLimit, limit > 0, count > limit {
+                    throw WSGIError(.tooManyDuplicateHeaders, "Too many duplicate headers: \(key) exceeds the limit of \(limit).")
+                }
                 variables[key] = existing + (key == "HTTP_COOKIE" ? "; " : ",") + value
             } else {
                 variables[key] = value
@@ -136,9 +131,22 @@ extension Environ {
     }
 }
 
-extension String {
-    fileprivate func replacingDashes() -> String {
-        String(map { $0 == "-" ? "_" : $0 })
+extension Environ {
+    /// `CONTENT_TYPE`, `CONTENT_LENGTH`, or `HTTP_` + the name upper-cased with `-` as `_`.
+    static func variableName(forHeader name: [UInt8]) -> String {
+        if name.count == 12, asciiCaseInsensitiveEquals(name, Array("content-type".utf8)) { return "CONTENT_TYPE" }
+        if name.count == 14, asciiCaseInsensitiveEquals(name, Array("content-length".utf8)) { return "CONTENT_LENGTH" }
+        var key = [UInt8]()
+        key.reserveCapacity(5 + name.count)
+        key += "HTTP_".utf8
+        for byte in name {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): key.append(byte - 0x20)
+            case UInt8(ascii: "-"): key.append(UInt8(ascii: "_"))
+            default: key.append(byte)
+            }
+        }
+        return String(latin1: key)
     }
 }
 

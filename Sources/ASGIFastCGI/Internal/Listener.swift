@@ -27,14 +27,22 @@ final class Listener: @unchecked Sendable {
     private let wakeWrite: Int32
     private let stopping = Atomic<Bool>(false)
     private let closed = Atomic<Bool>(false)
-    private let acceptLock = Mutex<Void>(())
+    /// Serialises accepting. A plain pthread mutex, not `Synchronization.Mutex`: waiters here wait
+    /// for a long time (the holder may sit in `poll`), and `Mutex` spins before it sleeps.
+    private let acceptLock: UnsafeMutablePointer<pthread_mutex_t>
     private let failureMessage = Mutex<String?>(nil)
-    /// Workers waiting to accept (holding or queued for the accept lock).
+    /// Workers waiting to accept.
     let freeAcceptors = Atomic<Int>(0)
+    /// Whether workers block in `accept()` (own socket) or poll under the accept lock (inherited).
+    private let blockingAccept: Bool
+
+    /// Whether accepted connections inherit the listening socket's `SO_RCVTIMEO` (TCP does, unix
+    /// sockets do not), so the workers need not set it on each.
+    let acceptedInheritReceiveTimeout: Bool
 
     /// Binds (or adopts) the socket and starts listening.
     /// - Throws: ``FastCGIError`` `bindFailed`, `addressInUse` or `notAListeningSocket`.
-    init(bind: FastCGIConfiguration.Bind, backlog: Int, allowedClients: [String], logger: Logger) throws {
+    init(bind: FastCGIConfiguration.Bind, backlog: Int, allowedClients: [String], readTimeout: Duration, logger: Logger) throws {
         self.bind = bind
         self.backlog = backlog
         self.logger = logger
@@ -57,9 +65,25 @@ final class Listener: @unchecked Sendable {
         }
         wakeRead = pipeEnds[0]
         wakeWrite = pipeEnds[1]
-        // Non-blocking, so a worker never sleeps inside accept() holding the accept lock.
-        let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        acceptLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(acceptLock, nil)
+        if case .tcp = bind {
+            Posix.setReceiveTimeout(fd, readTimeout)
+            acceptedInheritReceiveTimeout = true
+        } else {
+            acceptedInheritReceiveTimeout = false
+        }
+        if case .inherited = bind {
+            // Shared with its owner, so never shut down at stop: workers take turns (the accept
+            // lock) waiting in poll() with the wake-up pipe, and accept without blocking.
+            blockingAccept = false
+            let flags = fcntl(fd, F_GETFL)
+            _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        } else {
+            // Our own socket: every worker sleeps in accept() and the kernel wakes exactly one
+            // per connection; shutdown() at stop wakes them all.
+            blockingAccept = true
+        }
     }
 
     var isStopping: Bool { stopping.load(ordering: .acquiring) }
@@ -73,50 +97,50 @@ final class Listener: @unchecked Sendable {
     func accept() -> Int32? {
         freeAcceptors.add(1, ordering: .relaxed)
         defer { freeAcceptors.subtract(1, ordering: .relaxed) }
-        return acceptLock.withLock { _ -> Int32? in
-            while !isStopping {
-                var address = sockaddr_storage()
-                var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-                let connection = withUnsafeMutablePointer(to: &address) { pointer in
-                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept4(fd, $0, &length, Int32(SOCK_CLOEXEC.rawValue)) }
-                }
-                if connection >= 0 {
-                    if address.ss_family == sa_family_t(AF_INET) || address.ss_family == sa_family_t(AF_INET6) {
-                        var on: Int32 = 1
-                        _ = setsockopt(connection, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
-                        if !allowedClients.isEmpty {
-                            let peer = Self.numericHost(&address, length)
-                            guard allowedClients.contains(peer) else {
-                                logger.warning("Refused a FastCGI connection from \(peer): not in allowedClients.")
-                                Glibc.close(connection)
-                                continue
-                            }
+        if !blockingAccept { pthread_mutex_lock(acceptLock) }
+        defer { if !blockingAccept { pthread_mutex_unlock(acceptLock) } }
+        while !isStopping {
+            var address = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let connection = withUnsafeMutablePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept4(fd, $0, &length, Int32(SOCK_CLOEXEC.rawValue)) }
+            }
+            if connection >= 0 {
+                if address.ss_family == sa_family_t(AF_INET) || address.ss_family == sa_family_t(AF_INET6) {
+                    var on: Int32 = 1
+                    _ = setsockopt(connection, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+                    if !allowedClients.isEmpty {
+                        let peer = Self.numericHost(&address, length)
+                        guard allowedClients.contains(peer) else {
+                            logger.warning("Refused a FastCGI connection from \(peer): not in allowedClients.")
+                            Glibc.close(connection)
+                            continue
                         }
                     }
-                    return connection
                 }
-                let code = errno
-                switch code {
-                case EAGAIN, EWOULDBLOCK:
-                    var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
-                    Posix.poll(&fds, timeoutMilliseconds: -1)
-                case EINTR, ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH:
-                    continue
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    logger.error("Accepting a FastCGI connection failed: \(Posix.describe(code)); retrying shortly.")
-                    var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
-                    Posix.poll(&fds, timeoutMilliseconds: 100)
-                default:
-                    if isStopping { return nil }
-                    let message = "Accepting FastCGI connections failed: \(Posix.describe(code))."
-                    logger.critical("\(message)")
-                    failureMessage.withLock { $0 = message }
-                    stop()
-                    return nil
-                }
+                return connection
             }
-            return nil
+            let code = errno
+            switch code {
+            case EAGAIN, EWOULDBLOCK:
+                var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+                Posix.poll(&fds, timeoutMilliseconds: -1)
+            case EINTR, ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH:
+                continue
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                logger.error("Accepting a FastCGI connection failed: \(Posix.describe(code)); retrying shortly.")
+                var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+                Posix.poll(&fds, timeoutMilliseconds: 100)
+            default:
+                if isStopping { return nil }
+                let message = "Accepting FastCGI connections failed: \(Posix.describe(code))."
+                logger.critical("\(message)")
+                failureMessage.withLock { $0 = message }
+                stop()
+                return nil
+            }
         }
+        return nil
     }
 
     /// Waits on an idle kept connection until the web server uses it, the server stops, or a new

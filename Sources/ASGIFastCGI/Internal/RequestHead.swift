@@ -26,7 +26,9 @@ struct RequestHead {
     /// The request URI as sent (for the access log).
     var requestURI: String
 
-    /// Parses libfcgi's `envp` (`NAME=VALUE` C strings, NULL-terminated).
+    /// Parses libfcgi's `envp` (`NAME=VALUE` C strings, NULL-terminated). With `paramsInScope`,
+    /// the extra parameters are also in the scope's `extensions["fastcgi"]["params"]` (for ASGI
+    /// applications; WSGI-style ones get them in the environ).
     ///
     /// Path policy:
     /// - when the web server sends `PATH_INFO` (nginx `fastcgi_split_path_info`), its `SCRIPT_NAME`
@@ -38,7 +40,8 @@ struct RequestHead {
         _ envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
         rootPath configuredRoot: String?,
         maxCount: Int,
-        maxBytes: Int
+        maxBytes: Int,
+        paramsInScope: Bool = true
     ) throws(Refusal) -> RequestHead {
         var count = 0
         var total = 0
@@ -172,7 +175,7 @@ struct RequestHead {
         let server = (serverName ?? serverAddress).map { ASGIAddress(host: $0, port: serverPort) }
         let client = remoteAddress.map { ASGIAddress(host: $0, port: remotePort) }
         var extensions: [String: [String: ASGIValue]]? = nil
-        if !extras.isEmpty { extensions = ["fastcgi": ["params": extras]] }
+        if paramsInScope, !extras.isEmpty { extensions = ["fastcgi": ["params": extras]] }
         let scope = HTTPScope(
             httpVersion: httpVersion,
             method: method,

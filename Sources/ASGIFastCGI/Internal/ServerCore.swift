@@ -68,6 +68,7 @@ final class ServerCore: Sendable {
                 bind: configuration.bind,
                 backlog: configuration.backlog,
                 allowedClients: configuration.allowedClients,
+                readTimeout: configuration.readTimeout,
                 logger: logger
             )
         } catch {

@@ -1,3 +1,4 @@
+import CFastCGI
 import Glibc
 
 /// Reads a listening unix socket's accept-queue length from the kernel (`NETLINK_SOCK_DIAG`,

@@ -37,7 +37,7 @@ final class WSGIResponseWriter {
         for (name, value) in headerPairs {
             parsed.append(try WSGIResponder.header(name, value))
             if name.count == 14, name.lowercased() == "content-length" {
-                guard let value = Int(value.trimmingCharacters(" \t")), value >= 0 else {
+                guard let value = Int(value) ?? Int(value.trimmingCharacters(" \t")), value >= 0 else {
                     throw WSGIError(.invalidHeader, "Content-Length '\(value)' is not a non-negative integer.")
                 }
                 length = value

@@ -18,6 +18,7 @@ final class Worker: @unchecked Sendable {
     let core: ServerCore
     let listener: Listener
     private let raw: UnsafeMutablePointer<FCGX_Request>
+    private let isASGI: Bool
 
     /// Unread body larger than this is not drained to keep a connection: it is closed instead.
     private static let drainLimit = 256 * 1024
@@ -26,6 +27,7 @@ final class Worker: @unchecked Sendable {
         self.index = index
         self.core = core
         self.listener = listener
+        if case .asgi = core.application { isASGI = true } else { isASGI = false }
         // libfcgi keeps pointers to the request in its streams: it must not move.
         self.raw = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
     }
@@ -46,7 +48,7 @@ final class Worker: @unchecked Sendable {
             if raw.pointee.ipcFd < 0 {
                 guard let connection = listener.accept() else { return }
                 core.counters.acceptedConnections.add(1, ordering: .relaxed)
-                Posix.setReceiveTimeout(connection, readTimeout)
+                if !listener.acceptedInheritReceiveTimeout { Posix.setReceiveTimeout(connection, readTimeout) }
                 raw.pointee.ipcFd = connection
                 // So that FCGX_Accept_r's opening FCGX_Finish_r keeps the socket we hand it.
                 raw.pointee.keepConnection = 1
@@ -100,7 +102,8 @@ final class Worker: @unchecked Sendable {
                 raw.pointee.envp,
                 rootPath: configuration.rootPath,
                 maxCount: configuration.maxParamsCount,
-                maxBytes: configuration.maxParamsBytes
+                maxBytes: configuration.maxParamsBytes,
+                paramsInScope: isASGI
             )
         } catch {
             head = RequestHead(scope: HTTPScope(), extraVariables: [:], contentLength: nil, requestURI: "-")

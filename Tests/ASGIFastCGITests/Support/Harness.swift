@@ -180,3 +180,19 @@ func offPool<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async thro
         Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
+
+/// Writes `chunk` `times` times to a new file with plain write(2) calls: no large buffers in this
+/// process (other suites measure its resident memory).
+func writeRepeated(_ chunk: [UInt8], times: Int, to path: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw TestFailure("open \(path) failed: errno \(errno)") }
+    defer { close(fd) }
+    for _ in 0..<times {
+        var offset = 0
+        while offset < chunk.count {
+            let written = chunk[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard written > 0 else { throw TestFailure("write \(path) failed: errno \(errno)") }
+            offset += written
+        }
+    }
+}

@@ -92,13 +92,25 @@ package final class WSGIResponder {
 
     /// The code of a status line: `"200 OK"` or a bare `"200"`.
     package static func parseStatus(_ line: String) throws -> Int {
-        let code = line.prefix { $0 != " " }
-        guard code.count == 3, let value = Int(code), (100...999).contains(value),
-              line.count == 3 || line.dropFirst(3).first == " " else {
-            throw WSGIError(.invalidStatus, "Status '\(line)' is not a three-digit code optionally followed by a space and a reason, such as '200 OK'.")
+        var value = 0
+        var index = 0
+        var valid = true
+        for byte in line.utf8 {
+            if index < 3 {
+                if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                    value = value * 10 + Int(byte - UInt8(ascii: "0"))
+                } else {
+                    valid = false
+                }
+            } else if index == 3 {
+                if byte != UInt8(ascii: " ") { valid = false }
+            } else if byte < 0x20 || byte == 0x7F {
+                throw WSGIError(.invalidStatus, "Status '\(line.debugDescription)' contains a control character.")
+            }
+            index += 1
         }
-        for scalar in line.unicodeScalars where scalar.value < 0x20 || scalar.value == 0x7F {
-            throw WSGIError(.invalidStatus, "Status '\(line.debugDescription)' contains a control character.")
+        guard valid, index >= 3, value >= 100 else {
+            throw WSGIError(.invalidStatus, "Status '\(line)' is not a three-digit code optionally followed by a space and a reason, such as '200 OK'.")
         }
         return value
     }
@@ -106,7 +118,15 @@ package final class WSGIResponder {
     /// A response header checked for what HTTP can carry: a token name and a latin-1 value without
     /// CR, LF or NUL.
     package static func header(_ name: String, _ value: String) throws -> ASGIHeader {
-        guard !name.isEmpty, name.unicodeScalars.allSatisfy(isTokenCharacter) else {
+        var lowered: [UInt8] = []
+        lowered.reserveCapacity(name.utf8.count)
+        for byte in name.utf8 {
+            guard isTokenByte(byte) else {
+                throw WSGIError(.invalidHeader, "Header name '\(name.debugDescription)' is not an HTTP token.")
+            }
+            lowered.append(byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte)
+        }
+        guard !lowered.isEmpty else {
             throw WSGIError(.invalidHeader, "Header name '\(name.debugDescription)' is not an HTTP token.")
         }
         guard let bytes = value.latin1Bytes else {
@@ -115,13 +135,20 @@ package final class WSGIResponder {
         guard !bytes.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }) else {
             throw WSGIError(.invalidHeader, "Header '\(name)' has a value containing CR, LF or NUL (header injection).")
         }
-        return ASGIHeader(name: Array(name.lowercased().utf8), value: bytes)
+        return ASGIHeader(name: lowered, value: bytes)
     }
 
-    private static func isTokenCharacter(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar {
-        case "a"..."z", "A"..."Z", "0"..."9": return true
-        default: return "!#$%&'*+-.^_`|~".unicodeScalars.contains(scalar)
+    /// RFC 9110 `tchar`.
+    private static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+             UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
         }
     }
 }
