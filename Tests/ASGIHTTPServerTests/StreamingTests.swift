@@ -8,8 +8,8 @@ import Testing
 struct StreamingTests {
     static let sixtyFourMiB = 64 * 1024 * 1024
 
-    @Test("A 64 MiB upload streams to receive() in pieces")
-    func upload() async throws {
+    @Test("A 64 MiB upload streams to receive() in pieces", arguments: [false, true])
+    func upload(onEventLoops: Bool) async throws {
         let pieces = Reports<(count: Int, largest: Int)>()
         let app = ASGIApp { scope, receive, send in
             guard case .http = scope else { return }
@@ -32,7 +32,7 @@ struct StreamingTests {
         }
         // The body comes from a pipe: curl sends it chunked and neither side holds it whole.
         let command = "head -c \(Self.sixtyFourMiB) /dev/zero | /usr/bin/curl --silent --show-error --max-time 50 -T - -w '|%{http_code}' \"$0\""
-        let result = try await withServer(app) { server in
+        let result = try await withServer(app, configuration: testConfiguration { $0.runsOnEventLoops = onEventLoops }) { server in
             try await run("/bin/sh", ["-c", command, "\(server.url)/upload"])
         }
         #expect(result.stdout == "\(Self.sixtyFourMiB)|200", "\(result.stderr)")
@@ -41,8 +41,8 @@ struct StreamingTests {
         #expect(seen.largest <= 1024 * 1024)
     }
 
-    @Test("A 64 MiB download streams from send() chunk by chunk")
-    func download() async throws {
+    @Test("A 64 MiB download streams from send() chunk by chunk", arguments: [false, true])
+    func download(onEventLoops: Bool) async throws {
         let app = ASGIApp { scope, _, send in
             guard case .http = scope else { return }
             try await send(.httpResponseStart(status: 200, headers: [("content-type", "application/octet-stream")]))
@@ -51,14 +51,14 @@ struct StreamingTests {
                 try await send(.httpResponseBody(body: chunk, moreBody: index < 1023))
             }
         }
-        let result = try await withServer(app) { server in
+        let result = try await withServer(app, configuration: testConfiguration { $0.runsOnEventLoops = onEventLoops }) { server in
             try await curl(["-o", "/dev/null", "-w", "%{size_download}|%{http_code}", "\(server.url)/download"])
         }
         #expect(result.stdout == "\(Self.sixtyFourMiB)|200", "\(result.stderr)")
     }
 
-    @Test("A client that goes away reaches the app as http.disconnect; send then throws")
-    func clientDisconnect() async throws {
+    @Test("A client that goes away reaches the app as http.disconnect; send then throws", arguments: [false, true])
+    func clientDisconnect(onEventLoops: Bool) async throws {
         let events = Reports<String>()
         let app = ASGIApp { scope, receive, send in
             guard case .http = scope else { return }
@@ -87,7 +87,7 @@ struct StreamingTests {
             s.close()
             print("closed")
             """
-        try await withServer(app) { server in
+        try await withServer(app, configuration: testConfiguration { $0.runsOnEventLoops = onEventLoops }) { server in
             let client = try await python(script, ["\(server.port)"])
             #expect(client.stdout == "closed\n", "\(client.stderr)")
             #expect(try await events.next() == "streaming")
