@@ -60,6 +60,30 @@ struct LimitTests {
         }
     }
 
+    @Test("Past maxConcurrentConnections a new connection's request gets 503")
+    func connectionLimit() async throws {
+        let started = Reports<String>()
+        let release = Gate()
+        let app = ASGIApp { scope, _, send in
+            guard case .http(let http) = scope else { return }
+            if http.path == "/slow" {
+                started.report("slow")
+                await release.wait()
+            }
+            try await respond(send, "done \(http.path)")
+        }
+        let configuration = testConfiguration { $0.maxConcurrentConnections = 1 }
+        try await withServer(app, configuration: configuration) { server in
+            let slow = try ChildProcess("/usr/bin/curl", ["--silent", "--max-time", "30", "-w", "|%{http_code}", "\(server.url)/slow"])
+            defer { slow.stop() }
+            #expect(try await started.next() == "slow")
+            let rejected = try await curl(["-w", "|%{http_code}", "\(server.url)/second"])
+            #expect(rejected.stdout == "Service Unavailable|503")
+            release.open()
+            #expect(await slow.result().stdout == "done /slow|200")
+        }
+    }
+
     @Test("Request heads over maxHeaderBytes or maxHeaderCount get 431")
     func headerLimits() async throws {
         let app = ASGIApp { _, _, send in try await respond(send, "ok") }
