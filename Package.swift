@@ -139,6 +139,16 @@ let package = Package(
             path: "examples/HTTPHello",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "StreamingServer",
+            dependencies: [
+                "ASGI",
+                "ASGIHTTPServer",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/StreamingServer",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AsyncBridgeTests",
             dependencies: ["AsyncBridge"],

@@ -134,6 +134,7 @@ public struct ASGIHTTPServer: Service {
 
         let grace = configuration.gracefulShutdownTimeout
         let logger = self.logger
+        let executors = configuration.runsOnEventLoops ? EventLoopTaskExecutors(eventLoopGroup) : nil
         await withTaskGroup(of: ChildResult.self) { group in
             group.addTask {
                 // Graceful shutdown: stop accepting, let connections finish, then cut them off.
@@ -166,7 +167,8 @@ public struct ASGIHTTPServer: Service {
                     do {
                         try await serverChannel.executeThenClose { inbound in
                             for try await accepted in inbound {
-                                connections.addTask { await context.handle(accepted) }
+                                let executor = executors?.executor(for: accepted.channel.eventLoop)
+                                connections.addTask(executorPreference: executor) { await context.handle(accepted) }
                             }
                         }
                     } catch {

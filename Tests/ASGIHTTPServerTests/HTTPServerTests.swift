@@ -254,15 +254,15 @@ struct HTTPServerTests {
         #expect(result.stdout == "unset->ada|1\nunset->grace|0\n")
     }
 
-    @Test("A thousand keep-alive requests through WSGIToASGI on one connection all succeed")
-    func wsgiKeepAlive() async throws {
+    @Test("A thousand keep-alive requests through WSGIToASGI on one connection all succeed", arguments: [false, true])
+    func wsgiKeepAlive(onEventLoops: Bool) async throws {
         let legacy = WSGIApp { environ, startResponse in
             _ = try startResponse("200 OK", [("Content-Type", "text/plain")], nil)
             return [Array("hello \(environ["PATH_INFO"] ?? "")".utf8)]
         }
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("asgi-http-\(UUID().uuidString).curl")
         defer { try? FileManager.default.removeItem(at: config) }
-        let result = try await withServer(WSGIToASGI(legacy)) { server in
+        let result = try await withServer(WSGIToASGI(legacy), configuration: testConfiguration { $0.runsOnEventLoops = onEventLoops }) { server in
             let lines = (0..<1000).map { "url = \"\(server.url)/r\($0)\"\noutput = \"/dev/null\"\n" }
             try lines.joined().write(to: config, atomically: true, encoding: .utf8)
             return try await curl(["--config", config.path, "-w", "%{http_code} %{num_connects}\n"])

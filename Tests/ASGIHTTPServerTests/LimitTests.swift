@@ -34,6 +34,51 @@ struct LimitTests {
         #expect(try await calls.next() == "/small")
     }
 
+    @Test("A client still uploading a refused body reads the 413 (no connection reset)")
+    func tooLargeWhileUploading() async throws {
+        let app = ASGIApp { _, receive, send in
+            _ = try await readBody(receive)
+            try await respond(send, "read")
+        }
+        let configuration = testConfiguration { $0.maxRequestBodyBytes = 1000 }
+        let script = """
+            import socket, sys, threading
+            def upload(port, chunked):
+                s = socket.create_connection(("127.0.0.1", port))
+                framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: 8388608"
+                s.sendall(b"POST / HTTP/1.1\\r\\nHost: x\\r\\n" + framing + b"\\r\\n\\r\\n")
+                def send_body():
+                    piece = b"x" * 65536
+                    if chunked:
+                        piece = b"10000\\r\\n" + piece + b"\\r\\n"
+                    try:
+                        for _ in range(128):
+                            s.sendall(piece)
+                    except OSError:
+                        pass
+                sender = threading.Thread(target=send_body)
+                sender.start()
+                data = b""
+                try:
+                    while b"\\r\\n\\r\\n" not in data:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                except OSError as error:
+                    return "error " + type(error).__name__
+                sender.join()
+                s.close()
+                return data.split(b"\\r\\n")[0].decode()
+            port = int(sys.argv[1])
+            print(upload(port, False), "/", upload(port, True))
+            """
+        let result = try await withServer(app, configuration: configuration) { server in
+            try await python(script, ["\(server.port)"])
+        }
+        #expect(result.stdout == "HTTP/1.1 413 Payload Too Large / HTTP/1.1 413 Payload Too Large\n", "\(result.stderr)")
+    }
+
     @Test("Past maxConcurrentRequests a request gets 503; the one in flight completes")
     func concurrencyLimit() async throws {
         let started = Reports<String>()
@@ -57,6 +102,30 @@ struct LimitTests {
             #expect(await slow.result().stdout == "done /slow|200")
             let after = try await curl(["-w", "|%{http_code}", "\(server.url)/fast"])
             #expect(after.stdout == "done /fast|200")
+        }
+    }
+
+    @Test("Past maxConcurrentConnections a new connection's request gets 503")
+    func connectionLimit() async throws {
+        let started = Reports<String>()
+        let release = Gate()
+        let app = ASGIApp { scope, _, send in
+            guard case .http(let http) = scope else { return }
+            if http.path == "/slow" {
+                started.report("slow")
+                await release.wait()
+            }
+            try await respond(send, "done \(http.path)")
+        }
+        let configuration = testConfiguration { $0.maxConcurrentConnections = 1 }
+        try await withServer(app, configuration: configuration) { server in
+            let slow = try ChildProcess("/usr/bin/curl", ["--silent", "--max-time", "30", "-w", "|%{http_code}", "\(server.url)/slow"])
+            defer { slow.stop() }
+            #expect(try await started.next() == "slow")
+            let rejected = try await curl(["-w", "|%{http_code}", "\(server.url)/second"])
+            #expect(rejected.stdout == "Service Unavailable|503")
+            release.open()
+            #expect(await slow.result().stdout == "done /slow|200")
         }
     }
 

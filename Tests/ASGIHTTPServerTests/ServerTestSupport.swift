@@ -143,8 +143,41 @@ final class ChildProcess: @unchecked Sendable {
         let data = Mutex(Data())
     }
 
+    /// Waiters for the first line of standard output.
+    private final class FirstLine: Sendable {
+        private let state = Mutex<(line: String??, waiters: [CheckedContinuation<String?, Never>])>((nil, []))
+
+        func offer(_ data: Data, atEnd: Bool) {
+            let (line, waiters) = state.withLock { state -> (String?, [CheckedContinuation<String?, Never>]) in
+                guard state.line == nil else { return (nil, []) }
+                if let newline = data.firstIndex(of: UInt8(ascii: "\n")) {
+                    state.line = .some(String(decoding: data[..<newline], as: UTF8.self))
+                } else if atEnd {
+                    state.line = .some(nil)
+                } else {
+                    return (nil, [])
+                }
+                defer { state.waiters = [] }
+                return (state.line!, state.waiters)
+            }
+            for waiter in waiters { waiter.resume(returning: line) }
+        }
+
+        func wait() async -> String? {
+            await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+                let line = state.withLock { state -> String?? in
+                    if let line = state.line { return .some(line) }
+                    state.waiters.append(continuation)
+                    return .none
+                }
+                if let line { continuation.resume(returning: line) }
+            }
+        }
+    }
+
     private let process = Process()
     private let stdoutData = Output()
+    private let firstLineOfOutput = FirstLine()
     private let stderrData = Output()
     private let finished = DispatchGroup()
 
@@ -163,9 +196,16 @@ final class ChildProcess: @unchecked Sendable {
         try process.run()
         // Pipes are drained on threads of their own: a blocking read on a Dispatch global queue
         // would take one of the few threads Linux's Dispatch shares with Swift's cooperative pool.
-        Thread { [stdoutData, finished] in
-            let data = stdout.fileHandleForReading.readDataToEndOfFile()
-            stdoutData.data.withLock { $0 = data }
+        Thread { [stdoutData, firstLineOfOutput, finished] in
+            let handle = stdout.fileHandleForReading
+            var data = Data()
+            while true {
+                let chunk = handle.availableData
+                data.append(chunk)
+                firstLineOfOutput.offer(data, atEnd: chunk.isEmpty)
+                if chunk.isEmpty { break }
+            }
+            stdoutData.data.withLock { [data] in $0 = data }
             finished.leave()
         }.start()
         Thread { [stderrData, finished] in
@@ -176,6 +216,11 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     var pid: Int32 { process.processIdentifier }
+
+    /// The first line the process writes to standard output (`nil` if it exits without one).
+    func firstLine() async -> String? {
+        await firstLineOfOutput.wait()
+    }
 
     /// Sends SIGTERM to the process (by its PID) if it is still running.
     func stop() {
@@ -253,5 +298,42 @@ func readBody(_ receive: Receive) async throws -> [UInt8] {
         default:
             return body
         }
+    }
+}
+
+/// The `StreamingServer` helper (built beside the test bundle) running in a process of its own.
+struct StreamingServerProcess {
+    let process: ChildProcess
+    let port: Int
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    static func start(eventLoops: Bool) async throws -> StreamingServerProcess {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let binary = directory.appendingPathComponent("StreamingServer").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw HarnessError("\(binary) is missing: build with `swift build --build-tests`")
+        }
+        let process = try ChildProcess(binary, eventLoops ? ["--event-loops"] : [])
+        guard let line = await process.firstLine(), line.hasPrefix("listening "), let port = Int(line.dropFirst(10)) else {
+            process.stop()
+            throw HarnessError("StreamingServer did not start: \(await process.result().stderr)")
+        }
+        return StreamingServerProcess(process: process, port: port)
+    }
+
+    /// Stops the server (SIGTERM: a graceful shutdown) and waits for it to exit.
+    func stop() async {
+        process.stop()
+        _ = await process.result()
+    }
+
+    /// A field of `/proc/PID/status` in bytes (`VmRSS`, `VmHWM`).
+    func memory(_ field: String) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
+            let kib = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) } ?? 0
+            return kib * 1024
+        }
+        return 0
     }
 }

@@ -6,8 +6,8 @@ import Testing
 /// Graceful shutdown as a swift-service-lifecycle service.
 @Suite(.timeLimit(.minutes(1)))
 struct ShutdownTests {
-    @Test("Graceful shutdown lets the request in flight finish, then run() returns")
-    func inFlightRequestCompletes() async throws {
+    @Test("Graceful shutdown lets the request in flight finish, then run() returns", arguments: [false, true])
+    func inFlightRequestCompletes(onEventLoops: Bool) async throws {
         let started = Reports<String>()
         let release = Gate()
         let app = ASGIApp { scope, _, send in
@@ -16,7 +16,7 @@ struct ShutdownTests {
             await release.wait()
             try await respond(send, "finished after shutdown began")
         }
-        try await withServer(app) { server in
+        try await withServer(app, configuration: testConfiguration { $0.runsOnEventLoops = onEventLoops }) { server in
             let client = try ChildProcess("/usr/bin/curl", ["--silent", "--max-time", "30", "-w", "|%{http_code}", "\(server.url)/"])
             defer { client.stop() }
             #expect(try await started.next() == "in flight")

@@ -8,57 +8,53 @@ import Testing
 struct StreamingTests {
     static let sixtyFourMiB = 64 * 1024 * 1024
 
-    @Test("A 64 MiB upload streams to receive() in pieces")
-    func upload() async throws {
-        let pieces = Reports<(count: Int, largest: Int)>()
-        let app = ASGIApp { scope, receive, send in
-            guard case .http = scope else { return }
-            var total = 0
-            var largest = 0
-            var count = 0
-            loop: while true {
-                switch try await receive() {
-                case .httpRequest(let body, let more):
-                    total += body.count
-                    largest = max(largest, body.count)
-                    count += 1
-                    if !more { break loop }
-                default:
-                    break loop
-                }
-            }
-            pieces.report((count, largest))
-            try await respond(send, "\(total)")
-        }
+    /// The streaming tests run the server in a process of its own (`StreamingServer`) so that its
+    /// memory high-water mark says whether bodies streamed (and the test process stays small).
+    static let memoryBound = 8 * 1024 * 1024
+
+    @Test("A 64 MiB upload streams to receive() with bounded server memory", arguments: [false, true])
+    func upload(onEventLoops: Bool) async throws {
+        let server = try await StreamingServerProcess.start(eventLoops: onEventLoops)
+        defer { server.process.stop() }
+        _ = try await curl(["--data-binary", "warm-up", "\(server.url)/upload"])
+        let before = server.memory("VmRSS")
         // The body comes from a pipe: curl sends it chunked and neither side holds it whole.
         let command = "head -c \(Self.sixtyFourMiB) /dev/zero | /usr/bin/curl --silent --show-error --max-time 50 -T - -w '|%{http_code}' \"$0\""
-        let result = try await withServer(app) { server in
-            try await run("/bin/sh", ["-c", command, "\(server.url)/upload"])
-        }
+        let result = try await run("/bin/sh", ["-c", command, "\(server.url)/upload"])
+        let growth = server.memory("VmHWM") - before
         #expect(result.stdout == "\(Self.sixtyFourMiB)|200", "\(result.stderr)")
-        let seen = try await pieces.next()
-        #expect(seen.count > 64)
-        #expect(seen.largest <= 1024 * 1024)
+        #expect(growth < Self.memoryBound, "the server's memory grew by \(growth >> 20) MiB")
+        await server.stop()
     }
 
-    @Test("A 64 MiB download streams from send() chunk by chunk")
-    func download() async throws {
-        let app = ASGIApp { scope, _, send in
-            guard case .http = scope else { return }
-            try await send(.httpResponseStart(status: 200, headers: [("content-type", "application/octet-stream")]))
-            let chunk = [UInt8](repeating: 0x61, count: 64 * 1024)
-            for index in 0..<1024 {
-                try await send(.httpResponseBody(body: chunk, moreBody: index < 1023))
-            }
-        }
-        let result = try await withServer(app) { server in
-            try await curl(["-o", "/dev/null", "-w", "%{size_download}|%{http_code}", "\(server.url)/download"])
-        }
+    @Test("A 64 MiB download streams from send() with bounded server memory", arguments: [false, true])
+    func download(onEventLoops: Bool) async throws {
+        let server = try await StreamingServerProcess.start(eventLoops: onEventLoops)
+        defer { server.process.stop() }
+        _ = try await curl(["-o", "/dev/null", "\(server.url)/download?mib=1"])
+        let before = server.memory("VmRSS")
+        let result = try await curl(["-o", "/dev/null", "-w", "%{size_download}|%{http_code}", "\(server.url)/download?mib=64"])
+        let growth = server.memory("VmHWM") - before
         #expect(result.stdout == "\(Self.sixtyFourMiB)|200", "\(result.stderr)")
+        #expect(growth < Self.memoryBound, "the server's memory grew by \(growth >> 20) MiB")
+        await server.stop()
     }
 
-    @Test("A client that goes away reaches the app as http.disconnect; send then throws")
-    func clientDisconnect() async throws {
+    @Test("A slow reader makes send() wait: the server holds little of a 64 MiB download")
+    func downloadToSlowReader() async throws {
+        let server = try await StreamingServerProcess.start(eventLoops: false)
+        defer { server.process.stop() }
+        _ = try await curl(["-o", "/dev/null", "\(server.url)/download?mib=1"])
+        let before = server.memory("VmRSS")
+        let result = try await curl(["--limit-rate", "64M", "-o", "/dev/null", "-w", "%{size_download}|%{http_code}", "\(server.url)/download?mib=64"])
+        let growth = server.memory("VmHWM") - before
+        #expect(result.stdout == "\(Self.sixtyFourMiB)|200", "\(result.stderr)")
+        #expect(growth < Self.memoryBound, "the server's memory grew by \(growth >> 20) MiB")
+        await server.stop()
+    }
+
+    @Test("A client that goes away reaches the app as http.disconnect; send then throws", arguments: [false, true])
+    func clientDisconnect(onEventLoops: Bool) async throws {
         let events = Reports<String>()
         let app = ASGIApp { scope, receive, send in
             guard case .http = scope else { return }
@@ -87,7 +83,7 @@ struct StreamingTests {
             s.close()
             print("closed")
             """
-        try await withServer(app) { server in
+        try await withServer(app, configuration: testConfiguration { $0.runsOnEventLoops = onEventLoops }) { server in
             let client = try await python(script, ["\(server.port)"])
             #expect(client.stdout == "closed\n", "\(client.stderr)")
             #expect(try await events.next() == "streaming")

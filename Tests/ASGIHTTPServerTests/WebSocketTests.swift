@@ -41,8 +41,8 @@ struct WebSocketTests {
         }
     }
 
-    @Test("Echo text and bytes; the client's close code and reason reach the application")
-    func echo() async throws {
+    @Test("Echo text and bytes; the client's close code and reason reach the application", arguments: [false, true])
+    func echo(onEventLoops: Bool) async throws {
         let reports = Reports<String>()
         let script = """
             import json, sys
@@ -56,7 +56,7 @@ struct WebSocketTests {
                 ws.close(code=4001, reason="bye")
             print(json.dumps({"text": text, "bytes": list(data), "server": headers.get("x-server"), "subprotocol": ws.subprotocol}))
             """
-        let output = try json(try await withServer(Self.echo(reports)) { server in
+        let output = try json(try await withServer(Self.echo(reports), configuration: testConfiguration { $0.runsOnEventLoops = onEventLoops }) { server in
             try await python(script, ["\(server.ws)/echo"])
         })
         #expect(output["text"] as? String == "echo: hello")

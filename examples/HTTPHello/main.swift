@@ -1,7 +1,7 @@
 // Hello-world apps for the benchmark (bench/http_hello.sh): a plain ASGI hello, or a WSGI-style
 // hello served through WSGIToASGI, on ASGIHTTPServer.
 //
-//   HTTPHello [--port 8080] [--wsgi] [--access-log] [--log-level LEVEL]
+//   HTTPHello [--port 8080] [--wsgi] [--event-loops] [--access-log] [--log-level LEVEL]
 import ASGI
 import ASGIHTTPServer
 import Logging
@@ -30,6 +30,7 @@ var port = 8080
 var wsgi = false
 var accessLog = false
 var logLevel = Logger.Level.notice
+var onEventLoops = false
 while let argument = arguments.popFirst() {
     switch argument {
     case "--port":
@@ -39,6 +40,7 @@ while let argument = arguments.popFirst() {
         }
         port = value
     case "--wsgi": wsgi = true
+    case "--event-loops": onEventLoops = true
     case "--access-log":
         accessLog = true
         logLevel = min(logLevel, .info)
@@ -49,7 +51,7 @@ while let argument = arguments.popFirst() {
         }
         logLevel = value
     default:
-        print("usage: HTTPHello [--port N] [--wsgi] [--access-log] [--log-level LEVEL]\n", terminator: "")
+        print("usage: HTTPHello [--port N] [--wsgi] [--event-loops] [--access-log] [--log-level LEVEL]\n", terminator: "")
         exit(2)
     }
 }
@@ -59,7 +61,7 @@ logger.logLevel = logLevel
 let application: any ASGIApplication = wsgi ? WSGIToASGI(wsgiHello, logger: logger) : asgiHello
 let server = ASGIHTTPServer(
     application: application,
-    configuration: HTTPServerConfiguration(port: port, lifespan: .off, accessLog: accessLog),
+    configuration: HTTPServerConfiguration(port: port, lifespan: .off, accessLog: accessLog, runsOnEventLoops: onEventLoops),
     logger: logger
 )
 try await server.runService()

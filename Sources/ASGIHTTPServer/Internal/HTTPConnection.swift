@@ -125,6 +125,7 @@ final class HTTPConnection: @unchecked Sendable {
         if let limit = server.configuration.maxRequestBodyBytes, let length = request.contentLength, length > limit {
             server.logger.notice("Request body of \(length) bytes is over the limit of \(limit) bytes; answered 413.")
             await answer(.payloadTooLarge, head: head, request: request, target: target, started: started, close: true)
+            await discardUntilClientCloses()
             return false
         }
         guard server.admitRequest() else {
@@ -188,6 +189,9 @@ final class HTTPConnection: @unchecked Sendable {
         if !keepAlive && !isClosed {
             server.logger.trace("Closing the connection after \(head.method.rawValue) \(head.uri).")
             await closeOutput()
+            if !exchange.bodyConsumed && exchange.takeReadTurnForDiscard() {
+                await discardUntilClientCloses()
+            }
         }
         return keepAlive && !isClosed
     }
@@ -209,6 +213,16 @@ final class HTTPConnection: @unchecked Sendable {
             }
         }
         return false
+    }
+
+    /// After answering and shutting the sending side: read and drop what the client still sends
+    /// (the rest of a refused body) until it closes, or the idle timeout closes the connection.
+    /// Closing with unread data would make the kernel reset the connection, and a client still
+    /// uploading could lose the answer.
+    private func discardUntilClientCloses() async {
+        while let part = try? await nextPart() {
+            _ = part
+        }
     }
 
     /// Answers a request without calling the application.

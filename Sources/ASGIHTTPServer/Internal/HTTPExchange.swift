@@ -369,6 +369,16 @@ final class HTTPExchange: Sendable {
         }
     }
 
+    /// Takes the read turn to discard what the client still sends before the connection closes;
+    /// `false` if a `receive()` still holds it.
+    func takeReadTurnForDiscard() -> Bool {
+        state.withLock { state in
+            guard !state.reading else { return false }
+            state.reading = true
+            return true
+        }
+    }
+
     /// Settles the response after the application's call returned or threw: a 500 when nothing
     /// reached the client, an aborted connection when a response was cut short.
     func finish(failure: (any Error)?, method: HTTPMethod, target: RequestTarget) async -> Outcome {
