@@ -14,7 +14,8 @@ fi
 
 # Debian packages the project needs (the FastCGI issue adds libfcgi-dev, libfcgi-bin and nginx here).
 # curl: a real HTTP client for the ASGIHTTPServer tests.
-packages=(curl)
+# libsqlite3-dev: the system SQLite library behind the CSQLite module (the LegacyMigration example).
+packages=(curl libsqlite3-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
