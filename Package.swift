@@ -149,6 +149,35 @@ let package = Package(
             path: "Tests/StreamingServer",
             swiftSettings: swiftSettings
         ),
+        // The LegacyMigration example: its app in a library (so its tests can import it), its
+        // main in an executable, and the system SQLite library that only this example uses.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(
+            name: "LegacyMigrationApp",
+            dependencies: [
+                "ASGI",
+                "AsyncBridge",
+                "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "examples/LegacyMigration/App",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "LegacyMigration",
+            dependencies: [
+                "ASGIHTTPServer",
+                "AsyncBridge",
+                "LegacyMigrationApp",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "examples/LegacyMigration/Main",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AsyncBridgeTests",
             dependencies: ["AsyncBridge"],
@@ -188,6 +217,11 @@ let package = Package(
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LegacyMigrationTests",
+            dependencies: ["ASGI", "ASGITesting", "AsyncBridge", "LegacyMigrationApp"],
             swiftSettings: swiftSettings
         ),
     ],

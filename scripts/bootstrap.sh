@@ -15,7 +15,8 @@ fi
 # Debian packages the project needs: libfcgi-dev builds the FastCGI frontend (CFastCGI); its tests
 # run a real nginx in front of it, drive it with libfcgi-bin's cgi-fcgi, and send requests with curl (also the
 # HTTP server's tests' client).
-packages=(libfcgi-dev libfcgi-bin nginx curl)
+# libsqlite3-dev: the system SQLite library behind the CSQLite module (the LegacyMigration example).
+packages=(libfcgi-dev libfcgi-bin nginx curl libsqlite3-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
