@@ -19,8 +19,9 @@ struct RequestHead {
     /// The scope.
     var scope: HTTPScope
     /// Parameters that are not headers and that the environ built from the scope does not set
-    /// (`DOCUMENT_ROOT`, `SCRIPT_FILENAME`, `SERVER_ADDR`, custom `fastcgi_param`s…), latin-1 decoded.
-    var extraVariables: [String: String]
+    /// (`DOCUMENT_ROOT`, `SCRIPT_FILENAME`, `SERVER_ADDR`, custom `fastcgi_param`s…), latin-1
+    /// decoded, in the order they came (a repeated name: the last one wins).
+    var extraVariables: [(name: String, value: String)]
     /// The declared `CONTENT_LENGTH`, if any.
     var contentLength: Int?
     /// The request URI as sent (for the access log).
@@ -62,7 +63,8 @@ struct RequestHead {
         var contentLength: Int? = nil
         var headers = ASGIHeaders()
         headers.elements.reserveCapacity(16)
-        var extras: [String: String] = [:]
+        var extras: [(name: String, value: String)] = []
+        extras.reserveCapacity(16)
 
         var cursor = envp
         while let entry = cursor.pointee {
@@ -99,8 +101,7 @@ struct RequestHead {
                 pathInfo = Array(value)
             } else if matches(name, "CONTENT_LENGTH") {
                 if !value.isEmpty {
-                    let text = String(decoding: value, as: UTF8.self)
-                    guard let declared = Int(text), declared >= 0 else { throw .invalidContentLength(text) }
+                    guard let declared = decimal(value) else { throw .invalidContentLength(String(decoding: value, as: UTF8.self)) }
                     contentLength = declared
                     headers.append(ASGIHeader(name: Array("content-length".utf8), value: Array(value)))
                 }
@@ -115,11 +116,11 @@ struct RequestHead {
             } else if matches(name, "REMOTE_ADDR") {
                 remoteAddress = String(decoding: value, as: UTF8.self)
             } else if matches(name, "REMOTE_PORT") {
-                remotePort = Int(String(decoding: value, as: UTF8.self))
+                remotePort = decimal(value)
             } else if matches(name, "SERVER_NAME") {
                 serverName = String(decoding: value, as: UTF8.self)
             } else if matches(name, "SERVER_PORT") {
-                serverPort = Int(String(decoding: value, as: UTF8.self))
+                serverPort = decimal(value)
             } else {
                 let key = String(decoding: name, as: UTF8.self)
                 let text = String(latin1: value)
@@ -130,7 +131,7 @@ struct RequestHead {
                 } else if matches(name, "SERVER_ADDR") {
                     serverAddress = text
                 }
-                extras[key] = text
+                extras.append((key, text))
             }
         }
 
@@ -175,7 +176,9 @@ struct RequestHead {
         let server = (serverName ?? serverAddress).map { ASGIAddress(host: $0, port: serverPort) }
         let client = remoteAddress.map { ASGIAddress(host: $0, port: remotePort) }
         var extensions: [String: [String: ASGIValue]]? = nil
-        if paramsInScope, !extras.isEmpty { extensions = ["fastcgi": ["params": extras]] }
+        if paramsInScope, !extras.isEmpty {
+            extensions = ["fastcgi": ["params": Dictionary(extras.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })]]
+        }
         let scope = HTTPScope(
             httpVersion: httpVersion,
             method: method,
@@ -195,6 +198,17 @@ struct RequestHead {
             contentLength: contentLength,
             requestURI: String(latin1: requestURI ?? target)
         )
+    }
+
+    /// A non-negative decimal integer (at most 18 digits), or `nil`.
+    private static func decimal(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
+        var value = 0
+        for byte in bytes {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return value
     }
 
     private static func matches(_ name: UnsafeRawBufferPointer, _ key: StaticString) -> Bool {

@@ -36,8 +36,8 @@ extension Worker {
             request.respondWithError(status: 400, message: "Bad Request: \(message)")
             return false
         }
-        for (key, value) in request.head.extraVariables where environ.variables[key] == nil {
-            environ.variables[key] = value
+        for (key, value) in request.head.extraVariables {
+            environ.variables[key] = value   // never one the scope sets: those are parsed, not extras
         }
 
         let writer = WSGIResponseWriter(request: request)

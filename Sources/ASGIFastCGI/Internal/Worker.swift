@@ -106,7 +106,7 @@ final class Worker: @unchecked Sendable {
                 paramsInScope: isASGI
             )
         } catch {
-            head = RequestHead(scope: HTTPScope(), extraVariables: [:], contentLength: nil, requestURI: "-")
+            head = RequestHead(scope: HTTPScope(), extraVariables: [], contentLength: nil, requestURI: "-")
             switch error {
             case .tooManyParams(let count):
                 refusal = (431, "Request Header Fields Too Large: more than \(configuration.maxParamsCount) FastCGI parameters (\(count)).")
