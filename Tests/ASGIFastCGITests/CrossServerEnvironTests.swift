@@ -75,17 +75,18 @@ struct CrossServerEnvironTests {
     }
 }
 
-/// Runs an ASGIHTTPServer on a free loopback port for the length of `body`.
+/// Runs an ASGIHTTPServer on an ephemeral loopback port for the length of `body`.
 func withHTTPServer<R: Sendable>(
     _ application: any ASGIApplication,
     rootPath: String,
     _ body: @Sendable (Int) async throws -> R
 ) async throws -> R {
-    let port = try freeLoopbackPort()
+    let (addresses, continuation) = AsyncStream<ASGIAddress>.makeStream()
     let server = ASGIHTTPServer(
         application: application,
-        configuration: HTTPServerConfiguration(host: "127.0.0.1", port: port, rootPath: rootPath, accessLog: false),
-        logger: Logger(label: "cross-environ") { _ in SwiftLogNoOpLogHandler() }
+        configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0, rootPath: rootPath, accessLog: false),
+        logger: Logger(label: "cross-environ") { _ in SwiftLogNoOpLogHandler() },
+        onServerRunning: { continuation.yield($0) }
     )
     let group = ServiceGroup(configuration: ServiceGroupConfiguration(
         services: [.init(service: server)],
@@ -93,11 +94,15 @@ func withHTTPServer<R: Sendable>(
     ))
     return try await withThrowingTaskGroup(of: R?.self) { tasks in
         tasks.addTask {
+            defer { continuation.finish() }
             try await group.run()
             return nil
         }
         do {
-            try await eventually("HTTP server on \(port)") { canConnect(port: port) }
+            var iterator = addresses.makeAsyncIterator()
+            guard let address = await iterator.next(), let port = address.port else {
+                throw TestFailure("the HTTP server stopped before it listened")
+            }
             let result = try await body(port)
             await group.triggerGracefulShutdown()
             while let value = try await tasks.next() { _ = value }
