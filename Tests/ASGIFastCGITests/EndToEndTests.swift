@@ -223,14 +223,16 @@ struct EndToEndTests {
             let output = directory.file("stream.out")
             let client = try ChildProcess(curlExecutable, ["-sN", "--max-time", "30", "-o", output, "\(nginx.url)/stream/events"],
                                           stdoutPath: directory.file("stream.stdout"), stderrPath: directory.file("stream.stderr"))
-            // The first event reaches the client while the application still holds the second.
-            try await eventually("the first event at the client") {
-                (try? String(contentsOfFile: output, encoding: .utf8)) == "data: first\n\n"
+            try await onFailure({ gate.open(); await client.stop(signal: SIGKILL) }) {
+                // The first event reaches the client while the application still holds the second.
+                try await eventually("the first event at the client") {
+                    (try? String(contentsOfFile: output, encoding: .utf8)) == "data: first\n\n"
+                }
+                #expect(gate.arrivals == 1)
+                gate.open()
+                #expect(try await client.wait() == 0)
+                #expect(try String(contentsOfFile: output, encoding: .utf8) == "data: first\n\ndata: second\n\n")
             }
-            #expect(gate.arrivals == 1)
-            gate.open()
-            #expect(try await client.wait() == 0)
-            #expect(try String(contentsOfFile: output, encoding: .utf8) == "data: first\n\ndata: second\n\n")
         }
     }
 

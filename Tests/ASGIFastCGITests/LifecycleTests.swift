@@ -25,17 +25,19 @@ struct LifecycleTests {
             let output = directory.file("abort.out")
             let client = try ChildProcess(curlExecutable, ["-sN", "-o", output, "\(nginx.url)/stream/forever"],
                                           stdoutPath: directory.file("abort.stdout"), stderrPath: directory.file("abort.stderr"))
-            try await eventually("bytes at the client") {
-                ((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0) > 0
+            try await onFailure({ await client.stop(signal: SIGKILL) }) {
+                try await eventually("bytes at the client") {
+                    ((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0) > 0
+                }
+                #expect(server.status.activeWorkers == 1)
+                client.signal(SIGKILL)
+                _ = try await client.wait()
+                try await eventually("the worker freed") { server.status.activeWorkers == 0 && closed.current }
+                #expect(server.status.abortedRequests == 1)
+                #expect(server.status.idleWorkers == 4)
+                // The worker serves again.
+                #expect(try await curl("\(nginx.url)/after", in: directory).status == 200)
             }
-            #expect(server.status.activeWorkers == 1)
-            client.signal(SIGKILL)
-            _ = try await client.wait()
-            try await eventually("the worker freed") { server.status.activeWorkers == 0 && closed.current }
-            #expect(server.status.abortedRequests == 1)
-            #expect(server.status.idleWorkers == 4)
-            // The worker serves again.
-            #expect(try await curl("\(nginx.url)/after", in: directory).status == 200)
         }
     }
 
@@ -56,14 +58,16 @@ struct LifecycleTests {
             let output = directory.file("abort.out")
             let client = try ChildProcess(curlExecutable, ["-sN", "-o", output, "\(nginx.url)/stream/listen"],
                                           stdoutPath: directory.file("abort.stdout"), stderrPath: directory.file("abort.stderr"))
-            try await eventually("the first event at the client") {
-                (try? String(contentsOfFile: output, encoding: .utf8)) == "data: hello\n\n"
-            }
-            #expect(server.status.activeWorkers == 1)
-            client.signal(SIGKILL)
-            _ = try await client.wait()
-            try await eventually("http.disconnect delivered and the worker freed") {
-                sawDisconnect.current && server.status.activeWorkers == 0
+            try await onFailure({ await client.stop(signal: SIGKILL) }) {
+                try await eventually("the first event at the client") {
+                    (try? String(contentsOfFile: output, encoding: .utf8)) == "data: hello\n\n"
+                }
+                #expect(server.status.activeWorkers == 1)
+                client.signal(SIGKILL)
+                _ = try await client.wait()
+                try await eventually("http.disconnect delivered and the worker freed") {
+                    sawDisconnect.current && server.status.activeWorkers == 0
+                }
             }
         }
     }
@@ -83,26 +87,39 @@ struct LifecycleTests {
             let group = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: Logger(label: "group") { _ in SwiftLogNoOpLogHandler() }))
             let running = Task { try await group.run() }
             try await waitUntilListening(server.configuration.bind)
-            let nginx = try await Nginx.start(in: directory, backend: "unix:\(socketPath)", locations: standardLocations)
+            let nginx = try await onFailure({
+                await group.triggerGracefulShutdown()
+                _ = try? await running.value
+            }) {
+                try await Nginx.start(in: directory, backend: "unix:\(socketPath)", locations: standardLocations)
+            }
             let output = directory.file("slow.out")
             let client = try ChildProcess(curlExecutable, ["-s", "-o", output, "-w", "%{http_code}", "\(nginx.url)/slow"],
                                           stdoutPath: directory.file("slow.status"), stderrPath: directory.file("slow.stderr"))
-            try await eventually("the request in flight") { gate.arrivals == 1 && server.status.activeWorkers == 1 }
+            try await onFailure({
+                gate.open()
+                await client.stop(signal: SIGKILL)
+                await nginx.stop()
+                await group.triggerGracefulShutdown()
+                _ = try? await running.value
+            }) {
+                try await eventually("the request in flight") { gate.arrivals == 1 && server.status.activeWorkers == 1 }
 
-            await group.triggerGracefulShutdown()
-            try await eventually("no new connections") { !FileManager.default.fileExists(atPath: socketPath) && !canConnect(unixPath: socketPath) }
-            let refused = try await curl("\(nginx.url)/new", in: directory)
-            #expect(refused.status == 502)
-            #expect(server.status.activeWorkers == 1)
+                await group.triggerGracefulShutdown()
+                try await eventually("no new connections") { !FileManager.default.fileExists(atPath: socketPath) && !canConnect(unixPath: socketPath) }
+                let refused = try await curl("\(nginx.url)/new", in: directory)
+                #expect(refused.status == 502)
+                #expect(server.status.activeWorkers == 1)
 
-            gate.open()
-            #expect(try await client.wait() == 0)
-            #expect(client.standardOutput == "200")
-            #expect(try String(contentsOfFile: output, encoding: .utf8) == "done")
-            try await running.value
-            await nginx.stop()
-            #expect(logs.contains("FastCGI server stopping"))
-            #expect(logs.contains("FastCGI server stopped."))
+                gate.open()
+                #expect(try await client.wait() == 0)
+                #expect(client.standardOutput == "200")
+                #expect(try String(contentsOfFile: output, encoding: .utf8) == "done")
+                try await running.value
+                await nginx.stop()
+                #expect(logs.contains("FastCGI server stopping"))
+                #expect(logs.contains("FastCGI server stopped."))
+            }
         }
     }
 
@@ -119,27 +136,31 @@ struct LifecycleTests {
                     return FileManager.default.fileExists(atPath: socketPath)
                 }
                 let nginx = try await Nginx.start(in: directory, backend: "unix:\(socketPath)", locations: standardLocations)
-                // An upload whose second half the test holds back: the request stays in flight.
-                let output = directory.file("upload.out")
-                let client = try ChildProcess(
-                    curlExecutable,
-                    ["-s", "-o", output, "-w", "%{http_code}", "-T", "-", "-X", "POST", "-H", "Content-Length: 10",
-                     "-H", "Transfer-Encoding:", "-H", "Expect:", "\(nginx.url)/upload/upload"],
-                    stdin: .pipe, stdoutPath: directory.file("upload.status"), stderrPath: directory.file("upload.stderr"))
-                try client.writeStdin(Array("abcde".utf8))
-                try await eventually("the upload in flight") {
-                    let status = try await curl("\(nginx.url)/status?json", in: directory).json
-                    return status["active_workers"] as? Int == 2   // the upload and this status request
+                try await onFailure({ await nginx.stop() }) {
+                    // An upload whose second half the test holds back: the request stays in flight.
+                    let output = directory.file("upload.out")
+                    let client = try ChildProcess(
+                        curlExecutable,
+                        ["-s", "-o", output, "-w", "%{http_code}", "-T", "-", "-X", "POST", "-H", "Content-Length: 10",
+                         "-H", "Transfer-Encoding:", "-H", "Expect:", "\(nginx.url)/upload/upload"],
+                        stdin: .pipe, stdoutPath: directory.file("upload.status"), stderrPath: directory.file("upload.stderr"))
+                    try await onFailure({ await client.stop(signal: SIGKILL) }) {
+                        try client.writeStdin(Array("abcde".utf8))
+                        try await eventually("the upload in flight") {
+                            let status = try await curl("\(nginx.url)/status?json", in: directory).json
+                            return status["active_workers"] as? Int == 2   // the upload and this status request
+                        }
+                        backend.signal(SIGTERM)
+                        try await eventually("the backend stopped accepting") { !FileManager.default.fileExists(atPath: socketPath) }
+                        try client.writeStdin(Array("fghij".utf8))
+                        client.closeStdin()
+                        #expect(try await client.wait() == 0)
+                        #expect(client.standardOutput == "200")
+                        #expect(try String(contentsOfFile: output, encoding: .utf8) == "received 10 bytes\n", "\(client.standardError) \(nginx.errorLog.suffix(800))")
+                        #expect(try await backend.wait() == 0)
+                        #expect(backend.standardError.contains("FastCGI server stopped."))
+                    }
                 }
-                backend.signal(SIGTERM)
-                try await eventually("the backend stopped accepting") { !FileManager.default.fileExists(atPath: socketPath) }
-                try client.writeStdin(Array("fghij".utf8))
-                client.closeStdin()
-                #expect(try await client.wait() == 0)
-                #expect(client.standardOutput == "200")
-                #expect(try String(contentsOfFile: output, encoding: .utf8) == "received 10 bytes\n", "\(client.standardError) \(nginx.errorLog.suffix(800))")
-                #expect(try await backend.wait() == 0)
-                #expect(backend.standardError.contains("FastCGI server stopped."))
                 await nginx.stop()
             } catch {
                 await backend.stop(signal: SIGKILL)
@@ -166,16 +187,18 @@ struct LifecycleTests {
         }
         let logs = CapturedLogs()
         try await withNginxAndServer("timeout", wsgi: app, logs: logs, configure: { $0.requestTimeout = .milliseconds(300) }) { nginx, server, directory in
-            let response = try await curl("\(nginx.url)/slow", in: directory)
-            #expect(response.status == 504)
-            #expect(response.text.contains("did not answer within 0.3 seconds"))
-            #expect(logs.contains("Request timed out after 0.3 s: GET /slow"))
-            #expect(server.status.activeWorkers == 1)
-            gate.open()
-            try await eventually("the worker freed") { server.status.activeWorkers == 0 }
-            #expect(wroteLate.current?.contains("timeout") == true)
-            #expect(server.status.timedOutRequests == 1)
-            #expect(try await curl("\(nginx.url)/next", in: directory).status == 200)
+            try await onFailure({ gate.open() }) {
+                let response = try await curl("\(nginx.url)/slow", in: directory)
+                #expect(response.status == 504)
+                #expect(response.text.contains("did not answer within 0.3 seconds"))
+                #expect(logs.contains("Request timed out after 0.3 s: GET /slow"))
+                #expect(server.status.activeWorkers == 1)
+                gate.open()
+                try await eventually("the worker freed") { server.status.activeWorkers == 0 }
+                #expect(wroteLate.current?.contains("timeout") == true)
+                #expect(server.status.timedOutRequests == 1)
+                #expect(try await curl("\(nginx.url)/next", in: directory).status == 200)
+            }
         }
     }
 
@@ -191,12 +214,14 @@ struct LifecycleTests {
         try await withNginxAndServer("slow", wsgi: app, logs: logs, configure: { $0.slowRequestThreshold = .milliseconds(200) }) { nginx, server, directory in
             let client = try ChildProcess(curlExecutable, ["-s", "\(nginx.url)/report?id=7"],
                                           stdoutPath: directory.file("slow.out"), stderrPath: directory.file("slow.err"))
-            try await eventually("the slow-request log line") { logs.contains("Slow request: GET /report?id=7 has run for") }
-            #expect(server.status.slowRequests == 1)
-            gate.open()
-            #expect(try await client.wait() == 0)
-            #expect(client.standardOutput == "ok")
-            try await eventually("the access log line") { logs.contains("\"GET /report?id=7 HTTP/1.1\" 200 2") }
+            try await onFailure({ gate.open(); await client.stop(signal: SIGKILL) }) {
+                try await eventually("the slow-request log line") { logs.contains("Slow request: GET /report?id=7 has run for") }
+                #expect(server.status.slowRequests == 1)
+                gate.open()
+                #expect(try await client.wait() == 0)
+                #expect(client.standardOutput == "ok")
+                try await eventually("the access log line") { logs.contains("\"GET /report?id=7 HTTP/1.1\" 200 2") }
+            }
         }
     }
 
@@ -318,7 +343,9 @@ struct LifecycleTests {
                     return connection.readResponse().ended
                 }
             }
-            try await eventually("the request in flight") { gate.arrivals == 1 }
+            try await onFailure({ gate.open(); running.cancel() }) {
+                try await eventually("the request in flight") { gate.arrivals == 1 }
+            }
             running.cancel()
             // The connection is cut: no FCGI_END_REQUEST.
             #expect(try await response.value == false)

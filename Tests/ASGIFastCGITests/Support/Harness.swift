@@ -196,3 +196,13 @@ func writeRepeated(_ chunk: [UInt8], times: Int, to path: String) throws {
         }
     }
 }
+
+/// Runs `body`; if it throws, runs `cleanup` (stop the processes, open the gates) before rethrowing.
+func onFailure<R>(_ cleanup: () async -> Void, _ body: () async throws -> R) async throws -> R {
+    do {
+        return try await body()
+    } catch {
+        await cleanup()
+        throw error
+    }
+}
