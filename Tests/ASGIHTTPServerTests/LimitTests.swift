@@ -93,7 +93,7 @@ struct LimitTests {
         }
         let configuration = testConfiguration { $0.maxConcurrentRequests = 1 }
         try await withServer(app, configuration: configuration) { server in
-            let slow = try ChildProcess("/usr/bin/curl", ["--silent", "--max-time", "30", "-w", "|%{http_code}", "\(server.url)/slow"])
+            let slow = try await ChildProcess.launch("/usr/bin/curl", ["--silent", "--max-time", "30", "-w", "|%{http_code}", "\(server.url)/slow"])
             defer { slow.stop() }
             #expect(try await started.next() == "slow")
             let rejected = try await curl(["-w", "|%{http_code}", "\(server.url)/fast"])
@@ -119,7 +119,7 @@ struct LimitTests {
         }
         let configuration = testConfiguration { $0.maxConcurrentConnections = 1 }
         try await withServer(app, configuration: configuration) { server in
-            let slow = try ChildProcess("/usr/bin/curl", ["--silent", "--max-time", "30", "-w", "|%{http_code}", "\(server.url)/slow"])
+            let slow = try await ChildProcess.launch("/usr/bin/curl", ["--silent", "--max-time", "30", "-w", "|%{http_code}", "\(server.url)/slow"])
             defer { slow.stop() }
             #expect(try await started.next() == "slow")
             let rejected = try await curl(["-w", "|%{http_code}", "\(server.url)/second"])

@@ -181,7 +181,18 @@ final class ChildProcess: @unchecked Sendable {
     private let stderrData = Output()
     private let finished = DispatchGroup()
 
-    init(_ executable: String, _ arguments: [String]) throws {
+    /// Starts a process. Spawning blocks the calling thread for a moment (Foundation waits for
+    /// the child to exec), so it happens on a thread of its own, never on the cooperative pool:
+    /// a few tests spawning at once would otherwise stall every task of the test run.
+    static func launch(_ executable: String, _ arguments: [String]) async throws -> ChildProcess {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ChildProcess, any Error>) in
+            Thread {
+                continuation.resume(with: Swift.Result { try ChildProcess(executable, arguments) })
+            }.start()
+        }
+    }
+
+    private init(_ executable: String, _ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let stdout = Pipe()
@@ -246,7 +257,7 @@ final class ChildProcess: @unchecked Sendable {
 
 /// Runs a command to its end.
 func run(_ executable: String, _ arguments: [String]) async throws -> ChildProcess.Result {
-    let child = try ChildProcess(executable, arguments)
+    let child = try await ChildProcess.launch(executable, arguments)
     defer { child.stop() }
     return await child.result()
 }
@@ -313,7 +324,7 @@ struct StreamingServerProcess {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw HarnessError("\(binary) is missing: build with `swift build --build-tests`")
         }
-        let process = try ChildProcess(binary, eventLoops ? ["--event-loops"] : [])
+        let process = try await ChildProcess.launch(binary, eventLoops ? ["--event-loops"] : [])
         guard let line = await process.firstLine(), line.hasPrefix("listening "), let port = Int(line.dropFirst(10)) else {
             process.stop()
             throw HarnessError("StreamingServer did not start: \(await process.result().stderr)")

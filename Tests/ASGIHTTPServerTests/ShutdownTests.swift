@@ -17,7 +17,7 @@ struct ShutdownTests {
             try await respond(send, "finished after shutdown began")
         }
         try await withServer(app, configuration: testConfiguration { $0.runsOnEventLoops = onEventLoops }) { server in
-            let client = try ChildProcess("/usr/bin/curl", ["--silent", "--max-time", "30", "-w", "|%{http_code}", "\(server.url)/"])
+            let client = try await ChildProcess.launch("/usr/bin/curl", ["--silent", "--max-time", "30", "-w", "|%{http_code}", "\(server.url)/"])
             defer { client.stop() }
             #expect(try await started.next() == "in flight")
             server.trigger.triggerGracefulShutdown()
@@ -38,7 +38,7 @@ struct ShutdownTests {
         }
         let configuration = testConfiguration { $0.gracefulShutdownTimeout = .milliseconds(100) }
         try await withServer(app, configuration: configuration) { server in
-            let client = try ChildProcess("/usr/bin/curl", ["--silent", "--max-time", "30", "-w", "|%{http_code}", "\(server.url)/"])
+            let client = try await ChildProcess.launch("/usr/bin/curl", ["--silent", "--max-time", "30", "-w", "|%{http_code}", "\(server.url)/"])
             defer { client.stop() }
             #expect(try await started.next() == "in flight")
             server.trigger.triggerGracefulShutdown()

@@ -127,7 +127,7 @@ struct WebSocketTests {
                     print(closed.rcvd.code if closed.rcvd else "none")
             """
         try await withServer(Self.echo(reports)) { server in
-            let client = try ChildProcess(pythonPath, ["-c", script, "\(server.ws)/hold"])
+            let client = try await ChildProcess.launch(pythonPath, ["-c", script, "\(server.ws)/hold"])
             defer { client.stop() }
             #expect(try await reports.next() == "offered ")
             #expect(try await reports.next() == "accepted")

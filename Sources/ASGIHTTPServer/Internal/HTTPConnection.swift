@@ -118,8 +118,10 @@ final class HTTPConnection: @unchecked Sendable {
         let target = RequestTarget(head.uri, rootPath: server.rootPath)
 
         // Limits the server answers for the application.
+        let hasBody = request.isChunked || (request.contentLength ?? 0) > 0
         if !admitted {
             await answer(.serviceUnavailable, head: head, request: request, target: target, started: started, close: true)
+            if hasBody { await discardUntilClientCloses() }
             return false
         }
         if let limit = server.configuration.maxRequestBodyBytes, let length = request.contentLength, length > limit {
@@ -131,6 +133,7 @@ final class HTTPConnection: @unchecked Sendable {
         guard server.admitRequest() else {
             server.logger.warning("Concurrency limit reached; answered 503.")
             await answer(.serviceUnavailable, head: head, request: request, target: target, started: started, close: true)
+            if hasBody { await discardUntilClientCloses() }
             return false
         }
         defer { server.requestDone() }
@@ -152,7 +155,7 @@ final class HTTPConnection: @unchecked Sendable {
         // A request without a body: read its end now, in this task, so that the application's
         // `receive()` never has to touch the connection's stream for it.
         var bodyDone = false
-        if !request.isChunked && (request.contentLength ?? 0) == 0 {
+        if !hasBody {
             guard case .end = try await nextPart() else { return false }
             bodyDone = true
         }
