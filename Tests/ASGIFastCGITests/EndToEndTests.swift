@@ -236,6 +236,37 @@ struct EndToEndTests {
         }
     }
 
+    @Test("The response reaches the client when it is complete, while the application still works (background task, close())", arguments: ["wsgi", "asgi"])
+    func responseBeforeHandlerReturns(kind: String) async throws {
+        let gate = Gate()
+        let finished = Shared(false)
+        let wsgi = WSGIApp { _, startResponse in
+            _ = try startResponse("200 OK", [("Content-Type", "text/plain")], nil)
+            return WSGIClosureBody(next: { nil }, close: {
+                gate.waitBlocking()
+                finished.update { $0 = true }
+            })
+        }
+        let asgi = ASGIApp { _, _, send in
+            try await send(.httpResponseStart(status: 200, headers: [("content-type", "text/plain")]))
+            try await send(.httpResponseBody(body: Array("done".utf8)))
+            await gate.wait()   // a background task after the response
+            finished.update { $0 = true }
+        }
+        try await withNginxAndServer("early-\(kind)", wsgi: wsgi, asgi: kind == "asgi" ? asgi : nil) { nginx, server, directory in
+            try await onFailure({ gate.open() }) {
+                let response = try await curl("\(nginx.url)/work", in: directory)
+                #expect(response.status == 200)
+                #expect(response.text == (kind == "asgi" ? "done" : ""))
+                #expect(!finished.current)
+                #expect(server.status.activeWorkers == 1)
+                gate.open()
+                try await eventually("the handler finished and the worker freed") { finished.current && server.status.activeWorkers == 0 }
+                #expect(try await curl("\(nginx.url)/next", in: directory).status == 200)
+            }
+        }
+    }
+
     @Test("fastcgi_keep_conn: requests reuse one connection; without it, one connection each", arguments: ["wsgi", "asgi"])
     func keepConnection(kind: String) async throws {
         try await withNginxAndServer("keep-\(kind)", asgi: kind == "asgi" ? TestApps.echoASGI : nil) { nginx, server, directory in

@@ -135,16 +135,22 @@ final class ASGIExchange: Sendable {
             if request.isTimedOut { throw FastCGIError(.requestTimedOut, "The request ran past the request timeout.") }
             throw WSGIError.clientDisconnected
         }
-        if let write {
+        let complete = isComplete
+        if write != nil || complete {
             let request = self.request
             try await onWorkerThread {
-                let headBytes = try write.head.map { try FastCGIRequest.responseHead(status: $0.0, reason: nil, headers: $0.1) }
-                try write.body.withUnsafeBytes { body in
-                    try request.write(head: headBytes, status: write.head?.0 ?? 0, body: body, flush: write.more)
+                if let write {
+                    let headBytes = try write.head.map { try FastCGIRequest.responseHead(status: $0.0, reason: nil, headers: $0.1) }
+                    try write.body.withUnsafeBytes { body in
+                        try request.write(head: headBytes, status: write.head?.0 ?? 0, body: body, flush: write.more)
+                    }
                 }
+                // The last event: the web server gets the response now, even if the application
+                // goes on working (background tasks after the response).
+                if complete { request.completeResponse() }
             }
         }
-        if isComplete { resumeWaiter(with: .success(())) }
+        if complete { resumeWaiter(with: .success(())) }
     }
 
     /// After the application returned: wakes a `receive()` still waiting.

@@ -21,6 +21,7 @@ final class FastCGIRequest: @unchecked Sendable {
 
     private struct OutputState {
         var headWritten = false
+        var completed = false
         var status = 0
         var bodyBytes = 0
     }
@@ -152,6 +153,9 @@ final class FastCGIRequest: @unchecked Sendable {
     func write(head: [UInt8]?, status: Int, body: UnsafeRawBufferPointer, flush: Bool) throws {
         try output.withLock { state in
             try checkUsable()
+            guard !state.completed else {
+                throw ASGIProtocolError("The response is already complete; nothing more can be written.")
+            }
             guard let out = raw.pointee.out else { throw WSGIError.clientDisconnected }
             if let head {
                 precondition(!state.headWritten, "the response head is written once")
@@ -176,6 +180,25 @@ final class FastCGIRequest: @unchecked Sendable {
 
     /// Whether the response head has been written.
     var headWritten: Bool { output.withLock { $0.headWritten } }
+
+    /// Ends the response now that the application produced all of it: flushes what is buffered
+    /// with `FCGI_END_REQUEST`, so the web server completes the response while the handler may
+    /// still run (work after the last byte, a WSGI body's `close()`). Later writes fail.
+    ///
+    /// On a connection the web server did not ask to keep, the writing side is shut down too:
+    /// nginx finishes such a response only at end of file when the end records arrive together
+    /// with the head (it leaves them in its preread buffer until the next read event).
+    func completeResponse() {
+        output.withLock { state in
+            guard state.headWritten, !state.completed, !isBroken, let out = raw.pointee.out else { return }
+            state.completed = true
+            _ = FCGX_FClose(raw.pointee.err)
+            _ = FCGX_FClose(out)
+            if raw.pointee.keepConnection == 0 {
+                _ = shutdown(socket, Int32(SHUT_WR))
+            }
+        }
+    }
 
     /// Answers with a plain-text error if nothing has been written yet; whether it did.
     @discardableResult

@@ -54,6 +54,9 @@ extension Worker {
                 try writer.write(chunk, flush: !allKnown)
             }
             try writer.finish()
+            // The web server gets the whole response before the body's close() runs (an array's
+            // close() does nothing: the request ends right away anyway).
+            if !allKnown { request.completeResponse() }
             return false
         } catch {
             return respondToFailure(error, request, kind: "WSGI")
@@ -79,6 +82,10 @@ extension Worker {
         }
         exchange.close()
         if let failure {
+            if exchange.isComplete {
+                core.logger.error("ASGI application failed after completing its response: \(String(describing: failure))")
+                return false
+            }
             return respondToFailure(failure, request, kind: "ASGI")
         }
         if exchange.isComplete || request.isBroken { return false }
