@@ -53,7 +53,7 @@ struct MemoryTests {
         peak.append(residentBytes())
         #expect(received.values == [Self.chunkSize * Self.chunkCount])
         let growth = (peak.values.max() ?? before) - before
-        #expect(growth < 96 * 1024 * 1024, "resident memory grew by \(growth / 1024 / 1024) MiB")
+        #expect(growth < 32 * 1024 * 1024, "resident memory grew by \(growth / 1024 / 1024) MiB")
     }
 
     /// A 256 MiB streamed response flows out with bounded memory (growth < 32 MiB).
