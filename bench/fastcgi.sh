@@ -212,7 +212,6 @@ for rep in $(seq "$REPS"); do
     done
 done
 log "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-cp "$RAW" /tmp/bench-fastcgi.last.tsv 2>/dev/null
 
 echo
 echo "== summary: medians of $REPS rounds; ratio and p99 ratio against c_hello in the same mode"

@@ -167,6 +167,11 @@ final class Worker: @unchecked Sendable {
     /// Ends the request: `FCGI_END_REQUEST` and keep or close the connection; or, for a response
     /// that failed midway, close without `FCGI_END_REQUEST` so the web server sees it incomplete.
     private func finish(_ request: FastCGIRequest, abort: Bool) {
+        if !abort {
+            // The response goes out before anything else (draining the body can wait for the
+            // web server).
+            request.completeResponse()
+        }
         request.markFinished()
         if abort || request.isBroken {
             closeConnection()
