@@ -52,4 +52,7 @@ public struct WSGIClosureBody: WSGIBody {
     public mutating func close() {
         onClose?()
     }
+
+    /// Whether `close()` does nothing.
+    var closesTrivially: Bool { onClose == nil }
 }

@@ -81,18 +81,13 @@ public struct WSGIToASGI: ASGIApplication {
 
     // MARK: HTTP
 
-    private enum Child: Sendable {
-        case application
-        case requestBody
-    }
-
     private func serve(_ scope: HTTPScope, receive: @escaping Receive, send: @escaping Send) async throws {
         if let limit = maxRequestBodyBytes, let declared = scope.headers["content-length"].flatMap({ Int($0) }), declared > limit {
             try await sendPlain(status: 413, "Request body of \(declared) bytes is larger than the limit of \(limit) bytes.", send)
             return
         }
-        let input = RequestBodyChannel()
         let output = ResponseChannel()
+        let input = RequestBodyChannel(demand: output)
         let environ: Environ
         do {
             environ = try Environ(
@@ -106,21 +101,69 @@ public struct WSGIToASGI: ASGIApplication {
             try await sendPlain(status: 400, "Bad Request: \(error.message)", send)
             return
         }
+        if threadSensitive {
+            try await ThreadSensitiveContext.run {
+                try await exchange(environ: environ, input: input, output: output, receive: receive, send: send)
+            }
+        } else {
+            try await exchange(environ: environ, input: input, output: output, receive: receive, send: send)
+        }
+    }
 
-        try await withThrowingTaskGroup(of: Child.self) { group in
-            group.addTask {
-                await pumpRequestBody(receive: receive, into: input)
-                return .requestBody
+    /// Runs the application on a blocking thread and forwards its output until its call has ended.
+    ///
+    /// The async side waits on the output channel alone: the application's parts and the end of its
+    /// call arrive through it, so a small response costs one wake-up. The request body is received
+    /// (by a child task, with read-ahead and back-pressure) only once the application reads it.
+    private func exchange(
+        environ: Environ,
+        input: RequestBodyChannel,
+        output: ResponseChannel,
+        receive: @escaping Receive,
+        send: @escaping Send
+    ) async throws {
+        let application = self.application
+        let logger = self.logger
+        let call: StartedSyncCall
+        do {
+            call = try StartedSyncCall.start(threadSensitive: threadSensitive, executor: executor, {
+                Self.run(application, environ: environ, input: input, output: output, logger: logger)
+            }, completion: { _ in
+                output.finish()
+            })
+        } catch let error as BridgeError where error == .queueFull {
+            // The application never ran: answer for it.
+            logger.warning("Blocking thread pool is full; answering 503.")
+            try await sendPlain(status: 503, "Service Unavailable", send)
+            return
+        }
+        let outcome = await withTaskCancellationHandler {
+            let outcome = await forwardResponse(from: output, input: input, send: send, stopWhenInputWanted: true)
+            guard case .inputWanted = outcome else { return outcome }
+            return await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await pumpRequestBody(receive: receive, into: input)
+                }
+                let outcome = await forwardResponse(from: output, input: input, send: send, stopWhenInputWanted: false)
+                group.cancelAll()
+                return outcome
             }
-            group.addTask {
-                try await runApplication(environ: environ, input: input, output: output)
-                return .application
-            }
-            let failure = await forwardResponse(from: output, input: input, send: send)
-            while let child = try await group.next() {
-                if child == .application { group.cancelAll() }
-            }
+        } onCancel: {
+            // Cancelled (a timeout, a server shutting down): the blocking code may still run, so
+            // its next read or write fails as for a client that went away, and the response side
+            // stops waiting for it.
+            call.cancel()
+            input.fail(.clientDisconnected)
+            output.abandon()
+        }
+        switch outcome {
+        case .abandoned:
+            throw CancellationError()
+        case .finished(let failure):
+            call.mergeLocals()
             if let failure { throw failure }
+        case .inputWanted:
+            preconditionFailure("forwardResponse(stopWhenInputWanted: false) returned .inputWanted")
         }
     }
 
@@ -153,40 +196,8 @@ public struct WSGIToASGI: ASGIApplication {
         }
     }
 
-    /// Runs the application on a blocking thread.
-    private func runApplication(environ: Environ, input: RequestBodyChannel, output: ResponseChannel) async throws {
-        let application = self.application
-        let logger = self.logger
-        let body: @Sendable () -> Void = {
-            Self.run(application, environ: environ, input: input, output: output, logger: logger)
-        }
-        do {
-            if threadSensitive {
-                try await ThreadSensitiveContext.run {
-                    try await SyncToAsync.run(threadSensitive: true, body)
-                }
-            } else {
-                try await SyncToAsync.run(threadSensitive: false, executor: executor, body)
-            }
-        } catch let error as BridgeError where error == .queueFull {
-            // The application never ran: answer for it.
-            logger.warning("Blocking thread pool is full; answering 503.")
-            let responder = WSGIResponder(output: output)
-            try? responder.sendError(status: 503, message: "Service Unavailable")
-            input.close()
-            output.finish()
-        } catch {
-            // Cancelled before or while running (a timeout, a server shutting down): the blocking
-            // code may still run, so its next read or write fails as for a client that went away,
-            // and the response side does not wait for it.
-            input.fail(.clientDisconnected)
-            output.disconnect()
-            output.finish()
-            throw error
-        }
-    }
-
-    /// The blocking part: call the application, iterate its body, `close()` it on every path.
+    /// The blocking part: call the application, iterate its body, `close()` it on every path. The
+    /// call's completion then ends the output.
     static func run(
         _ application: any WSGIApplication,
         environ: Environ,
@@ -200,14 +211,17 @@ public struct WSGIToASGI: ASGIApplication {
             body?.close()
             input.close()
             environ.errors.flush()
-            output.finish()
         }
         do {
             body = try application(environ, responder.startResponse)
+            // An in-memory body goes out in one piece with the end of the call (nothing is left to
+            // run but a trivial close()); a streamed one chunk by chunk, and its end at once.
+            let inMemory = body is [[UInt8]]
+            let closesTrivially = inMemory || (body as? WSGIClosureBody)?.closesTrivially == true
             while !responder.reachedContentLength, let chunk = try body?.next() {
-                try responder.write(chunk)
+                try responder.write(chunk, flush: !inMemory && !responder.completesContentLength(chunk))
             }
-            try responder.finish()
+            try responder.finish(flush: !closesTrivially)
         } catch let error as WSGIError where error.code == .clientDisconnected {
             logger.debug("Client disconnected; the response was abandoned.")
         } catch {
@@ -226,11 +240,38 @@ public struct WSGIToASGI: ASGIApplication {
         }
     }
 
-    /// Sends the application's output as ASGI events; returns the application's error if it failed
-    /// after the response started.
-    private func forwardResponse(from output: ResponseChannel, input: RequestBodyChannel, send: @escaping Send) async -> (any Error)? {
+    /// How forwarding the application's output ended.
+    private enum ForwardOutcome {
+        /// The application's call ended; its error if it failed after the response started.
+        case finished((any Error)?)
+        /// The application waits for the request body (only with `stopWhenInputWanted`).
+        case inputWanted
+        /// The ASGI call was cancelled.
+        case abandoned
+    }
+
+    /// Sends the application's output as ASGI events until its call has ended.
+    private func forwardResponse(
+        from output: ResponseChannel,
+        input: RequestBodyChannel,
+        send: @escaping Send,
+        stopWhenInputWanted: Bool
+    ) async -> ForwardOutcome {
         var pending: [UInt8] = []
-        while let parts = await output.next() {
+        var failure: (any Error)? = nil
+        var draining = false
+        while true {
+            let parts: [ResponsePart]
+            switch await output.next() {
+            case .finished:
+                return output.isAbandoned ? .abandoned : .finished(failure)
+            case .inputWanted:
+                if stopWhenInputWanted { return .inputWanted }
+                continue
+            case .parts(let taken):
+                parts = taken
+            }
+            guard !draining else { continue }
             do {
                 for part in parts {
                     switch part {
@@ -244,9 +285,12 @@ public struct WSGIToASGI: ASGIApplication {
                     case .failed(let error):
                         if !pending.isEmpty {
                             try? await send(.httpResponseBody(body: pending, moreBody: true))
+                            pending = []
                         }
-                        return error
+                        failure = error
+                        draining = true
                     }
+                    if draining { break }
                 }
                 if !pending.isEmpty {
                     try await send(.httpResponseBody(body: pending, moreBody: true))
@@ -257,11 +301,10 @@ public struct WSGIToASGI: ASGIApplication {
                 logger.debug("Sending the response failed: \(String(describing: error))")
                 output.disconnect()
                 input.fail(.clientDisconnected)
-                while await output.next() != nil {}
-                return nil
+                pending = []
+                draining = true
             }
         }
-        return nil
     }
 
     private func sendPlain(status: Int, _ message: String, _ send: Send) async throws {

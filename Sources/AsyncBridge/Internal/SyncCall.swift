@@ -177,14 +177,24 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
     }
 
     /// Resumes the caller, with `failure` (`nil`: the body's value is ready), unless it was resumed
-    /// already (cancelled).
+    /// already (cancelled); a started call reports to ``completed(failure:)`` instead, every time.
     private final func resume(failure: (any Error)?) {
-        let continuation = control.withLock { control -> UnsafeContinuation<Void, Never>? in
+        let (continuation, started) = control.withLock { control -> (UnsafeContinuation<Void, Never>?, Bool) in
             control.running = false
-            guard !control.resumed else { return nil }
+            if control.started {
+                control.resumed = true
+                return (nil, true)
+            }
+            guard !control.resumed else { return (nil, false) }
             control.resumed = true
             defer { control.continuation = nil }
-            return control.continuation
+            return (control.continuation, false)
+        }
+        if started {
+            self.failure = failure
+            published.store(true, ordering: .releasing)
+            completed(failure: failure)
+            return
         }
         guard let continuation else { return }
         self.failure = failure
@@ -192,7 +202,39 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
         continuation.resume()
     }
 
-    private final func cancel() {
+    // MARK: Started calls (no awaiting caller)
+
+    /// Queues the call without suspending the caller; ``completed(failure:)`` reports its end, on
+    /// the thread that ran it (or skipped it because the call was cancelled first).
+    ///
+    /// For callers that wait for the body's end through a channel of their own, so one wake-up
+    /// carries both the body's output and its end.
+    /// - Throws: ``BridgeError/queueFull`` and the routing errors, before anything was queued.
+    final func startWithoutWaiting() throws {
+        control.withLock { $0.started = true }
+        while true {
+            if try enqueue(on: route.target) { return }
+            route.target = try route.reroute(state: callerState)
+        }
+    }
+
+    /// The end of a call queued with ``startWithoutWaiting()``: `failure` is `nil` when the body ran,
+    /// `CancellationError` when it was skipped. Subclasses override.
+    func completed(failure: (any Error)?) {}
+
+    /// For a call queued with ``startWithoutWaiting()``, on the caller's task once
+    /// ``completed(failure:)`` has run: copies the body's `Local` changes to the caller's scope, as
+    /// an awaited call does.
+    final func mergeChangesIntoCaller() {
+        _ = published.load(ordering: .acquiring)
+        if failure == nil, let caller = callerState.locals, caller.isOwned(by: .current) {
+            caller.merge(changes)
+        }
+    }
+
+    /// Cancels the call: the body sees ``SyncToAsync/isCancelled``, a body not yet started is
+    /// skipped, and `asyncToSync` calls inside it are cancelled.
+    final func cancel() {
         let (continuation, tasks) = control.withLock { control in
             control.cancelled = true
             var tasks = Array(control.more.values)
@@ -279,6 +321,8 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
 struct SyncCallState {
     var continuation: UnsafeContinuation<Void, Never>?
     var resumed = false
+    /// Queued by ``SyncCallBase/startWithoutWaiting()``: nobody awaits it, ``SyncCallBase/completed(failure:)`` reports.
+    var started = false
     var cancelled = false
     var running = false
     /// The operation tasks of `asyncToSync` calls made in the body, cancelled with the caller:

@@ -3,6 +3,10 @@ import AsyncBridge
 /// Carries the request body from the ASGI side (`receive()` events, async) to the application's
 /// blocking reads, with back-pressure: the async side stops pulling events while `highWater` bytes
 /// (1 MiB by default) wait unread, and resumes once the application has read half of them.
+///
+/// Nothing is received until the application first reads: its first read that has to wait tells
+/// `demand`, whose consumer then starts receiving. An application that never reads its body (most
+/// GET handlers) costs no receiving task.
 final class RequestBodyChannel: WSGIInputSource, @unchecked Sendable {
     private let lock = ConditionLock()
     private var chunks: [[UInt8]] = []
@@ -11,11 +15,16 @@ final class RequestBodyChannel: WSGIInputSource, @unchecked Sendable {
     private var finished = false
     private var failure: WSGIError?
     private var closed = false
-    private var readerWaiting = false
     private var producer: CheckedContinuation<Bool, Never>?
+    private var demanded = false
+    private let demand: ResponseChannel?
     let highWater: Int
 
-    init(highWater: Int = 1024 * 1024) {
+    /// - Parameters:
+    ///   - demand: told (once) when the application first waits for bytes.
+    ///   - highWater: buffered bytes past which `push` waits.
+    init(demand: ResponseChannel? = nil, highWater: Int = 1024 * 1024) {
+        self.demand = demand
         self.highWater = highWater
     }
 
@@ -71,10 +80,15 @@ final class RequestBodyChannel: WSGIInputSource, @unchecked Sendable {
     func read(upTo maxBytes: Int) throws -> [UInt8] {
         lock.lock()
         while chunks.isEmpty && !finished && failure == nil && !closed {
-            readerWaiting = true
+            if !demanded, let demand {
+                demanded = true
+                lock.unlock()
+                demand.requestInput()
+                lock.lock()
+                continue
+            }
             lock.wait()
         }
-        readerWaiting = false
         guard !chunks.isEmpty else {
             let failure = self.failure
             lock.unlock()

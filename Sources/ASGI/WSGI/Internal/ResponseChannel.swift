@@ -8,16 +8,35 @@ enum ResponsePart: Sendable {
     case failed(any Error)
 }
 
-/// Carries response parts from the application's blocking thread to the ASGI side without a
-/// crossing per chunk: the thread queues parts (blocking while `limit` bytes wait unsent), and the
-/// async side takes everything queued at once and sends it as few events as possible.
+/// What the ASGI side is woken for.
+enum ResponseBatch: Sendable {
+    /// Parts to send, in order.
+    case parts([ResponsePart])
+    /// The application blocks on a read of a request body that nobody receives yet: start receiving.
+    case inputWanted
+    /// The application's call has ended (after every part was taken).
+    case finished
+}
+
+/// Carries response parts (and the application's demand for the request body, and its end) from
+/// the application's blocking thread to the ASGI side, waking the async side as seldom as possible.
+///
+/// The thread queues parts, blocking while `limit` bytes wait unsent. A part queued with
+/// `flush: false` does not wake the async side when something queued right after it will (the
+/// start line before the first chunk; a complete in-memory body before its end); everything queued
+/// is taken at once and sent as few events as possible. So a small response costs one wake-up: its
+/// parts and the end of the call arrive together.
 final class ResponseChannel: @unchecked Sendable {
     private let lock = ConditionLock()
     private var parts: [ResponsePart] = []
     private var buffered = 0
+    /// Queued parts the consumer should be woken for.
+    private var flushed = false
     private var done = false
+    private var wantsInput = false
     private var disconnected = false
-    private var consumer: CheckedContinuation<[ResponsePart]?, Never>?
+    private var abandoned = false
+    private var consumer: CheckedContinuation<ResponseBatch, Never>?
     let limit: Int
 
     init(limit: Int = 256 * 1024) {
@@ -30,11 +49,20 @@ final class ResponseChannel: @unchecked Sendable {
 
     // MARK: Sync side
 
-    /// Queues a part, blocking while the buffer is full.
+    /// Queues a part, blocking while the buffer is full; wakes the async side unless `flush` is
+    /// `false` (then a later part or the end must).
     /// - Throws: ``WSGIError/clientDisconnected`` once the client is gone.
-    func send(_ part: ResponsePart) throws {
+    func send(_ part: ResponsePart, flush: Bool = true) throws {
         lock.lock()
         while buffered >= limit && !disconnected {
+            // A full buffer is sent now, whatever the parts in it asked.
+            flushed = true
+            if let (waiting, batch) = takeForConsumer() {
+                lock.unlock()
+                waiting.resume(returning: batch)
+                lock.lock()
+                continue
+            }
             lock.wait()
         }
         if disconnected {
@@ -43,12 +71,23 @@ final class ResponseChannel: @unchecked Sendable {
         }
         parts.append(part)
         if case .body(let bytes) = part { buffered += bytes.count }
+        if flush { flushed = true }
         let taken = takeForConsumer()
         lock.unlock()
         taken.map { $0.0.resume(returning: $0.1) }
     }
 
-    /// No more parts will come.
+    /// The application blocks reading a request body that is not being received yet.
+    func requestInput() {
+        lock.lock()
+        wantsInput = true
+        flushed = true  // what was queued goes first
+        let taken = takeForConsumer()
+        lock.unlock()
+        taken.map { $0.0.resume(returning: $0.1) }
+    }
+
+    /// The application's call has ended: no more parts will come.
     func finish() {
         lock.lock()
         done = true
@@ -60,40 +99,42 @@ final class ResponseChannel: @unchecked Sendable {
     /// Whether the client is gone.
     var isDisconnected: Bool { lock.withLock { disconnected } }
 
-    /// With the lock held: the waiting consumer and what to hand it, if any.
-    private func takeForConsumer() -> (CheckedContinuation<[ResponsePart]?, Never>, [ResponsePart]?)? {
-        guard let waiting = consumer else { return nil }
-        if !parts.isEmpty {
-            consumer = nil
+    /// Whether the ASGI side stopped waiting (``abandon()``).
+    var isAbandoned: Bool { lock.withLock { abandoned } }
+
+    /// With the lock held: what to give the consumer now, or `nil` to keep waiting.
+    private func nextBatch() -> ResponseBatch? {
+        if (flushed || done) && !parts.isEmpty {
             let taken = parts
             parts = []
             buffered = 0
+            flushed = false
             lock.broadcast()
-            return (waiting, taken)
+            return .parts(taken)
         }
-        if done {
-            consumer = nil
-            return (waiting, nil)
+        if wantsInput {
+            wantsInput = false
+            return .inputWanted
         }
-        return nil
+        return done ? .finished : nil
+    }
+
+    /// With the lock held: the waiting consumer and what to hand it, if any.
+    private func takeForConsumer() -> (CheckedContinuation<ResponseBatch, Never>, ResponseBatch)? {
+        guard let waiting = consumer, let batch = nextBatch() else { return nil }
+        consumer = nil
+        return (waiting, batch)
     }
 
     // MARK: Async side
 
-    /// Everything queued so far (waiting for at least one part), or `nil` when finished.
-    func next() async -> [ResponsePart]? {
+    /// Everything queued and flushed so far, the application's demand for input, or the end.
+    func next() async -> ResponseBatch {
         await withCheckedContinuation { continuation in
             lock.lock()
-            if !parts.isEmpty {
-                let taken = parts
-                parts = []
-                buffered = 0
+            if let batch = nextBatch() {
                 lock.unlock()
-                lock.broadcast()
-                continuation.resume(returning: taken)
-            } else if done {
-                lock.unlock()
-                continuation.resume(returning: nil)
+                continuation.resume(returning: batch)
             } else {
                 consumer = continuation
                 lock.unlock()
@@ -109,5 +150,20 @@ final class ResponseChannel: @unchecked Sendable {
             buffered = 0
         }
         lock.broadcast()
+    }
+
+    /// The ASGI side stops waiting (its task was cancelled): a waiting `next()` returns `.finished`,
+    /// and the application's next send throws.
+    func abandon() {
+        lock.lock()
+        abandoned = true
+        disconnected = true
+        parts = []
+        buffered = 0
+        done = true
+        let taken = takeForConsumer()
+        lock.unlock()
+        lock.broadcast()
+        taken.map { $0.0.resume(returning: $0.1) }
     }
 }

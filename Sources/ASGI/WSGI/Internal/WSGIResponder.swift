@@ -20,6 +20,11 @@ package final class WSGIResponder {
         contentLength.map { sentBytes >= $0 } ?? false
     }
 
+    /// Whether writing `chunk` reaches the application's `Content-Length`.
+    func completesContentLength(_ chunk: [UInt8]) -> Bool {
+        contentLength.map { sentBytes + chunk.count >= $0 } ?? false
+    }
+
     func startResponse(_ statusLine: String, _ headerPairs: [(String, String)], _ error: (any Error)?) throws -> Write {
         if let error {
             // PEP 3333: with exc_info after the headers went out, re-raise the application's error.
@@ -46,7 +51,9 @@ package final class WSGIResponder {
     }
 
     /// Sends a chunk (from `write` or from the body), starting the response first if needed.
-    func write(_ chunk: [UInt8]) throws {
+    /// - Parameter flush: wake the ASGI side for it; `false` when more output or the end follows
+    ///   at once (an in-memory body).
+    func write(_ chunk: [UInt8], flush: Bool = true) throws {
         guard let status else {
             throw WSGIError(.responseNotStarted, "The application produced body output before calling startResponse.")
         }
@@ -58,23 +65,25 @@ package final class WSGIResponder {
             if chunk.count > remaining { chunk = Array(chunk.prefix(remaining)) }
         }
         if !headersSent {
-            try output.send(.start(status: status, headers: headers))
+            try output.send(.start(status: status, headers: headers), flush: false)
             headersSent = true
         }
-        try output.send(.body(chunk))
+        try output.send(.body(chunk), flush: flush)
         sentBytes += chunk.count
     }
 
     /// Ends the response (starting it first if the body was empty).
-    func finish() throws {
+    /// - Parameter flush: wake the ASGI side for it; `false` when the call's end follows at once
+    ///   (nothing left to run but a trivial `close()`), which then carries the response.
+    func finish(flush: Bool = true) throws {
         guard let status else {
             throw WSGIError(.responseNotStarted, "The application returned without calling startResponse.")
         }
         if !headersSent {
-            try output.send(.start(status: status, headers: headers))
+            try output.send(.start(status: status, headers: headers), flush: false)
             headersSent = true
         }
-        try output.send(.end)
+        try output.send(.end, flush: flush)
     }
 
     /// Sends a plain-text error response; only before any output.
@@ -84,9 +93,9 @@ package final class WSGIResponder {
         try output.send(.start(status: status, headers: [
             ("content-type", "text/plain; charset=utf-8"),
             ("content-length", String(body.count)),
-        ]))
+        ]), flush: false)
         headersSent = true
-        try output.send(.body(body))
+        try output.send(.body(body), flush: false)
         try output.send(.end)
     }
 
