@@ -1,8 +1,12 @@
-// Large bodies through WSGIToASGI against a plain ASGI app doing the same work, in one run.
+// WSGIToASGI against a plain ASGI app doing the same work, in one run.
 //
-// Every sample moves 256 MiB (4,096 chunks of 64 KiB, a fresh buffer per chunk as a server's reads
-// produce) in one direction. Compare each WSGIToASGI row with the plain ASGI row of the same
-// direction: the issue's goals are ≤ 1.2× for the upload and ≤ 1.5× for the streamed response.
+// Large bodies: every sample moves 256 MiB (4,096 chunks of 64 KiB, a fresh buffer per chunk as a
+// server's reads produce) in one direction. Compare each WSGIToASGI row with the plain ASGI row of
+// the same direction: the issue's goals are ≤ 1.2× for the upload and ≤ 1.5× for the streamed
+// response.
+//
+// Hello requests: 1,000 GET requests with a browser's headers, one after another, answered with
+// "hello" — the per-request cost of the adapter (environ, the hop to a pool thread and back).
 
 import ASGI
 import Benchmark
@@ -74,6 +78,48 @@ let wsgiDownload = WSGIToASGI(WSGIApp { _, start in
     })
 })
 
+/// The benchmark's hello, plain.
+let plainHello = ASGIApp { _, _, send in
+    try await send(.httpResponseStart(status: 200, headers: [("content-type", "text/plain; charset=utf-8"), ("content-length", "5")]))
+    try await send(.httpResponseBody(body: Array("hello".utf8)))
+}
+
+/// The same hello from a WSGI-style app behind WSGIToASGI.
+let wsgiHello = WSGIToASGI(WSGIApp { _, start in
+    _ = try start("200 OK", [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "5")], nil)
+    return [Array("hello".utf8)]
+})
+
+let helloScope = Scope.http(HTTPScope(
+    method: "GET",
+    path: "/hello",
+    queryString: Array("a=1&b=two".utf8),
+    headers: [
+        ("host", "127.0.0.1:8080"),
+        ("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
+        ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+        ("accept-language", "en-GB,en;q=0.5"),
+        ("accept-encoding", "gzip, deflate, br"),
+        ("connection", "keep-alive"),
+        ("cookie", "session=0123456789abcdef; theme=dark"),
+        ("upgrade-insecure-requests", "1"),
+    ],
+    client: ASGIAddress(host: "127.0.0.1", port: 50000),
+    server: ASGIAddress(host: "127.0.0.1", port: 8080)
+))
+
+let helloRequests = 1_000
+
+func hellos(through app: any ASGIApplication) async throws {
+    let counter = ByteCounter()
+    for _ in 0..<helloRequests {
+        try await app(scope: helloScope, receive: { .httpRequest() }, send: { event in
+            if case .httpResponseBody(let body, _) = event { counter.add(body.count) }
+        })
+    }
+    precondition(counter.value == 5 * helloRequests)
+}
+
 func upload(through app: any ASGIApplication) async throws {
     let source = UploadSource()
     try await app(scope: .http(HTTPScope(method: "POST", path: "/upload")), receive: { source.next() }, send: { _ in })
@@ -100,4 +146,6 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("upload 256 MiB: WSGIToASGI") { _ in try await upload(through: wsgiUpload) }
     Benchmark("download 256 MiB: plain ASGI app") { _ in try await download(through: plainDownload) }
     Benchmark("download 256 MiB: WSGIToASGI") { _ in try await download(through: wsgiDownload) }
+    Benchmark("1,000 hello requests: plain ASGI app") { _ in try await hellos(through: plainHello) }
+    Benchmark("1,000 hello requests: WSGIToASGI") { _ in try await hellos(through: wsgiHello) }
 }

@@ -1,4 +1,5 @@
 import DequeModule
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -32,7 +33,11 @@ enum QueuedWork: @unchecked Sendable {
 ///
 /// Threads that drain with a ``Parker`` of their own (the pool's) are woken last-in first-out: a
 /// push wakes the thread that went to sleep most recently, so sequential calls keep meeting the same
-/// warm thread instead of waking every pool thread in turn.
+/// warm thread instead of waking every pool thread in turn. Before parking, one of them at a time
+/// polls the queue for a few microseconds: under a steady stream of calls the next one arrives
+/// within that time and is taken without a sleep and a wake-up (which cost more than a small call
+/// itself). A push wakes a parked thread only when more work waits than the polling thread and the
+/// threads already woken will take.
 ///
 /// A queue can be *finished*: it refuses every later push, still hands out what it holds, and once
 /// it is empty it closes for good. A push therefore succeeds exactly when the work will run, which
@@ -55,6 +60,14 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
     private var finishing = false
     @exclusivity(unchecked)
     private var closed = false
+    /// Pool threads (at most one) polling for work before they park.
+    @exclusivity(unchecked)
+    private var spinning = 0
+    /// Parked pool threads woken that have not taken their work yet.
+    @exclusivity(unchecked)
+    private var wakesInFlight = 0
+    /// `items.count`, readable without the lock by the polling thread.
+    private let pending = Atomic<Int>(0)
     /// Pushing beyond this many waiting items fails (`nil`: no limit).
     let limit: Int?
 
@@ -85,8 +98,8 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
             return .full
         }
         items.append(work)
-        let parker = parked.popLast()
-        parker?.woken = true
+        pending.store(items.count, ordering: .relaxed)
+        let parker = parkerToWake()
         let wake = parker == nil && sleepers > 0
         lock.unlock()
         // A parker outlives its thread's sleep (the thread owns it), so signalling after unlocking
@@ -106,11 +119,13 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
     ///   sleep on the queue's shared condition (single-thread queues).
     func next(parker: Parker? = nil) -> QueuedWork? {
         lock.lock()
+        var polled = false
         while items.isEmpty {
             if finishing {
                 closed = true
                 let parkers = parked
                 parked.removeAll()
+                wakesInFlight += parkers.count
                 for parker in parkers { parker.woken = true }
                 lock.unlock()
                 lock.broadcast()
@@ -118,9 +133,24 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
                 return nil
             }
             if let parker {
+                if !polled && spinning == 0 && Self.spinIterations > 0 {
+                    polled = true
+                    spinning += 1
+                    lock.unlock()
+                    var spins = 0
+                    while pending.load(ordering: .relaxed) == 0 && spins < Self.spinIterations {
+                        spins += 1
+                        // Let a runnable thread (the one about to push, say) have the core.
+                        if spins % 64 == 0 { sched_yield() }
+                    }
+                    lock.lock()
+                    spinning -= 1
+                    continue
+                }
                 parker.woken = false
                 parked.append(parker)
                 while !parker.woken { lock.wait(on: parker.condition) }
+                wakesInFlight -= 1
             } else {
                 sleepers += 1
                 lock.wait()
@@ -128,9 +158,29 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
             }
         }
         let work = items.removeFirst()
+        pending.store(items.count, ordering: .relaxed)
+        // Work that pushes left to the polling thread: wake the next thread if more is waiting.
+        let next = parker == nil ? nil : parkerToWake()
         lock.unlock()
+        next?.signal()
         return work
     }
+
+    /// With the lock held: a parked thread to wake (marked woken) when more work waits than the
+    /// polling thread and the threads already woken will take.
+    private func parkerToWake() -> Parker? {
+        guard items.count > spinning + wakesInFlight, let parker = parked.popLast() else { return nil }
+        parker.woken = true
+        wakesInFlight += 1
+        return parker
+    }
+
+    /// How many times a pool thread polls for work before parking (`ASGI_POOL_SPIN`; default
+    /// 2,000, a few microseconds; 0 turns polling off).
+    static let spinIterations: Int = {
+        if let raw = getenv("ASGI_POOL_SPIN"), let value = Int(String(cString: raw)), value >= 0 { return value }
+        return 2_000
+    }()
 
     /// Asks the draining threads to stop once the queue is empty.
     func finish() {
@@ -139,6 +189,7 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
         let wake = sleepers > 0
         let parkers = parked
         parked.removeAll()
+        wakesInFlight += parkers.count
         for parker in parkers { parker.woken = true }
         lock.unlock()
         if wake { lock.broadcast() }
