@@ -173,6 +173,30 @@ struct WSGIToASGITests {
         #expect(errors.values == [.invalidHeader, .invalidHeader])
     }
 
+    /// The application's Content-Length clamps the body (spaces around the digits allowed); a value
+    /// that is not a non-negative integer fails startResponse with `invalidHeader` (a 500).
+    @Test func applicationContentLength() async throws {
+        let clamped = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
+            _ = try start("200 OK", [("content-LENGTH", " 3\t")], nil)
+            return [bytes("abcdef")]
+        }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
+        #expect(clamped.status == 200)
+        #expect(clamped.body == bytes("abc"))
+
+        let errors = Log<WSGIError.Code>()
+        for value in ["", "-1", "1 2", "0x10", "+5", "99999999999999999999", "٣"] {
+            let response = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
+                do { _ = try start("200 OK", [("Content-Length", value)], nil) } catch let error as WSGIError {
+                    errors.append(error.code)
+                    throw error
+                }
+                return [[UInt8]]()
+            }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
+            #expect(response.status == 500, "Content-Length '\(value)'")
+        }
+        #expect(errors.values == Array(repeating: .invalidHeader, count: 7))
+    }
+
     /// A bare "200" status is accepted; a malformed one fails clearly.
     @Test func statusParsing() async throws {
         let bare = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in

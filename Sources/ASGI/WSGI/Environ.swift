@@ -134,19 +134,32 @@ extension Environ {
 extension Environ {
     /// `CONTENT_TYPE`, `CONTENT_LENGTH`, or `HTTP_` + the name upper-cased with `-` as `_`.
     static func variableName(forHeader name: [UInt8]) -> String {
-        if name.count == 12, asciiCaseInsensitiveEquals(name, Array("content-type".utf8)) { return "CONTENT_TYPE" }
-        if name.count == 14, asciiCaseInsensitiveEquals(name, Array("content-length".utf8)) { return "CONTENT_LENGTH" }
-        var key = [UInt8]()
-        key.reserveCapacity(5 + name.count)
-        key += "HTTP_".utf8
-        for byte in name {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): key.append(byte - 0x20)
-            case UInt8(ascii: "-"): key.append(UInt8(ascii: "_"))
-            default: key.append(byte)
-            }
+        if name.count == 12, asciiCaseInsensitiveEquals(name, contentTypeName) { return "CONTENT_TYPE" }
+        if name.count == 14, asciiCaseInsensitiveEquals(name, contentLengthName) { return "CONTENT_LENGTH" }
+        guard name.allSatisfy({ $0 < 0x80 }) else {
+            // Not ASCII: latin-1, byte by byte.
+            var key = Array("HTTP_".utf8)
+            for byte in name { key.append(Self.variableByte(byte)) }
+            return String(latin1: key)
         }
-        return String(latin1: key)
+        // Written straight into the string's storage (no allocation up to 15 bytes).
+        return String(unsafeUninitializedCapacity: 5 + name.count) { buffer in
+            for (index, byte) in "HTTP_".utf8.enumerated() { buffer[index] = byte }
+            for (index, byte) in name.enumerated() { buffer[5 + index] = Self.variableByte(byte) }
+            return 5 + name.count
+        }
+    }
+
+    private static let contentTypeName = Array("content-type".utf8)
+    private static let contentLengthName = Array("content-length".utf8)
+
+    /// A header name's byte as it appears in its variable name: upper case, `-` as `_`.
+    @inline(__always) private static func variableByte(_ byte: UInt8) -> UInt8 {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): return byte - 0x20
+        case UInt8(ascii: "-"): return UInt8(ascii: "_")
+        default: return byte
+        }
     }
 }
 

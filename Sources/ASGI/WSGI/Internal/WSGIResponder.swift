@@ -37,8 +37,8 @@ package final class WSGIResponder {
         var length: Int? = nil
         for (name, value) in headerPairs {
             parsed.append(try Self.header(name, value))
-            if name.lowercased() == "content-length" {
-                guard let value = Int(value.trimmingSpaces()), value >= 0 else {
+            if asciiCaseInsensitiveEquals(parsed[parsed.count - 1].name, Self.contentLengthName) {
+                guard let value = Self.parseContentLength(value) else {
                     throw WSGIError(.invalidHeader, "Content-Length '\(value)' is not a non-negative integer.")
                 }
                 length = value
@@ -97,6 +97,31 @@ package final class WSGIResponder {
         headersSent = true
         try output.send(.body(body), flush: false)
         try output.send(.end)
+    }
+
+    private static let contentLengthName = Array("content-length".utf8)
+
+    /// A Content-Length value: decimal digits between optional spaces and tabs; `nil` otherwise.
+    static func parseContentLength(_ text: String) -> Int? {
+        var value = 0
+        var digits = 0
+        var trailing = false
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"):
+                if digits > 0 { trailing = true }
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                guard !trailing else { return nil }
+                let (times, overflowA) = value.multipliedReportingOverflow(by: 10)
+                let (sum, overflowB) = times.addingReportingOverflow(Int(byte - UInt8(ascii: "0")))
+                guard !overflowA && !overflowB else { return nil }
+                value = sum
+                digits += 1
+            default:
+                return nil
+            }
+        }
+        return digits > 0 ? value : nil
     }
 
     /// The code of a status line: `"200 OK"` or a bare `"200"`.
@@ -162,8 +187,3 @@ package final class WSGIResponder {
     }
 }
 
-extension String {
-    fileprivate func trimmingSpaces() -> String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
-    }
-}
