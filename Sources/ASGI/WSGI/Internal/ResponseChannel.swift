@@ -36,7 +36,7 @@ final class ResponseChannel: @unchecked Sendable {
     private var wantsInput = false
     private var disconnected = false
     private var abandoned = false
-    private var consumer: CheckedContinuation<ResponseBatch, Never>?
+    private var consumer: UnsafeContinuation<ResponseBatch, Never>?
     let limit: Int
 
     init(limit: Int = 256 * 1024) {
@@ -69,6 +69,7 @@ final class ResponseChannel: @unchecked Sendable {
             lock.unlock()
             throw WSGIError.clientDisconnected
         }
+        if parts.capacity == 0 { parts.reserveCapacity(4) }
         parts.append(part)
         if case .body(let bytes) = part { buffered += bytes.count }
         if flush { flushed = true }
@@ -120,7 +121,7 @@ final class ResponseChannel: @unchecked Sendable {
     }
 
     /// With the lock held: the waiting consumer and what to hand it, if any.
-    private func takeForConsumer() -> (CheckedContinuation<ResponseBatch, Never>, ResponseBatch)? {
+    private func takeForConsumer() -> (UnsafeContinuation<ResponseBatch, Never>, ResponseBatch)? {
         guard let waiting = consumer, let batch = nextBatch() else { return nil }
         consumer = nil
         return (waiting, batch)
@@ -130,7 +131,7 @@ final class ResponseChannel: @unchecked Sendable {
 
     /// Everything queued and flushed so far, the application's demand for input, or the end.
     func next() async -> ResponseBatch {
-        await withCheckedContinuation { continuation in
+        await withUnsafeContinuation { continuation in
             lock.lock()
             if let batch = nextBatch() {
                 lock.unlock()
