@@ -3,8 +3,8 @@
 #
 #   asgi         ASGIHTTPServer + a plain ASGI hello            (examples/HTTPHello, release build)
 #   wsgi         ASGIHTTPServer + WSGIToASGI(a WSGI-style hello) (examples/HTTPHello --wsgi)
-#   asgi_loop,   the same two with HTTPServerConfiguration.runsOnEventLoops (connection tasks on
-#   wsgi_loop    the NIO event loops instead of Swift's cooperative pool); LOOP=0 skips them
+#   asgi_pool,   the same two with runsOnEventLoops = false (connection tasks on Swift's
+#   wsgi_pool    cooperative pool instead of the NIO event loops, as Hummingbird); POOL=0 skips them
 #   uvicorn      uvicorn --loop uvloop --http httptools, plain ASGI hello (venv under /tmp)
 #   a2wsgi       uvicorn (uvloop + httptools) + a2wsgi WSGIMiddleware around a WSGI hello
 #   hummingbird  Hummingbird 2.28.1 native hello: router.get("/") { _, _ in "hello" }, built in a
@@ -23,11 +23,11 @@
 # Installs what it needs (wrk, curl via apt; uvicorn, uvloop, httptools, a2wsgi in a venv under
 # /tmp). Ports 18400-18406 on 127.0.0.1. Every process it starts is stopped by PID; a watchdog
 # (MAX_SECONDS) ends the script. Env: REPS (3), DURATION (10), WARMUP (3), THREADS (2), CONNS (32),
-# HB (1), LOOP (1), HB_DIR (/tmp/asgi-http-bench-hb), VENV (/tmp/asgi-http-bench-venv), MAX_SECONDS (2400),
+# HB (1), POOL (1), HB_DIR (/tmp/asgi-http-bench-hb), VENV (/tmp/asgi-http-bench-venv), MAX_SECONDS (2400),
 # KEEP_WORK=1 keeps the raw wrk output.
 set -u
 REPS=${REPS:-3}; DURATION=${DURATION:-10}; WARMUP=${WARMUP:-3}
-THREADS=${THREADS:-2}; CONNS=${CONNS:-32}; HB=${HB:-1}; LOOP=${LOOP:-1}; MAX_SECONDS=${MAX_SECONDS:-2400}
+THREADS=${THREADS:-2}; CONNS=${CONNS:-32}; HB=${HB:-1}; POOL=${POOL:-1}; MAX_SECONDS=${MAX_SECONDS:-2400}
 HB_DIR=${HB_DIR:-/tmp/asgi-http-bench-hb}; VENV=${VENV:-/tmp/asgi-http-bench-venv}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=$(mktemp -d /tmp/asgi-http-bench.XXXXXX)
@@ -174,9 +174,9 @@ if [ "$HB" = 1 ]; then
   NAMES+=(hummingbird)
   start_bg hummingbird "$HB_DIR/.build/release/HBHello" 18404; PIDS[4]=$LAST_PID; URLS[4]=http://127.0.0.1:18404/
 fi
-if [ "$LOOP" = 1 ]; then
-  NAMES[5]=asgi_loop; start_bg asgi_loop "$HELLO" --port 18405 --event-loops; PIDS[5]=$LAST_PID; URLS[5]=http://127.0.0.1:18405/
-  NAMES[6]=wsgi_loop; start_bg wsgi_loop "$HELLO" --port 18406 --wsgi --event-loops; PIDS[6]=$LAST_PID; URLS[6]=http://127.0.0.1:18406/
+if [ "$POOL" = 1 ]; then
+  NAMES[5]=asgi_pool; start_bg asgi_pool "$HELLO" --port 18405 --cooperative-pool; PIDS[5]=$LAST_PID; URLS[5]=http://127.0.0.1:18405/
+  NAMES[6]=wsgi_pool; start_bg wsgi_pool "$HELLO" --port 18406 --wsgi --cooperative-pool; PIDS[6]=$LAST_PID; URLS[6]=http://127.0.0.1:18406/
 fi
 for i in "${!NAMES[@]}"; do wait_http "${URLS[$i]}" || { echo "${NAMES[$i]} did not start"; cat "$W/${NAMES[$i]}.log"; exit 1; }; done
 log "nproc=$(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -220,6 +220,6 @@ for n in order:
     xa2 = f"{m['rps']/med['a2wsgi']['rps']:.1f}" if "a2wsgi" in med else "-"
     print(f"{n:<12} {m['rps']:>9,.0f} {m['p50']:>7.2f} {m['p99']:>7.2f} {errs:>7} {rss.get(n, 0)/1024:>8.1f} {m['cpu']:>5.0f} {xhb:>6} {xuv:>9} {xa2:>8}")
 print("runs (req/s):", "; ".join(f"{n} " + " ".join(f"{r['rps']:,.0f}" for r in runs[n]) for n in order if runs.get(n)))
-print("p99 vs hummingbird: " + ", ".join(f"{n} {med[n]['p99']/hb['p99']:.2f}x" for n in ("asgi", "wsgi", "asgi_loop", "wsgi_loop") if n in med) if hb else "")
+print("p99 vs hummingbird: " + ", ".join(f"{n} {med[n]['p99']/hb['p99']:.2f}x" for n in ("asgi", "wsgi", "asgi_pool", "wsgi_pool") if n in med) if hb else "")
 print(f"10,000 keep-alive requests through WSGIToASGI on one connection: {sys.argv[2]} x 200, {sys.argv[3]} other, {sys.argv[4]} connection(s)")
 EOF

@@ -64,13 +64,17 @@ public struct HTTPServerConfiguration: Sendable {
     /// Names and dimensions of the swift-metrics the server records.
     public var metrics: HTTPServerMetricsConfiguration
     /// Run each connection's task, the application's code included, on the SwiftNIO event loop
-    /// that serves the connection (as uvicorn runs an application on its asyncio loop), instead of
-    /// on Swift's global cooperative pool. A request then needs no thread wake-up between the two
-    /// (5-15% more small requests per second in `bench/http_hello.sh`), but the application
-    /// shares its loop's thread with that loop's sockets: a long computation delays every
-    /// connection of the loop, and a blocking NIO call (`EventLoopFuture.wait()`) traps. Blocking
-    /// work belongs on a blocking pool either way (`SyncToAsync`, `WSGIToASGI`). Default `false`
-    /// (Swift's pool, as Hummingbird).
+    /// that serves the connection, as uvicorn runs an application on its asyncio loop (and Vapor
+    /// its handlers on their channel's loop). Default `true`.
+    ///
+    /// A request then needs no thread wake-up between the socket and the application: in
+    /// `bench/http_hello.sh` a plain ASGI hello answers ~10% more requests per second than on
+    /// Swift's pool, and `WSGIToASGI`'s output comes back to the loop that writes it. The price:
+    /// a connection stays on its loop, so a long computation in async application code delays the
+    /// other connections of that loop (on Swift's pool another thread could take them), and a
+    /// blocking NIO call (`EventLoopFuture.wait()`) traps. Blocking work belongs on a blocking
+    /// pool either way (`SyncToAsync`, `WSGIToASGI`). Set `false` to run connection tasks on
+    /// Swift's global cooperative pool, as Hummingbird does.
     public var runsOnEventLoops: Bool
 
     /// Creates a configuration; every parameter has a safe default.
@@ -92,7 +96,7 @@ public struct HTTPServerConfiguration: Sendable {
         accessLog: Bool = true,
         serverHeader: String? = nil,
         metrics: HTTPServerMetricsConfiguration = HTTPServerMetricsConfiguration(),
-        runsOnEventLoops: Bool = false
+        runsOnEventLoops: Bool = true
     ) {
         self.host = host
         self.port = port

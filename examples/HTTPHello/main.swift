@@ -1,7 +1,10 @@
 // Hello-world apps for the benchmark (bench/http_hello.sh): a plain ASGI hello, or a WSGI-style
 // hello served through WSGIToASGI, on ASGIHTTPServer.
 //
-//   HTTPHello [--port 8080] [--wsgi] [--event-loops] [--access-log] [--log-level LEVEL]
+//   HTTPHello [--port 8080] [--wsgi] [--cooperative-pool] [--access-log] [--log-level LEVEL]
+//
+// --cooperative-pool runs connection tasks on Swift's global pool instead of the event loops
+// (HTTPServerConfiguration.runsOnEventLoops = false).
 import ASGI
 import ASGIHTTPServer
 import Logging
@@ -30,7 +33,7 @@ var port = 8080
 var wsgi = false
 var accessLog = false
 var logLevel = Logger.Level.notice
-var onEventLoops = false
+var onEventLoops = true
 while let argument = arguments.popFirst() {
     switch argument {
     case "--port":
@@ -40,7 +43,7 @@ while let argument = arguments.popFirst() {
         }
         port = value
     case "--wsgi": wsgi = true
-    case "--event-loops": onEventLoops = true
+    case "--cooperative-pool": onEventLoops = false
     case "--access-log":
         accessLog = true
         logLevel = min(logLevel, .info)
@@ -51,7 +54,7 @@ while let argument = arguments.popFirst() {
         }
         logLevel = value
     default:
-        print("usage: HTTPHello [--port N] [--wsgi] [--event-loops] [--access-log] [--log-level LEVEL]\n", terminator: "")
+        print("usage: HTTPHello [--port N] [--wsgi] [--cooperative-pool] [--access-log] [--log-level LEVEL]\n", terminator: "")
         exit(2)
     }
 }

@@ -37,7 +37,7 @@ final class ChannelWriter<Part: Sendable>: Sendable {
         state.withLock { $0.inFlight += bytes }
         let promise = channel.eventLoop.makePromise(of: Void.self)
         let channel = self.channel
-        channel.eventLoop.execute {
+        let writeParts: @Sendable () -> Void = {
             for part in parts.dropLast() {
                 channel.write(part, promise: nil)
             }
@@ -46,6 +46,14 @@ final class ChannelWriter<Part: Sendable>: Sendable {
             } else {
                 promise.succeed()
             }
+        }
+        if channel.eventLoop.inEventLoop {
+            // A task running on the loop (`runsOnEventLoops`) writes at once: queuing the writes
+            // behind it would let a close issued right after (which runs at once on the loop)
+            // overtake them.
+            writeParts()
+        } else {
+            channel.eventLoop.execute(writeParts)
         }
         promise.futureResult.whenComplete { result in
             self.completed(bytes: bytes, failed: { if case .failure = result { return true } else { return false } }())

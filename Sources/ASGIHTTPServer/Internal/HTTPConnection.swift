@@ -53,6 +53,11 @@ final class HTTPConnection: @unchecked Sendable {
         try await reader.nextShielded()
     }
 
+    /// Whether a request is being served (between its head and its answer).
+    var hasRequestInFlight: Bool {
+        shared.withLock { $0.current != nil }
+    }
+
     /// Whether the channel has closed.
     var isClosed: Bool {
         shared.withLock { $0.closed }

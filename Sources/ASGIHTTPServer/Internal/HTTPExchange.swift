@@ -408,6 +408,18 @@ final class HTTPExchange: Sendable {
                 logger.debug("Application failed after the client disconnected during \(where_): \(String(describing: failure))")
                 return Outcome(status: snapshot.status, keepAlive: false)
             }
+            if failure is CancellationError && Task.isCancelled {
+                // The server cut the request off (the graceful-shutdown period ran out): a client
+                // still waiting for its answer gets 503, which it may retry elsewhere; one already
+                // reading the response sees the connection end.
+                logger.warning("Request cancelled by the server shutting down (\(where_)).")
+                if !snapshot.headWritten {
+                    await plainAnswer(.serviceUnavailable, body: "Service Unavailable", close: true)
+                    return Outcome(status: 503, keepAlive: false)
+                }
+                if !snapshot.wireComplete { connection.abort() }
+                return Outcome(status: snapshot.status, keepAlive: false)
+            }
             if !snapshot.headWritten {
                 logger.error("Exception in ASGI application (\(where_)): \(String(describing: failure))")
                 await internalServerError(close: !keepAlive)
@@ -438,8 +450,13 @@ final class HTTPExchange: Sendable {
     }
 
     private func internalServerError(close: Bool) async {
+        await plainAnswer(.internalServerError, body: "Internal Server Error", close: close)
+    }
+
+    /// Answers for the application with a plain-text body.
+    private func plainAnswer(_ status: HTTPResponseStatus, body: String, close: Bool) async {
         let (head, body) = ResponseHead.plain(
-            status: .internalServerError, version: version, close: close, body: "Internal Server Error",
+            status: status, version: version, close: close, body: body,
             serverHeader: connection.server.configuration.serverHeader
         )
         try? await connection.write([.head(head), .body(.byteBuffer(ByteBuffer(string: body))), .end(nil)])

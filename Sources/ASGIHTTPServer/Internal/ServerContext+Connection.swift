@@ -3,11 +3,15 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
+import Synchronization
 
 extension ServerContext {
-    /// Serves one accepted connection until it closes. Cancelling the task closes the connection.
+    /// Serves one accepted connection until it closes. Cancelling the task (the server stopping)
+    /// closes an idle connection at once; one with a request in flight once that request has been
+    /// answered (its application is cancelled, and a request not answered yet gets 503).
     func handle(_ accepted: AcceptedConnection) async {
         let channel = accepted.channel
+        let serving = Mutex<HTTPConnection?>(nil)
         await withTaskCancellationHandler {
             do {
                 switch try await accepted.handshake.event.get() {
@@ -19,6 +23,7 @@ extension ServerContext {
                     try await http.executeThenClose { inbound, _ in
                         let connection = HTTPConnection(server: self, channel: channel, inbound: inbound, admitted: accepted.admitted)
                         channel.closeFuture.whenComplete { _ in connection.channelClosed() }
+                        serving.withLock { $0 = connection }
                         await connection.serve()
                     }
                 case .handshake(let head, let answer):
@@ -29,6 +34,9 @@ extension ServerContext {
                 channel.close(promise: nil)
             }
         } onCancel: {
+            // The cancelled request answers and the connection's loop then ends (its reads see
+            // the cancellation); closing now would cut that answer off.
+            if serving.withLock({ $0 })?.hasRequestInFlight == true { return }
             channel.close(promise: nil)
         }
     }
