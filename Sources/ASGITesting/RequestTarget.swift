@@ -17,7 +17,7 @@ struct RequestTarget {
         let questionMark = bytes.firstIndex(of: UInt8(ascii: "?"))
         let rawPath = Self.escape(bytes[..<(questionMark ?? bytes.endIndex)])
         self.rawPath = rawPath
-        self.path = String(decoding: Self.unescape(rawPath), as: UTF8.self)
+        self.path = HTTPScope.decodedPath(rawPath)
         if let queryString {
             self.queryString = Self.escape(queryString.utf8)
         } else if let questionMark {
@@ -39,33 +39,5 @@ struct RequestTarget {
             }
         }
         return escaped
-    }
-
-    /// Decodes `%XX` escapes; a `%` not followed by two hex digits stays as it is.
-    static func unescape(_ bytes: [UInt8]) -> [UInt8] {
-        var decoded: [UInt8] = []
-        decoded.reserveCapacity(bytes.count)
-        var index = 0
-        while index < bytes.count {
-            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
-                let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
-            {
-                decoded.append(high << 4 | low)
-                index += 3
-            } else {
-                decoded.append(bytes[index])
-                index += 1
-            }
-        }
-        return decoded
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }

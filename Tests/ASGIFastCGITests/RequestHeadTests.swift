@@ -142,12 +142,6 @@ struct RequestHeadTests {
         #expect(throws: RequestHead.Refusal.paramsTooLarge(120)) { try parseHead([("HTTP_BIG", String(repeating: "x", count: 111))], maxBytes: 100) }
     }
 
-    @Test("Percent-decoding keeps malformed escapes")
-    func decoding() {
-        #expect(percentDecode(Array("/a%2Fb%zz%4".utf8)) == Array("/a/b%zz%4".utf8))
-        #expect(percentDecode(Array("/caf%C3%A9".utf8)) == Array("/café".utf8))
-    }
-
     @Test("Status renderings: text lines and escaped JSON")
     func statusRendering() {
         let status = FastCGIStatus(address: "unix:/run/\"odd\".sock", uptimeSeconds: 3, acceptedRequests: 10, acceptedConnections: 4,

@@ -49,4 +49,15 @@ struct ASGITypesTests {
         try state.validate(.httpResponseTrailers(headers: [("x-checksum", "1")]))
         #expect(state.isComplete)
     }
+
+    /// Every server and adapter fills `path` from the raw path the same way: escapes decoded,
+    /// malformed ones kept byte for byte, invalid UTF-8 replaced.
+    @Test func decodedPath() {
+        #expect(HTTPScope.decodedPath(Array("/a%2Fb".utf8)) == "/a/b")
+        #expect(HTTPScope.decodedPath(Array("/caf%C3%A9%20menu".utf8)) == "/café menu")
+        #expect(HTTPScope.decodedPath(Array("/a%zzb%+1%4".utf8)) == "/a%zzb%+1%4")
+        #expect(HTTPScope.decodedPath(Array("/%".utf8)) == "/%")
+        #expect(HTTPScope.decodedPath(Array("/%ff".utf8)) == "/\u{FFFD}")
+        #expect(HTTPScope.decodedPath(Array("/plain".utf8)[1...]) == "plain")
+    }
 }

@@ -153,7 +153,7 @@ struct RequestHead {
             rootPath = String(decoding: script, as: UTF8.self)
             path = String(decoding: script + pathInfo, as: UTF8.self)
         } else {
-            path = String(decoding: percentDecode(rawPath), as: UTF8.self)
+            path = HTTPScope.decodedPath(rawPath)
             let root = configuredRoot.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? ""
             if !root.isEmpty, path == root || path.hasPrefix(root + "/") {
                 rootPath = root
@@ -234,31 +234,4 @@ struct RequestHead {
         }
         return nil
     }
-}
-
-/// Decodes `%XX` escapes (malformed escapes are kept as they are).
-func percentDecode(_ bytes: [UInt8]) -> [UInt8] {
-    guard bytes.contains(UInt8(ascii: "%")) else { return bytes }
-    func hex(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
-    }
-    var decoded: [UInt8] = []
-    decoded.reserveCapacity(bytes.count)
-    var index = 0
-    while index < bytes.count {
-        if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
-           let high = hex(bytes[index + 1]), let low = hex(bytes[index + 2]) {
-            decoded.append(high << 4 | low)
-            index += 3
-        } else {
-            decoded.append(bytes[index])
-            index += 1
-        }
-    }
-    return decoded
 }

@@ -1,3 +1,5 @@
+import ASGI
+
 /// The request line's target split the way an ASGI scope wants it.
 ///
 /// `path` is percent-decoded and UTF-8 decoded (invalid sequences become U+FFFD, as uvicorn's
@@ -34,12 +36,7 @@ struct RequestTarget {
         } else {
             rawPath = Array(rootPath.utf8) + pathBytes
         }
-        let decoded: String
-        if pathBytes.contains(UInt8(ascii: "%")) {
-            decoded = String(decoding: Self.percentDecoded(pathBytes), as: UTF8.self)
-        } else {
-            decoded = String(decoding: pathBytes, as: UTF8.self)
-        }
+        let decoded = HTTPScope.decodedPath(pathBytes)
         path = rootPath.isEmpty ? decoded : rootPath + decoded
     }
 
@@ -56,34 +53,5 @@ struct RequestTarget {
             index += 1
         }
         return index
-    }
-
-    /// Decodes `%XX` escapes; a `%` not followed by two hex digits stays as it is.
-    static func percentDecoded(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
-        var result: [UInt8] = []
-        result.reserveCapacity(bytes.count)
-        var index = bytes.startIndex
-        while index < bytes.endIndex {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "%"), index + 2 < bytes.endIndex,
-                let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
-            {
-                result.append(high << 4 | low)
-                index += 3
-            } else {
-                result.append(byte)
-                index += 1
-            }
-        }
-        return result
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }

@@ -99,7 +99,9 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
         }
         items.append(work)
         pending.store(items.count, ordering: .relaxed)
-        let parker = parkerToWake()
+        // One wake-up in flight is enough: the woken thread wakes the next if more is waiting
+        // (the pusher, often an event loop, makes one wake-up per burst instead of one per call).
+        let parker = spinning + wakesInFlight == 0 ? parkerToWake() : nil
         let wake = parker == nil && sleepers > 0
         lock.unlock()
         // A parker outlives its thread's sleep (the thread owns it), so signalling after unlocking

@@ -93,7 +93,7 @@ public struct ASGIResponder<Context: RequestContext>: HTTPResponder {
             headers.append(ASGIHeader(name: Array(field.name.canonicalName.utf8), value: Array(field.value.utf8)))
         }
         let rawPath = request.uri.path
-        let path = percentDecoded(rawPath)
+        let path = HTTPScope.decodedPath(Array(rawPath.utf8))
         var rootPath = ""
         if let endpoint = context.endpointPath {
             rootPath = endpoint.hasSuffix("/**") ? String(endpoint.dropLast(3)) : endpoint
@@ -115,20 +115,4 @@ public struct ASGIResponder<Context: RequestContext>: HTTPResponder {
             client: client
         )
     }
-}
-
-/// Decodes `%XX` escapes; bytes that do not form UTF-8 are replaced.
-func percentDecoded(_ string: String) -> String {
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(string.utf8.count)
-    var iterator = string.utf8.makeIterator()
-    while let byte = iterator.next() {
-        if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
-           let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) {
-            bytes.append(value)
-        } else {
-            bytes.append(byte)
-        }
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }
