@@ -42,6 +42,10 @@ struct MountTests {
             try await client.execute(uri: "/legacy", method: .get) { response in
                 #expect(String(buffer: response.body) == "GET /legacy   0")
             }
+            // Escapes decoded as every server of the package does; a malformed one kept whole.
+            try await client.execute(uri: "/legacy/a%20b%zz", method: .get) { response in
+                #expect(String(buffer: response.body) == "GET /legacy /a b%zz  0")
+            }
             try await client.execute(uri: "/api/old/x", method: .delete) { response in
                 #expect(String(buffer: response.body) == "DELETE /api/old /x  0")
             }
