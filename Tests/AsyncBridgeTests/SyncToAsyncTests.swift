@@ -113,23 +113,32 @@ struct SyncToAsyncTests {
 
     /// Ports asgiref `test_sync_to_async_with_blocker_thread_sensitive` (an xfail there): call A holds
     /// the only sensitive thread waiting for an event only call B, queued behind it, would set. This
-    /// cannot be served; it is a documented limitation, and the caller can bound it with `withTimeout`
-    /// (A's own bounded wait then frees the thread).
+    /// cannot be served; it is a documented limitation, and the caller can bound it with `withTimeout`:
+    /// B times out, and since it never started it is skipped rather than run late once A is done.
     @Test func threadSensitiveBlockerIsALimitationBoundedByTimeout() async throws {
         try await ThreadSensitiveContext.run { () async throws in
             let event = Gate()
             let aStarted = Gate()
+            let ran = Recorder<String>()
             async let a: Bool = SyncToAsync.run {
                 aStarted.open()
-                return event.waitBlocking(seconds: 2)
+                return event.waitBlocking(seconds: 120)
             }
             await aStarted.wait()
             await #expect(throws: TimeoutError.self) {
                 try await withTimeout(.milliseconds(50)) {
-                    try await SyncToAsync.run { event.open() }
+                    try await SyncToAsync.run {
+                        ran.append("B")
+                        event.open()
+                    }
                 }
             }
-            #expect(try await a == false)
+            // A still waits (B was never served): free it from here.
+            event.open()
+            #expect(try await a == true)
+            // Whatever was queued behind A has been dealt with once this runs: B was skipped.
+            try await SyncToAsync.run { ran.append("C") }
+            #expect(ran.values == ["C"])
         }
     }
 

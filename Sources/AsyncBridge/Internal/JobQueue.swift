@@ -36,8 +36,10 @@ enum QueuedWork: @unchecked Sendable {
 /// warm thread instead of waking every pool thread in turn. Before parking, one of them at a time
 /// polls the queue for a few microseconds: under a steady stream of calls the next one arrives
 /// within that time and is taken without a sleep and a wake-up (which cost more than a small call
-/// itself). A push wakes a parked thread only when more work waits than the polling thread and the
-/// threads already woken will take.
+/// itself). A push wakes a parked thread only when no thread polls or is being woken; a thread
+/// that takes work wakes the next one if more waits than the polling and waking threads will take.
+/// So a burst of pushes (an event loop's requests) costs the pusher one wake-up at most, and work
+/// that blocks still gets a thread per item.
 ///
 /// A queue can be *finished*: it refuses every later push, still hands out what it holds, and once
 /// it is empty it closes for good. A push therefore succeeds exactly when the work will run, which
@@ -169,7 +171,7 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
     }
 
     /// With the lock held: a parked thread to wake (marked woken) when more work waits than the
-    /// polling thread and the threads already woken will take.
+    /// polling thread and the threads being woken will take.
     private func parkerToWake() -> Parker? {
         guard items.count > spinning + wakesInFlight, let parker = parked.popLast() else { return nil }
         parker.woken = true
@@ -177,11 +179,11 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
         return parker
     }
 
-    /// How many times a pool thread polls for work before parking (`ASGI_POOL_SPIN`; default
-    /// 2,000, a few microseconds; 0 turns polling off).
-    /// How many pool threads of a queue poll at once (more measured slower on two cores).
+    /// How many pool threads of a queue poll at once (two measured no better on two cores).
     static let maxSpinning = 1
 
+    /// How many times a pool thread polls for work before parking (`ASGI_POOL_SPIN`; default
+    /// 2,000, a few microseconds; 0 turns polling off).
     static let spinIterations: Int = {
         if let raw = getenv("ASGI_POOL_SPIN"), let value = Int(String(cString: raw)), value >= 0 { return value }
         return 2_000
