@@ -190,16 +190,14 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
             defer { control.continuation = nil }
             return (control.continuation, false)
         }
-        if started {
-            self.failure = failure
-            published.store(true, ordering: .releasing)
-            completed(failure: failure)
-            return
-        }
-        guard let continuation else { return }
+        guard started || continuation != nil else { return }
         self.failure = failure
         published.store(true, ordering: .releasing)
-        continuation.resume()
+        if let continuation {
+            continuation.resume()
+        } else {
+            completed(failure: failure)
+        }
     }
 
     // MARK: Started calls (no awaiting caller)
