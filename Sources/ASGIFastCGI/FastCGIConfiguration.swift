@@ -1,3 +1,4 @@
+import ASGI
 import Glibc
 
 /// How a ``FastCGIServer`` listens, how many requests it serves at once, and its limits.
@@ -120,19 +121,22 @@ public struct FastCGIConfiguration: Sendable {
     public var allowedClients: [String]
     /// Log one line per request (at `info` level) through the server's logger.
     public var accessLog: Bool
+    /// Whether to run the application's lifespan around serving (startup before the first accept,
+    /// shutdown after the last request).
+    public var lifespan: LifespanMode
 
     /// Creates a configuration; every parameter has a safe default.
     /// - Parameters:
     ///   - bind: where to listen.
     ///   - workerThreads: requests served at once (default: 4 × the CPU count, at least 4).
-    ///   - backlog: the listen backlog (default 511, as PHP-FPM).
-    ///   - maxRequestBodyBytes: default 100 MiB.
+    ///   - backlog: the listen backlog (default ``ASGI/ServerDefaults/backlog``).
+    ///   - maxRequestBodyBytes: default ``ASGI/ServerDefaults/maxRequestBodyBytes``.
     ///   - maxParamsBytes: default 128 KiB.
     ///   - maxParamsCount: default 512.
-    ///   - duplicateHeaderLimit: default 100.
-    ///   - requestTimeout: default 60 seconds.
-    ///   - readTimeout: default 60 seconds (nginx's `fastcgi_send_timeout`).
-    ///   - gracefulShutdownTimeout: default 30 seconds.
+    ///   - duplicateHeaderLimit: default ``ASGI/ServerDefaults/duplicateHeaderLimit``.
+    ///   - requestTimeout: default ``ASGI/ServerDefaults/requestTimeout``.
+    ///   - readTimeout: default ``ASGI/ServerDefaults/readTimeout``.
+    ///   - gracefulShutdownTimeout: default ``ASGI/ServerDefaults/gracefulShutdownTimeout``.
     ///   - slowRequestThreshold: default 5 seconds.
     ///   - statusPath: default off.
     ///   - pingPath: default off.
@@ -140,24 +144,26 @@ public struct FastCGIConfiguration: Sendable {
     ///   - rootPath: default none.
     ///   - allowedClients: default any.
     ///   - accessLog: default on.
+    ///   - lifespan: default ``ASGI/LifespanMode/auto``.
     public init(
         bind: Bind,
         workerThreads: Int? = nil,
-        backlog: Int = 511,
-        maxRequestBodyBytes: Int? = 100 * 1024 * 1024,
+        backlog: Int = ServerDefaults.backlog,
+        maxRequestBodyBytes: Int? = ServerDefaults.maxRequestBodyBytes,
         maxParamsBytes: Int = 128 * 1024,
         maxParamsCount: Int = 512,
-        duplicateHeaderLimit: Int? = 100,
-        requestTimeout: Duration? = .seconds(60),
-        readTimeout: Duration = .seconds(60),
-        gracefulShutdownTimeout: Duration = .seconds(30),
+        duplicateHeaderLimit: Int? = ServerDefaults.duplicateHeaderLimit,
+        requestTimeout: Duration? = ServerDefaults.requestTimeout,
+        readTimeout: Duration = ServerDefaults.readTimeout,
+        gracefulShutdownTimeout: Duration = ServerDefaults.gracefulShutdownTimeout,
         slowRequestThreshold: Duration? = .seconds(5),
         statusPath: String? = nil,
         pingPath: String? = nil,
         pingResponse: String = "pong",
         rootPath: String? = nil,
         allowedClients: [String] = [],
-        accessLog: Bool = true
+        accessLog: Bool = true,
+        lifespan: LifespanMode = .auto
     ) {
         self.bind = bind
         self.workerThreads = workerThreads ?? max(4, 4 * Self.processorCount())
@@ -176,6 +182,7 @@ public struct FastCGIConfiguration: Sendable {
         self.rootPath = rootPath
         self.allowedClients = allowedClients
         self.accessLog = accessLog
+        self.lifespan = lifespan
     }
 
     /// Checks the values that cannot work.

@@ -23,6 +23,8 @@ public struct FastCGIError: Error, Hashable, Sendable, CustomStringConvertible {
             case requestTimedOut
             case threadStartFailed
             case libraryInitFailed
+            case lifespanStartupFailed
+            case lifespanFailed
         }
 
         private let backing: Backing
@@ -50,6 +52,12 @@ public struct FastCGIError: Error, Hashable, Sendable, CustomStringConvertible {
 
         /// libfcgi's `FCGX_Init` failed.
         public static let libraryInitFailed = Code(.libraryInitFailed)
+        /// The application answered `lifespan.startup` with `lifespan.startup.failed` (the message
+        /// carries its own); the server did not start serving.
+        public static let lifespanStartupFailed = Code(.lifespanStartupFailed)
+        /// With ``FastCGIConfiguration/lifespan`` `.on`: the application raised on the lifespan
+        /// scope (or returned without answering).
+        public static let lifespanFailed = Code(.lifespanFailed)
 
         /// The code's name.
         public var description: String { backing.rawValue }

@@ -7,10 +7,16 @@ import ServiceLifecycle
 ///
 /// `workerThreads` plain threads accept connections and read requests with libfcgi's
 /// `FCGX_Accept_r`. A WSGI-style application runs directly on the worker thread, with no thread
-/// hop; an ASGI application runs with the worker thread as its sync parent (`AsyncToSync`), so its
-/// code, its body reads and its response writes all happen on that thread. The environ and scope
-/// are built from the FastCGI parameters the way every server of this package builds them, never
-/// from the process environment.
+/// hop; an ASGI application runs through `ASGIToWSGI`, with the worker thread as its sync parent
+/// (`AsyncToSync`), so its code, its body reads and its response writes all happen on that thread.
+/// The environ and scope are built from the FastCGI parameters the way every server of this
+/// package builds them, never from the process environment.
+///
+/// The application's lifespan runs around serving: `lifespan.startup` (an ASGI application's, or a
+/// WSGI-style one's ``ASGI/WSGILifespan`` hooks) before the first connection is accepted, its
+/// state copied into every request scope; `lifespan.shutdown` after the last request ended. A
+/// failed startup stops `run()` with ``FastCGIError/Code/lifespanStartupFailed`` and the
+/// application's message. `http.response.pathsend` (and `wsgi.file_wrapper`) stream the file.
 ///
 /// Bodies stream both ways: the request body is read as the application asks for it, and each
 /// response chunk is flushed to the web server as it is produced (with nginx's
@@ -54,11 +60,13 @@ public struct FastCGIServer: Service {
     /// A server for a WSGI-style application: each request runs it directly on the worker thread.
     /// - Parameters:
     ///   - application: the application.
+    ///   - lifespan: hooks run before the first request is accepted and after the last one ended;
+    ///     a startup hook that throws stops the server with its message.
     ///   - configuration: where to listen, threads, limits.
     ///   - logger: where the server logs (startup, shutdown, errors, slow requests, one access line
     ///     per request at `info`, the application's `wsgi.errors`).
-    public init(application: any WSGIApplication, configuration: FastCGIConfiguration, logger: Logger) {
-        core = ServerCore(application: .wsgi(application), configuration: configuration, logger: logger)
+    public init(application: any WSGIApplication, lifespan: WSGILifespan = WSGILifespan(), configuration: FastCGIConfiguration, logger: Logger) {
+        core = ServerCore(application: .wsgi(application, lifespan), configuration: configuration, logger: logger)
     }
 
     /// The configuration the server runs with.

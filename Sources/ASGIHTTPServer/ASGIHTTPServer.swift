@@ -14,8 +14,9 @@ import Synchronization
 /// - keep-alive and pipelined requests, request bodies streamed to `receive()` as the application
 ///   reads them and responses streamed from `send()`, both with back-pressure;
 /// - `http.disconnect` when the client goes; `send` on a closed connection throws
-///   ``HTTPServerError/clientDisconnected``;
-/// - response trailers for clients that send `TE: trailers`;
+///   `ClientDisconnectedError`;
+/// - response trailers for clients that send `TE: trailers`; `http.response.pathsend` with
+///   `sendfile` (the file never passes through the process's memory);
 /// - WebSockets: the handshake completes only when the application accepts (with its subprotocol),
 ///   a close before accept answers 403, the `websocket.http.response` extension sends a custom denial;
 /// - the `lifespan` scope around serving, its state copied into every request scope;
@@ -76,25 +77,22 @@ public struct ASGIHTTPServer: Service {
         guard status.start() else {
             throw HTTPServerError(.alreadyRunning, "This ASGIHTTPServer is already running or has run; create a new one.")
         }
-        let lifespan = LifespanRunner(application: application, mode: configuration.lifespan, logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            if configuration.lifespan != .off {
-                group.addTask { await lifespan.runApplication() }
+        guard configuration.lifespan != .off else {
+            try await serve(lifespanState: nil)
+            return
+        }
+        let lifespan = LifespanRunner(application: application, mode: configuration.lifespan == .on ? .on : .auto, logger: logger)
+        do {
+            try await lifespan.around {
+                try await serve(lifespanState: lifespan.requestState)
             }
-            do {
-                try await lifespan.startup()
-                let context = ServerContext(
-                    application: application, configuration: configuration, logger: logger, lifespanState: lifespan.requestState
-                )
-                try await serve(context)
-                await lifespan.shutdown()
-            } catch {
-                lifespan.close()
-                group.cancelAll()
-                throw error
+        } catch let failure as LifespanRunner.Failure {
+            switch failure {
+            case .startupFailed(let message):
+                throw HTTPServerError(.lifespanStartupFailed, "Application startup failed: \(message)")
+            case .lifespanFailed(let message):
+                throw HTTPServerError(.lifespanFailed, message)
             }
-            lifespan.close()
-            group.cancelAll()
         }
     }
 
@@ -106,7 +104,8 @@ public struct ASGIHTTPServer: Service {
         case other
     }
 
-    private func serve(_ context: ServerContext) async throws {
+    private func serve(lifespanState: LifespanState?) async throws {
+        let context = ServerContext(application: application, configuration: configuration, logger: logger, lifespanState: lifespanState)
         let quiescing = ServerQuiescingHelper(group: eventLoopGroup)
         let serverChannel: NIOAsyncChannel<AcceptedConnection, Never>
         do {

@@ -1,3 +1,5 @@
+import ASGI
+
 /// How an ``ASGIHTTPServer`` listens, what it accepts, and how it stops.
 ///
 /// Every limit has a safe default; change only what you need:
@@ -9,21 +11,13 @@
 /// ```
 public struct HTTPServerConfiguration: Sendable {
     /// Whether the server runs the application's `lifespan` scope around serving.
-    public enum LifespanMode: String, Sendable, Hashable, CaseIterable {
-        /// Run it; if the application raises on the lifespan scope before startup completes,
-        /// log that lifespan looks unsupported and serve without it (the ASGI spec's rule).
-        case auto
-        /// Run it; an application error on the lifespan scope stops the server.
-        case on
-        /// Do not run it; request scopes then carry no `state`.
-        case off
-    }
+    public typealias LifespanMode = ASGI.LifespanMode
 
     /// The address to bind: an IP address or a host name. Default `127.0.0.1`.
     public var host: String
     /// The TCP port; `0` picks an ephemeral port (see ``ASGIHTTPServer/listeningAddress``). Default 8080.
     public var port: Int
-    /// The listen backlog. Default 256.
+    /// The listen backlog. Default ``ASGI/ServerDefaults/backlog``.
     public var backlog: Int
     /// Largest request head (request line and all header lines): a larger one gets 431. Default 64 KiB.
     public var maxHeaderBytes: Int
@@ -31,10 +25,10 @@ public struct HTTPServerConfiguration: Sendable {
     public var maxHeaderCount: Int
     /// Largest request body: a larger one gets 413 (at once when `Content-Length` says so, else as
     /// soon as it grows past the limit, and the application's `receive()` then returns
-    /// `http.disconnect`). `nil`: no limit. Default 100 MiB.
+    /// `http.disconnect`). `nil`: no limit. Default ``ASGI/ServerDefaults/maxRequestBodyBytes``.
     public var maxRequestBodyBytes: Int?
     /// How long a keep-alive connection may wait for its next request before the server closes it.
-    /// Default 5 seconds (uvicorn's default).
+    /// Default ``ASGI/ServerDefaults/idleTimeout``.
     public var idleTimeout: Duration
     /// Most open connections; past it a connection's requests get 503 and it is closed. `nil`: no
     /// limit. Default `nil`.
@@ -43,7 +37,7 @@ public struct HTTPServerConfiguration: Sendable {
     /// `nil`: no limit. Default `nil`.
     public var maxConcurrentRequests: Int?
     /// How long a graceful shutdown lets in-flight requests run before it cancels them and closes
-    /// their connections. Default 30 seconds.
+    /// their connections. Default ``ASGI/ServerDefaults/gracefulShutdownTimeout``.
     public var gracefulShutdownTimeout: Duration
     /// Where the application is mounted (the WSGI `SCRIPT_NAME`): every scope's `root_path`; its
     /// `path` and `raw_path` are this prefix plus the request's own path (as uvicorn's `--root-path`).
@@ -81,14 +75,14 @@ public struct HTTPServerConfiguration: Sendable {
     public init(
         host: String = "127.0.0.1",
         port: Int = 8080,
-        backlog: Int = 256,
+        backlog: Int = ServerDefaults.backlog,
         maxHeaderBytes: Int = 64 * 1024,
         maxHeaderCount: Int = 100,
-        maxRequestBodyBytes: Int? = 100 * 1024 * 1024,
-        idleTimeout: Duration = .seconds(5),
+        maxRequestBodyBytes: Int? = ServerDefaults.maxRequestBodyBytes,
+        idleTimeout: Duration = ServerDefaults.idleTimeout,
         maxConcurrentConnections: Int? = nil,
         maxConcurrentRequests: Int? = nil,
-        gracefulShutdownTimeout: Duration = .seconds(30),
+        gracefulShutdownTimeout: Duration = ServerDefaults.gracefulShutdownTimeout,
         rootPath: String = "",
         lifespan: LifespanMode = .auto,
         maxWebSocketMessageBytes: Int = 16 * 1024 * 1024,

@@ -1,23 +1,38 @@
 /// Errors of ``ASGIHTTPServer``, each with a message that says what happened.
 ///
-/// Two of them reach applications and callers on purpose:
-/// - `send` on a connection the client has closed throws ``clientDisconnected`` (ASGI HTTP spec 2.4:
-///   the application may catch it; the server does not log it as an error);
-/// - ``ASGIHTTPServer/run()`` throws ``Code/lifespanStartupFailed`` with the application's own
-///   message when it answers `lifespan.startup.failed`.
+/// ``ASGIHTTPServer/run()`` throws ``Code/lifespanStartupFailed`` with the application's own
+/// message when it answers `lifespan.startup.failed`. A `send` on a connection the client has
+/// closed throws `ClientDisconnectedError`, as under every server of the package.
+///
+/// Match on ``code``; new codes may be added in later versions, so `switch` over them with a
+/// `default`.
 public struct HTTPServerError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong, for matching.
-    public enum Code: String, Hashable, Sendable {
-        /// The client closed the connection (or the server closed it) before the event could be sent.
-        case clientDisconnected
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Backing: String, Hashable, Sendable {
+            case lifespanStartupFailed
+            case lifespanFailed
+            case bindFailed
+            case alreadyRunning
+        }
+
+        private let backing: Backing
+
+        private init(_ backing: Backing) {
+            self.backing = backing
+        }
+
         /// The application answered `lifespan.startup` with `lifespan.startup.failed`.
-        case lifespanStartupFailed
+        public static let lifespanStartupFailed = Code(.lifespanStartupFailed)
         /// The application raised on the lifespan scope while the lifespan mode was `on`.
-        case lifespanFailed
+        public static let lifespanFailed = Code(.lifespanFailed)
         /// The server could not listen on the configured address.
-        case bindFailed
+        public static let bindFailed = Code(.bindFailed)
         /// `run()` was called a second time.
-        case alreadyRunning
+        public static let alreadyRunning = Code(.alreadyRunning)
+
+        /// The code's name.
+        public var description: String { backing.rawValue }
     }
 
     /// What went wrong.
@@ -33,9 +48,6 @@ public struct HTTPServerError: Error, Hashable, Sendable, CustomStringConvertibl
 
     /// The message.
     public var description: String { message }
-
-    /// The connection is closed: the event could not be sent.
-    public static let clientDisconnected = HTTPServerError(.clientDisconnected, "The client disconnected; the event was not sent.")
 
     /// Errors are equal when their codes are.
     public static func == (lhs: HTTPServerError, rhs: HTTPServerError) -> Bool { lhs.code == rhs.code }

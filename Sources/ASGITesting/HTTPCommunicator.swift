@@ -52,7 +52,7 @@ public final class HTTPCommunicator: Sendable {
         chunkSize: Int = 64 * 1024
     ) {
         precondition(chunkSize > 0, "chunkSize must be at least 1")
-        let target = RequestTarget(path, queryString: queryString)
+        let target = RequestTarget(testTarget: path, queryString: queryString)
         var headers = headers
         if headers["host"] == nil {
             headers.append("host", Self.hostHeader(server: server, scheme: scheme))
@@ -60,18 +60,16 @@ public final class HTTPCommunicator: Sendable {
         if !body.isEmpty, headers["content-length"] == nil, headers["transfer-encoding"] == nil {
             headers.append("content-length", String(body.count))
         }
-        let scope = HTTPScope(
-            httpVersion: httpVersion,
+        let scope = ASGIRequestHead(
             method: method.uppercased(),
+            httpVersion: httpVersion,
             scheme: scheme,
-            path: target.path,
-            rawPath: target.rawPath,
-            queryString: target.queryString,
+            target: target,
             rootPath: rootPath,
             headers: headers,
             client: client,
             server: server
-        )
+        ).httpScope(state: nil, extensions: nil)
         self.scope = scope
         self.communicator = ApplicationCommunicator(application: application, scope: .http(scope))
 

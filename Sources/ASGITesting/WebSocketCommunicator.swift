@@ -42,19 +42,17 @@ public final class WebSocketCommunicator: Sendable {
         client: ASGIAddress? = ASGIAddress(host: "127.0.0.1", port: 50000),
         server: ASGIAddress? = ASGIAddress(host: "testserver", port: 80)
     ) {
-        let target = RequestTarget(path, queryString: queryString)
-        let scope = WebSocketScope(
-            scheme: scheme,
-            path: target.path,
-            rawPath: target.rawPath,
-            queryString: target.queryString,
+        var scope = ASGIRequestHead(
+            method: "GET",
+            httpVersion: "1.1",
+            scheme: scheme == "wss" ? "https" : "http",
+            target: RequestTarget(testTarget: path, queryString: queryString),
             rootPath: rootPath,
             headers: headers,
             client: client,
-            server: server,
-            subprotocols: subprotocols,
-            extensions: ["websocket.http.response": [:]]
-        )
+            server: server
+        ).webSocketScope(state: nil, extensions: ["websocket.http.response": [:]])
+        scope.subprotocols = subprotocols
         self.scope = scope
         self.communicator = ApplicationCommunicator(application: application, scope: .websocket(scope))
     }

@@ -32,8 +32,14 @@ struct MetricsTests {
         #expect(inFlight.lastValue == 0)
         let timer = try metrics.expectTimer("asgi_http_request_duration", [("server", "test")])
         #expect(timer.values.count == 3)
-        let lines = handler.entries.map { "\($0.message)" }.filter { $0.contains("HTTP/1.1\"") }
-        #expect(lines.count == 3)
-        #expect(lines.contains { $0.hasPrefix("127.0.0.1:") && $0.hasSuffix("\"GET /missing HTTP/1.1\" 404") })
+        let entries = handler.entries.filter { $0.metadata["asgi.request.id"] != nil }
+        #expect(entries.count == 3)
+        #expect(Set(entries.compactMap { $0.metadata["asgi.request.id"].map { "\($0)" } }).count == 3)
+        let missing = try #require(entries.first { $0.metadata["asgi.request.path"] == "/missing" })
+        #expect("\(missing.message)".hasPrefix("127.0.0.1:"))
+        #expect("\(missing.message)".contains("\"GET /missing HTTP/1.1\" 404 "))
+        #expect(missing.metadata["asgi.request.method"] == "GET")
+        #expect(missing.metadata["asgi.request.status"] == "404")
+        #expect(missing.metadata["asgi.request.duration"] != nil)
     }
 }

@@ -69,7 +69,7 @@ struct StreamingTests {
             do {
                 try await send(.httpResponseBody(body: Array("late".utf8), moreBody: true))
                 events.report("send succeeded")
-            } catch let error as HTTPServerError where error.code == .clientDisconnected {
+            } catch let error as ClientDisconnectedError where error.code == .connectionClosed {
                 events.report("send threw clientDisconnected")
             }
         }

@@ -98,7 +98,7 @@ struct WSGIToASGITests {
         let seen = Log<String>()
         let app = WSGIApp { _, start in
             let write = try start("200 OK", [], nil)
-            do { _ = try start("200 OK", [], nil) } catch let error as WSGIError { seen.append(error.code.rawValue) }
+            do { _ = try start("200 OK", [], nil) } catch let error as WSGIError { seen.append(error.code.description) }
             try write(bytes("partial"))
             do { _ = try start("500 Oops", [], Original()) } catch is Original { seen.append("reraised") }
             return [[UInt8]]()
@@ -286,10 +286,10 @@ struct WSGIToASGITests {
     /// A client disconnect while the app reads the body is an error on the read, never a silent end;
     /// `close()` runs.
     @Test func disconnectWhileReadingIsAnError() async throws {
-        let readError = Log<WSGIError.Code>()
+        let readError = Log<ClientDisconnectedError.Code>()
         let closed = Log<Bool>()
         let app = WSGIApp { environ, start in
-            do { _ = try environ.input.read() } catch let error as WSGIError { readError.append(error.code); throw error }
+            do { _ = try environ.input.read() } catch let error as ClientDisconnectedError { readError.append(error.code); throw error }
             _ = try start("200 OK", [], nil)
             return WSGIClosureBody(next: { nil }, close: { closed.append(true) })
         }
@@ -297,7 +297,7 @@ struct WSGIToASGITests {
         try await communicator.sendInput(.httpRequest(body: bytes("part"), moreBody: true))
         try await communicator.sendInput(.httpDisconnect)
         try await communicator.wait(timeout: .seconds(60))
-        #expect(readError.values == [.clientDisconnected])
+        #expect(readError.values == [.connectionClosed])
     }
 
     /// A client that goes away while a response streams stops the iteration and `close()` runs.
@@ -317,7 +317,7 @@ struct WSGIToASGITests {
             scope: .http(HTTPScope(method: "GET", path: "/")),
             receive: { .httpRequest() },
             send: { event in
-                if case .httpResponseBody = event { throw WSGIError.clientDisconnected }
+                if case .httpResponseBody = event { throw ClientDisconnectedError.connectionClosed }
             }
         )
         #expect(closed.values == [true])

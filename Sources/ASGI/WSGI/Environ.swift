@@ -28,6 +28,11 @@ public struct Environ: Sendable {
     public var runOnce: Bool
     /// The ASGI scope the environment was built from, when there is one (like `asgi.scope`).
     public var scope: HTTPScope?
+    /// Values middleware and servers add beside the CGI variables (what a Python environ holds
+    /// under keys such as `myapp.user`), by key.
+    public var values: [String: any Sendable] = [:]
+    /// What the server running the application offers this package's adapters beyond PEP 3333.
+    package var serverHooks: WSGIServerHooks?
 
     /// Creates an environment from variables.
     public init(
@@ -75,16 +80,15 @@ extension Environ {
         scope: HTTPScope,
         input: WSGIInput,
         errors: WSGIErrors,
-        duplicateHeaderLimit: Int? = 100
+        duplicateHeaderLimit: Int? = ServerDefaults.duplicateHeaderLimit
     ) throws {
         var variables: [String: String] = [:]
         variables.reserveCapacity(14 + scope.headers.count)
         variables["REQUEST_METHOD"] = scope.method
         let scriptName = String(latin1: scope.rootPath.utf8)
         var pathInfo = String(latin1: scope.path.utf8)
-        if !scriptName.isEmpty, pathInfo.hasPrefix(scriptName) {
-            let rest = pathInfo.dropFirst(scriptName.count)
-            if rest.isEmpty || rest.hasPrefix("/") { pathInfo = String(rest) }
+        if !scriptName.isEmpty, RootPath.contains(pathInfo, under: scriptName) {
+            pathInfo = String(pathInfo.dropFirst(scriptName.count))
         }
         variables["SCRIPT_NAME"] = scriptName
         variables["PATH_INFO"] = pathInfo

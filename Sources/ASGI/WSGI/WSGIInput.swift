@@ -62,6 +62,18 @@ public final class WSGIInput: Sendable {
         }
     }
 
+    /// Up to `maxBytes` bytes, as soon as at least one is there (`[]` at the end): what a server
+    /// streams on to an ASGI application as it arrives.
+    package func readAvailable(upTo maxBytes: Int) throws -> [UInt8] {
+        let buffered = pending.withLock { pending -> [UInt8] in
+            let taken = Array(pending.prefix(maxBytes))
+            pending.removeFirst(taken.count)
+            return taken
+        }
+        if !buffered.isEmpty { return buffered }
+        return try source.read(upTo: max(1, maxBytes))
+    }
+
     /// Reads one line including its `\n` (at most `limit` bytes), or `nil` at the end.
     public func readLine(limit: Int? = nil) throws -> [UInt8]? {
         var line: [UInt8] = []

@@ -1,4 +1,8 @@
-/// Startup and shutdown hooks for a WSGI-style application served through ``WSGIToASGI``.
+import AsyncBridge
+import Logging
+
+/// Startup and shutdown hooks for a WSGI-style application, wherever it is served (``WSGIToASGI``,
+/// the FastCGI server).
 ///
 /// They run on a blocking thread when the server sends `lifespan.startup` / `lifespan.shutdown`;
 /// a hook that throws reports `lifespan.startup.failed` (the server then stops with the message) or
@@ -13,5 +17,49 @@ public struct WSGILifespan: Sendable {
     public init(startup: (@Sendable () throws -> Void)? = nil, shutdown: (@Sendable () throws -> Void)? = nil) {
         self.startup = startup
         self.shutdown = shutdown
+    }
+}
+
+extension WSGILifespan {
+    /// Serves a `lifespan` scope with these hooks, each on a blocking thread (``WSGIToASGI`` and the
+    /// FastCGI server serve WSGI-style applications' lifespans with it).
+    package func serve(receive: @escaping Receive, send: @escaping Send, executor: (any BlockingExecutor)?, logger: Logger) async throws {
+        while true {
+            switch try await receive() {
+            case .lifespanStartup:
+                do {
+                    if let startup {
+                        try await SyncToAsync.run(threadSensitive: false, executor: executor, startup)
+                    }
+                    try await send(.lifespanStartupComplete)
+                } catch {
+                    logger.error("WSGI startup hook failed: \(String(describing: error))")
+                    try await send(.lifespanStartupFailed(message: String(describing: error)))
+                    return
+                }
+            case .lifespanShutdown:
+                do {
+                    if let shutdown {
+                        try await SyncToAsync.run(threadSensitive: false, executor: executor, shutdown)
+                    }
+                    try await send(.lifespanShutdownComplete)
+                } catch {
+                    logger.error("WSGI shutdown hook failed: \(String(describing: error))")
+                    try await send(.lifespanShutdownFailed(message: String(describing: error)))
+                }
+                return
+            default:
+                continue
+            }
+        }
+    }
+
+    /// These hooks as an ASGI application that serves only the `lifespan` scope.
+    package func application(logger: Logger) -> any ASGIApplication {
+        let hooks = self
+        return ASGIApp { scope, receive, send in
+            guard case .lifespan = scope else { throw ASGIProtocolError.unsupportedScope(scope.type) }
+            try await hooks.serve(receive: receive, send: send, executor: nil, logger: logger)
+        }
     }
 }

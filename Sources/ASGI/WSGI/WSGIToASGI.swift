@@ -51,8 +51,8 @@ public struct WSGIToASGI: ASGIApplication {
     ///   - logger: where errors go.
     public init(
         _ application: any WSGIApplication,
-        duplicateHeaderLimit: Int? = 100,
-        maxRequestBodyBytes: Int? = 100 * 1024 * 1024,
+        duplicateHeaderLimit: Int? = ServerDefaults.duplicateHeaderLimit,
+        maxRequestBodyBytes: Int? = ServerDefaults.maxRequestBodyBytes,
         threadSensitive: Bool = false,
         executor: (any BlockingExecutor)? = nil,
         lifespan: WSGILifespan = WSGILifespan(),
@@ -84,31 +84,20 @@ public struct WSGIToASGI: ASGIApplication {
     // MARK: HTTP
 
     private func serve(_ scope: HTTPScope, receive: @escaping Receive, send: @escaping Send) async throws {
-        if let limit = maxRequestBodyBytes, let declared = scope.headers["content-length"].flatMap({ Int($0) }), declared > limit {
-            try await sendPlain(status: 413, "Request body of \(declared) bytes is larger than the limit of \(limit) bytes.", send)
+        let declared = scope.headers["content-length"].flatMap { ContentLength.value($0.utf8) }
+        if let refusal = PlainResponse.checkDeclaredBody(declared, limit: maxRequestBodyBytes) {
+            logger.notice("Refused a request: \(refusal.text)")
+            try await sendPlain(refusal, send)
             return
         }
-        let output = ResponseChannel()
+        let output = ResponseChannel(supportsPathsend: scope.extensions?[ServerExtension.pathsend] != nil)
         let input = RequestBodyChannel(demand: output)
-        let environ: Environ
-        do {
-            environ = try Environ(
-                scope: scope,
-                input: WSGIInput(input),
-                errors: WSGIErrors(logger: logger),
-                duplicateHeaderLimit: duplicateHeaderLimit
-            )
-        } catch let error as WSGIError {
-            logger.notice("Rejected request: \(error.message)")
-            try await sendPlain(status: 400, "Bad Request: \(error.message)", send)
-            return
-        }
         if threadSensitive {
             try await ThreadSensitiveContext.run {
-                try await exchange(environ: environ, input: input, output: output, receive: receive, send: send)
+                try await exchange(scope: scope, input: input, output: output, receive: receive, send: send)
             }
         } else {
-            try await exchange(environ: environ, input: input, output: output, receive: receive, send: send)
+            try await exchange(scope: scope, input: input, output: output, receive: receive, send: send)
         }
     }
 
@@ -118,7 +107,7 @@ public struct WSGIToASGI: ASGIApplication {
     /// call arrive through it, so a small response costs one wake-up. The request body is received
     /// (by a child task, with read-ahead and back-pressure) only once the application reads it.
     private func exchange(
-        environ: Environ,
+        scope: HTTPScope,
         input: RequestBodyChannel,
         output: ResponseChannel,
         receive: @escaping Receive,
@@ -126,17 +115,22 @@ public struct WSGIToASGI: ASGIApplication {
     ) async throws {
         let application = self.application
         let logger = self.logger
+        let duplicateHeaderLimit = self.duplicateHeaderLimit
         let call: StartedSyncCall
         do {
             call = try StartedSyncCall.start(threadSensitive: threadSensitive, executor: executor, {
-                Self.run(application, environ: environ, input: input, output: output, logger: logger)
+                defer { input.close() }
+                _ = WSGIDriver.serve(
+                    application, scope: scope, input: WSGIInput(input),
+                    duplicateHeaderLimit: duplicateHeaderLimit, sink: output, logger: logger
+                )
             }, completion: { _ in
                 output.finish()
             })
         } catch let error as BridgeError where error == .queueFull {
             // The application never ran: answer for it.
             logger.warning("Blocking thread pool is full; answering 503.")
-            try await sendPlain(status: 503, "Service Unavailable", send)
+            try await sendPlain(.serviceUnavailable, send)
             return
         }
         let outcome = await withTaskCancellationHandler {
@@ -155,7 +149,7 @@ public struct WSGIToASGI: ASGIApplication {
             // its next read or write fails as for a client that went away, and the response side
             // stops waiting for it.
             call.cancel()
-            input.fail(.clientDisconnected)
+            input.fail(ClientDisconnectedError.requestAbandoned)
             output.abandon()
         }
         switch outcome {
@@ -187,58 +181,14 @@ public struct WSGIToASGI: ASGIApplication {
                         return
                     }
                 case .httpDisconnect:
-                    input.fail(.clientDisconnected)
+                    input.fail(ClientDisconnectedError.connectionClosed)
                     return
                 default:
                     continue
                 }
             }
         } catch {
-            input.fail(.clientDisconnected)
-        }
-    }
-
-    /// The blocking part: call the application, iterate its body, `close()` it on every path. The
-    /// call's completion then ends the output.
-    static func run(
-        _ application: any WSGIApplication,
-        environ: Environ,
-        input: RequestBodyChannel,
-        output: ResponseChannel,
-        logger: Logger
-    ) {
-        let responder = WSGIResponder(output: output)
-        var body: (any WSGIBody)? = nil
-        defer {
-            body?.close()
-            input.close()
-            environ.errors.flush()
-        }
-        do {
-            body = try application(environ, responder.startResponse)
-            // An in-memory body goes out in one piece with the end of the call (nothing is left to
-            // run but a trivial close()); a streamed one chunk by chunk, and its end at once.
-            let inMemory = body is [[UInt8]]
-            let closesTrivially = inMemory || (body as? WSGIClosureBody)?.closesTrivially == true
-            while !responder.reachedContentLength, let chunk = try body?.next() {
-                try responder.write(chunk, flush: !inMemory && !responder.completesContentLength(chunk))
-            }
-            try responder.finish(flush: !closesTrivially)
-        } catch let error as WSGIError where error.code == .clientDisconnected {
-            logger.debug("Client disconnected; the response was abandoned.")
-        } catch {
-            if !responder.headersSent && !output.isDisconnected {
-                if let wsgiError = error as? WSGIError, wsgiError.code == .requestBodyTooLarge {
-                    logger.notice("\(wsgiError.message)")
-                    try? responder.sendError(status: 413, message: "Payload Too Large")
-                } else {
-                    logger.error("WSGI application failed before its response started: \(String(describing: error))")
-                    try? responder.sendError(status: 500, message: "Internal Server Error")
-                }
-            } else {
-                logger.error("WSGI application failed after its response started: \(String(describing: error))")
-                try? output.send(.failed(error))
-            }
+            input.fail(ClientDisconnectedError.connectionClosed)
         }
     }
 
@@ -284,6 +234,8 @@ public struct WSGIToASGI: ASGIApplication {
                     case .end:
                         try await send(.httpResponseBody(body: pending, moreBody: false))
                         pending = []
+                    case .pathsend(let path):
+                        try await send(.httpResponsePathsend(path: path))
                     case .failed(let error):
                         if !pending.isEmpty {
                             try? await send(.httpResponseBody(body: pending, moreBody: true))
@@ -302,52 +254,21 @@ public struct WSGIToASGI: ASGIApplication {
                 // The client is gone: the application's next write throws and its reads fail.
                 logger.debug("Sending the response failed: \(String(describing: error))")
                 output.disconnect()
-                input.fail(.clientDisconnected)
+                input.fail(ClientDisconnectedError.connectionClosed)
                 pending = []
                 draining = true
             }
         }
     }
 
-    private func sendPlain(status: Int, _ message: String, _ send: Send) async throws {
-        let body = Array(message.utf8)
-        try await send(.httpResponseStart(status: status, headers: [
-            ("content-type", "text/plain; charset=utf-8"),
-            ("content-length", String(body.count)),
-        ]))
-        try await send(.httpResponseBody(body: body, moreBody: false))
+    private func sendPlain(_ response: PlainResponse, _ send: Send) async throws {
+        try await send(.httpResponseStart(status: response.status, headers: response.headers))
+        try await send(.httpResponseBody(body: response.body, moreBody: false))
     }
 
     // MARK: Lifespan
 
     private func serveLifespan(receive: @escaping Receive, send: @escaping Send) async throws {
-        while true {
-            switch try await receive() {
-            case .lifespanStartup:
-                do {
-                    if let startup = lifespan.startup {
-                        try await SyncToAsync.run(threadSensitive: false, executor: executor, startup)
-                    }
-                    try await send(.lifespanStartupComplete)
-                } catch {
-                    logger.error("WSGI startup hook failed: \(String(describing: error))")
-                    try await send(.lifespanStartupFailed(message: String(describing: error)))
-                    return
-                }
-            case .lifespanShutdown:
-                do {
-                    if let shutdown = lifespan.shutdown {
-                        try await SyncToAsync.run(threadSensitive: false, executor: executor, shutdown)
-                    }
-                    try await send(.lifespanShutdownComplete)
-                } catch {
-                    logger.error("WSGI shutdown hook failed: \(String(describing: error))")
-                    try await send(.lifespanShutdownFailed(message: String(describing: error)))
-                }
-                return
-            default:
-                continue
-            }
-        }
+        try await lifespan.serve(receive: receive, send: send, executor: executor, logger: logger)
     }
 }

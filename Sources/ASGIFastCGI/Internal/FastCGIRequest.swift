@@ -75,8 +75,8 @@ final class FastCGIRequest: @unchecked Sendable {
     // MARK: Reading the body
 
     /// Up to `maxBytes` body bytes (blocking until at least one arrives), or `[]` at the end.
-    /// - Throws: ``WSGIError`` `clientDisconnected` (web server gone, body shorter than its
-    ///   `CONTENT_LENGTH`, no data for the read timeout) or `requestBodyTooLarge`;
+    /// - Throws: `ClientDisconnectedError` (web server gone, body shorter than its
+    ///   `CONTENT_LENGTH`, no data for the read timeout), ``WSGIError`` `requestBodyTooLarge`,
     ///   ``FastCGIError`` `requestTimedOut`.
     func read(upTo maxBytes: Int) throws -> [UInt8] {
         if inputFinished { return [] }
@@ -132,13 +132,13 @@ final class FastCGIRequest: @unchecked Sendable {
             if isTimedOut { throw timeoutError }
             markDisconnected()
             if error == EAGAIN || error == EWOULDBLOCK {
-                throw WSGIError(.clientDisconnected, "No request body data arrived within the read timeout.")
+                throw ClientDisconnectedError(.readTimedOut, "No request body data arrived within the read timeout.")
             }
-            throw WSGIError.clientDisconnected
+            throw ClientDisconnectedError.connectionClosed
         }
         if let declared = head.contentLength, bodyRead < declared {
             markDisconnected()
-            throw WSGIError(.clientDisconnected, "The request body ended after \(bodyRead) of the \(declared) bytes its CONTENT_LENGTH declared.")
+            throw ClientDisconnectedError(.bodyIncomplete, "The request body ended after \(bodyRead) of the \(declared) bytes its CONTENT_LENGTH declared.")
         }
         inputFinished = true
         return []
@@ -149,14 +149,14 @@ final class FastCGIRequest: @unchecked Sendable {
     /// Writes `head` (the CGI response head, if not written yet) and `body`; flushes to the web
     /// server when `flush` is set (streaming), else leaves it in libfcgi's buffer (a final chunk:
     /// the end of the request sends it with `FCGI_END_REQUEST`).
-    /// - Throws: ``WSGIError`` `clientDisconnected`, ``FastCGIError`` `requestTimedOut`.
+    /// - Throws: `ClientDisconnectedError`, ``FastCGIError`` `requestTimedOut`.
     func write(head: [UInt8]?, status: Int, body: UnsafeRawBufferPointer, flush: Bool) throws {
         try output.withLock { state in
             try checkUsable()
             guard !state.completed else {
                 throw ASGIProtocolError("The response is already complete; nothing more can be written.")
             }
-            guard let out = raw.pointee.out else { throw WSGIError.clientDisconnected }
+            guard let out = raw.pointee.out else { throw ClientDisconnectedError.connectionClosed }
             if let head {
                 precondition(!state.headWritten, "the response head is written once")
                 state.headWritten = true
@@ -173,7 +173,7 @@ final class FastCGIRequest: @unchecked Sendable {
             if FCGX_GetError(out) != 0 {
                 if isTimedOut { throw timeoutError }
                 markDisconnected()
-                throw WSGIError.clientDisconnected
+                throw ClientDisconnectedError.connectionClosed
             }
         }
     }
@@ -200,15 +200,15 @@ final class FastCGIRequest: @unchecked Sendable {
         }
     }
 
-    /// Answers with a plain-text error if nothing has been written yet; whether it did.
+    /// Answers in place of the application if nothing has been written yet; whether it did.
     @discardableResult
-    func respondWithError(status: Int, message: String) -> Bool {
+    func respond(_ response: PlainResponse) -> Bool {
         output.withLock { state in
             guard !state.headWritten, !isBroken, let out = raw.pointee.out else { return false }
-            let bytes = Self.errorResponse(status: status, message: message)
+            let bytes = Self.responseHead(status: response.status, headers: response.headers) + response.body
             state.headWritten = true
-            state.status = status
-            state.bodyBytes = message.utf8.count + 1
+            state.status = response.status
+            state.bodyBytes = response.body.count
             bytes.withUnsafeBufferPointer { buffer in
                 buffer.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), out) }
             }
@@ -216,23 +216,13 @@ final class FastCGIRequest: @unchecked Sendable {
         }
     }
 
-    /// A complete CGI response with a plain-text body.
-    static func errorResponse(status: Int, message: String) -> [UInt8] {
-        let body = message + "\n"
-        let head = "Status: \(status) \(reasonPhrases[status] ?? "Error")\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
-        return Array((head + body).utf8)
-    }
-
-    /// A CGI response head: `Status:` and the headers, each line checked to carry no CR, LF or NUL.
-    static func responseHead(status: Int, reason: String?, headers: ASGIHeaders) throws -> [UInt8] {
+    /// A CGI response head: `Status:` with the reason phrase, then the headers (checked by whoever
+    /// took them from the application: the WSGI driver, the ASGI exchange).
+    static func responseHead(status: Int, headers: ASGIHeaders) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(64 + headers.count * 32)
-        bytes += "Status: \(status) \(reason ?? reasonPhrases[status] ?? "Unknown")\r\n".utf8
+        bytes += "Status: \(HTTPStatus.statusLine(status))\r\n".utf8
         for header in headers {
-            guard !header.name.isEmpty, !header.name.contains(where: isForbiddenInName),
-                  !header.value.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }) else {
-                throw ASGIProtocolError("Response header '\(header.nameString.debugDescription)' has a name or value that HTTP cannot carry (CR, LF, NUL, or a separator in the name).")
-            }
             bytes += header.name
             bytes += [UInt8(ascii: ":"), UInt8(ascii: " ")]
             bytes += header.value
@@ -240,10 +230,6 @@ final class FastCGIRequest: @unchecked Sendable {
         }
         bytes += [0x0D, 0x0A]
         return bytes
-    }
-
-    private static func isForbiddenInName(_ byte: UInt8) -> Bool {
-        byte <= 0x20 || byte >= 0x7F || byte == UInt8(ascii: ":")
     }
 
     // MARK: Ending
@@ -270,9 +256,11 @@ final class FastCGIRequest: @unchecked Sendable {
         flags.bitwiseOr(Flag.timedOut, ordering: .acquiringAndReleasing)
         let answered = output.withLockIfAvailable { state -> Bool in
             guard !state.headWritten, shared.withLock({ $0.socketValid }), let out = raw.pointee.out else { return false }
-            let bytes = Self.errorResponse(status: 504, message: "Gateway Timeout: the application did not answer within \(Self.format(seconds)) seconds.")
+            let answer = PlainResponse(status: 504, detail: "the application did not answer within \(Self.format(seconds)) seconds")
+            let bytes = Self.responseHead(status: answer.status, headers: answer.headers) + answer.body
             state.headWritten = true
             state.status = 504
+            state.bodyBytes = answer.body.count
             bytes.withUnsafeBufferPointer { buffer in
                 buffer.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), out) }
             }
@@ -355,7 +343,8 @@ final class FastCGIRequest: @unchecked Sendable {
     private func checkUsable() throws {
         let current = flags.load(ordering: .acquiring)
         if current & Flag.timedOut != 0 { throw timeoutError }
-        if current != 0 { throw WSGIError.clientDisconnected }
+        if current & Flag.aborted != 0 { throw ClientDisconnectedError.requestAbandoned }
+        if current != 0 { throw ClientDisconnectedError.connectionClosed }
     }
 
     static func format(_ seconds: Double) -> String {

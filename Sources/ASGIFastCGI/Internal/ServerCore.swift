@@ -9,7 +9,7 @@ import Synchronization
 final class ServerCore: Sendable {
     /// What the workers serve.
     enum Application: Sendable {
-        case wsgi(any WSGIApplication)
+        case wsgi(any WSGIApplication, WSGILifespan)
         case asgi(any ASGIApplication)
     }
 
@@ -38,21 +38,34 @@ final class ServerCore: Sendable {
     }
 
     let application: Application
+    /// What a worker calls for each request: the WSGI-style application, or the ASGI one through
+    /// `ASGIToWSGI` (the worker thread its sync parent).
+    let servedApplication: any WSGIApplication
     let configuration: FastCGIConfiguration
     let logger: Logger
     let counters = ServerCounters()
     let slots: [Slot]
     private let lifecycle = Mutex(Lifecycle())
+    private let lifespan = Mutex<LifespanState?>(nil)
 
     init(application: Application, configuration: FastCGIConfiguration, logger: Logger) {
         self.application = application
+        switch application {
+        case .wsgi(let wsgi, _): servedApplication = wsgi
+        case .asgi(let asgi): servedApplication = ASGIToWSGI(asgi)
+        }
         self.configuration = configuration
         self.logger = logger
         self.slots = (0..<max(1, configuration.workerThreads)).map { _ in Slot() }
     }
 
+    /// The lifespan state copied into request scopes (`nil`: no lifespan, or unsupported).
+    var lifespanState: LifespanState? { lifespan.withLock { $0 } }
+
     // MARK: Running
 
+    /// Runs the application's lifespan (startup before the first accept, shutdown after the last
+    /// request) around serving.
     func run() async throws {
         try lifecycle.withLock { state in
             guard state.phase == .idle else {
@@ -60,6 +73,34 @@ final class ServerCore: Sendable {
             }
             state.phase = .running
         }
+        let lifespanApplication: (any ASGIApplication)?
+        switch (configuration.lifespan, application) {
+        case (.off, _): lifespanApplication = nil
+        case (_, .asgi(let asgi)): lifespanApplication = asgi
+        case (_, .wsgi(_, let hooks)): lifespanApplication = hooks.startup == nil && hooks.shutdown == nil ? nil : hooks.application(logger: logger)
+        }
+        guard let lifespanApplication else {
+            try await serve()
+            return
+        }
+        let runner = LifespanRunner(application: lifespanApplication, mode: configuration.lifespan == .on ? .on : .auto, logger: logger)
+        do {
+            try await runner.around {
+                self.lifespan.withLock { $0 = runner.requestState }
+                try await self.serve()
+            }
+        } catch let failure as LifespanRunner.Failure {
+            lifecycle.withLock { $0.phase = .stopped }
+            switch failure {
+            case .startupFailed(let message):
+                throw FastCGIError(.lifespanStartupFailed, "Application startup failed: \(message)")
+            case .lifespanFailed(let message):
+                throw FastCGIError(.lifespanFailed, message)
+            }
+        }
+    }
+
+    private func serve() async throws {
         let listener: Listener
         do {
             try configuration.validate()

@@ -91,11 +91,12 @@ final class Worker: @unchecked Sendable {
 
     private func serveRequest(thread: pthread_t) {
         let start = Posix.monotonicNanos()
+        let id = RequestID()
         let configuration = core.configuration
         core.counters.requestStarted(totalWorkers: core.slots.count)
         defer { core.counters.requestEnded() }
 
-        var refusal: (status: Int, message: String)? = nil
+        var refusal: PlainResponse? = nil
         let head: RequestHead
         do throws(RequestHead.Refusal) {
             head = try RequestHead.parse(
@@ -103,18 +104,12 @@ final class Worker: @unchecked Sendable {
                 rootPath: configuration.rootPath,
                 maxCount: configuration.maxParamsCount,
                 maxBytes: configuration.maxParamsBytes,
-                paramsInScope: isASGI
+                paramsInScope: isASGI,
+                state: isASGI ? core.lifespanState?.snapshot() : nil
             )
         } catch {
-            head = RequestHead(scope: HTTPScope(), extraVariables: [], contentLength: nil, requestURI: "-")
-            switch error {
-            case .tooManyParams(let count):
-                refusal = (431, "Request Header Fields Too Large: more than \(configuration.maxParamsCount) FastCGI parameters (\(count)).")
-            case .paramsTooLarge(let bytes):
-                refusal = (431, "Request Header Fields Too Large: FastCGI parameters larger than \(configuration.maxParamsBytes) bytes (\(bytes)).")
-            case .invalidContentLength(let value):
-                refusal = (400, "Bad Request: CONTENT_LENGTH '\(value)' is not a non-negative integer.")
-            }
+            head = .refused
+            refusal = error.response(maxCount: configuration.maxParamsCount, maxBytes: configuration.maxParamsBytes)
         }
         let request = FastCGIRequest(
             raw: raw,
@@ -129,13 +124,10 @@ final class Worker: @unchecked Sendable {
 
         var abortConnection = false
         let path = head.scope.path
-        if let refusal {
+        if let refusal = refusal ?? PlainResponse.checkDeclaredBody(head.contentLength, limit: configuration.maxRequestBodyBytes) {
             core.counters.rejectedRequests.add(1, ordering: .relaxed)
-            core.logger.notice("Refused a request: \(refusal.message)")
-            request.respondWithError(status: refusal.status, message: refusal.message)
-        } else if let limit = configuration.maxRequestBodyBytes, let declared = head.contentLength, declared > limit {
-            core.counters.rejectedRequests.add(1, ordering: .relaxed)
-            request.respondWithError(status: 413, message: "Content Too Large: the request body of \(declared) bytes is larger than the limit of \(limit) bytes.")
+            core.logger.notice("Refused a request: \(refusal.text)")
+            request.respond(refusal)
         } else if let pingPath = configuration.pingPath, path == pingPath {
             respondPlain(request, configuration.pingResponse + "\n")
         } else if let statusPath = configuration.statusPath, path == statusPath {
@@ -146,12 +138,7 @@ final class Worker: @unchecked Sendable {
                 respondPlain(request, status.text)
             }
         } else {
-            switch core.application {
-            case .wsgi(let application):
-                abortConnection = serveWSGI(application, request)
-            case .asgi(let application):
-                abortConnection = serveASGI(application, request)
-            }
+            abortConnection = serveApplication(request)
         }
 
         finish(request, abort: abortConnection)
@@ -159,8 +146,8 @@ final class Worker: @unchecked Sendable {
         if request.isBroken && !request.isTimedOut {
             core.counters.abortedRequests.add(1, ordering: .relaxed)
         }
-        if configuration.accessLog, core.logger.logLevel <= .info {
-            logAccess(request, durationNanos: Posix.monotonicNanos() &- start)
+        if configuration.accessLog {
+            logAccess(request, id: id, durationNanos: Posix.monotonicNanos() &- start)
         }
     }
 
@@ -202,12 +189,19 @@ final class Worker: @unchecked Sendable {
         }
     }
 
-    private func logAccess(_ request: FastCGIRequest, durationNanos: UInt64) {
+    private func logAccess(_ request: FastCGIRequest, id: RequestID, durationNanos: UInt64) {
         let summary = request.responseSummary
         let scope = request.head.scope
-        let client = scope.client?.host ?? "-"
-        let status = summary.started ? String(summary.status) : (request.isBroken ? "-" : "0")
-        let milliseconds = Double(durationNanos / 1000) / 1000
-        core.logger.info("\(client) \"\(scope.method) \(request.head.requestURI) HTTP/\(scope.httpVersion)\" \(status) \(summary.bytes) \(milliseconds)ms\(request.isBroken ? (request.isTimedOut ? " timed-out" : " aborted") : "")")
+        AccessLogRecord(
+            id: id,
+            method: scope.method,
+            target: request.head.requestURI,
+            httpVersion: scope.httpVersion,
+            client: scope.client,
+            status: summary.started ? summary.status : nil,
+            bytes: summary.bytes,
+            duration: .nanoseconds(Int64(clamping: durationNanos)),
+            outcome: request.isBroken ? (request.isTimedOut ? .timedOut : .aborted) : nil
+        ).log(to: core.logger)
     }
 }

@@ -1,3 +1,4 @@
+import ASGI
 import NIOCore
 import Synchronization
 
@@ -30,9 +31,10 @@ final class ChannelWriter<Part: Sendable>: Sendable {
     /// Whether a write has failed (the connection is gone).
     var hasFailed: Bool { state.withLock { $0.failed } }
 
-    /// Writes `parts` (`bytes` of payload among them) and flushes.
-    /// - Throws: ``HTTPServerError/clientDisconnected`` once a write has failed or the channel closed.
-    func write(_ parts: [Part], bytes: Int) async throws {
+    /// Writes `parts` (`bytes` of payload among them) and flushes; with `waitForCompletion`,
+    /// returns only once they reached the socket.
+    /// - Throws: `ClientDisconnectedError` once a write has failed or the channel closed.
+    func write(_ parts: [Part], bytes: Int, waitForCompletion: Bool = false) async throws {
         try await waitForRoom()
         state.withLock { $0.inFlight += bytes }
         let promise = channel.eventLoop.makePromise(of: Void.self)
@@ -57,6 +59,13 @@ final class ChannelWriter<Part: Sendable>: Sendable {
         }
         promise.futureResult.whenComplete { result in
             self.completed(bytes: bytes, failed: { if case .failure = result { return true } else { return false } }())
+        }
+        if waitForCompletion {
+            do {
+                try await promise.futureResult.get()
+            } catch {
+                throw ClientDisconnectedError.connectionClosed
+            }
         }
     }
 
@@ -84,7 +93,7 @@ final class ChannelWriter<Part: Sendable>: Sendable {
             }
             switch ready {
             case .none:
-                throw HTTPServerError.clientDisconnected
+                throw ClientDisconnectedError.connectionClosed
             case .some(true):
                 return
             case .some(false):

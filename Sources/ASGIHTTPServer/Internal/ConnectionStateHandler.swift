@@ -1,3 +1,4 @@
+import ASGI
 import NIOCore
 import NIOHTTP1
 
@@ -97,11 +98,10 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
             context.close(promise: nil)
             return
         }
-        let status: HTTPResponseStatus = parseError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
-        let (head, body) = ResponseHead.plain(status: status, version: .http1_1, close: true, body: status.reasonPhrase, serverHeader: serverHeader)
-        context.write(Self.wrapOutboundOut(.head(head)), promise: nil)
-        context.write(Self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-        context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+        let answer = PlainResponse(status: parseError == .headerOverflow ? 431 : 400)
+        let parts = ResponseHead.plain(answer, version: .http1_1, close: true, serverHeader: serverHeader)
+        for part in parts.dropLast() { context.write(Self.wrapOutboundOut(part), promise: nil) }
+        context.writeAndFlush(Self.wrapOutboundOut(parts[parts.count - 1])).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
     }

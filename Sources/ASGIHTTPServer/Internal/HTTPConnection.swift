@@ -74,11 +74,18 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// Writes response parts and flushes; waits while too much is still on its way to the client.
-    /// - Throws: ``HTTPServerError/clientDisconnected`` when the connection is gone.
+    /// - Throws: `ClientDisconnectedError` when the connection is gone.
     func write(_ parts: [HTTPServerResponsePart]) async throws {
         var bytes = 0
         for case .body(let body) in parts { bytes += body.readableBytes }
         try await writer.write(parts, bytes: bytes)
+    }
+
+    /// Writes response parts and waits until they reached the socket (a file region, whose file
+    /// must stay open until then).
+    /// - Throws: `ClientDisconnectedError` when the connection is gone.
+    func writeAndWait(_ parts: [HTTPServerResponsePart], bytes: Int) async throws {
+        try await writer.write(parts, bytes: bytes, waitForCompletion: true)
     }
 
     /// Closes the connection at once (an aborted response): what was not yet written is dropped.
@@ -119,44 +126,32 @@ final class HTTPConnection: @unchecked Sendable {
     /// Serves one request; returns whether the connection may carry another.
     private func serveRequest(_ head: HTTPRequestHead) async throws -> Bool {
         let started = ContinuousClock.now
+        let id = RequestID()
         let request = RequestHead(head)
-        let target = RequestTarget(head.uri, rootPath: server.rootPath)
 
         // Limits the server answers for the application.
         let hasBody = request.isChunked || (request.contentLength ?? 0) > 0
         if !admitted {
-            await answer(.serviceUnavailable, head: head, request: request, target: target, started: started, close: true)
+            await answer(.serviceUnavailable, head: head, id: id, started: started, close: true)
             if hasBody { await discardUntilClientCloses() }
             return false
         }
-        if let limit = server.configuration.maxRequestBodyBytes, let length = request.contentLength, length > limit {
-            server.logger.notice("Request body of \(length) bytes is over the limit of \(limit) bytes; answered 413.")
-            await answer(.payloadTooLarge, head: head, request: request, target: target, started: started, close: true)
+        if let refusal = PlainResponse.checkDeclaredBody(request.contentLength, limit: server.configuration.maxRequestBodyBytes) {
+            server.logger.notice("Refused a request: \(refusal.text)")
+            await answer(refusal, head: head, id: id, started: started, close: true)
             await discardUntilClientCloses()
             return false
         }
         guard server.admitRequest() else {
             server.logger.warning("Concurrency limit reached; answered 503.")
-            await answer(.serviceUnavailable, head: head, request: request, target: target, started: started, close: true)
+            await answer(.serviceUnavailable, head: head, id: id, started: started, close: true)
             if hasBody { await discardUntilClientCloses() }
             return false
         }
         defer { server.requestDone() }
 
-        let scope = HTTPScope(
-            httpVersion: head.version.minor == 0 ? "1.0" : "1.1",
-            method: head.method.rawValue,
-            scheme: "http",
-            path: target.path,
-            rawPath: target.rawPath,
-            queryString: target.queryString,
-            rootPath: server.rootPath,
-            headers: request.headers,
-            client: client,
-            server: serverAddress,
-            state: server.stateSnapshot,
-            extensions: ServerContext.httpExtensions
-        )
+        let scope = request.asgiHead(head, rootPath: server.rootPath, client: client, server: serverAddress)
+            .httpScope(state: server.stateSnapshot, extensions: ServerContext.httpExtensions)
         // A request without a body: read its end now, in this task, so that the application's
         // `receive()` never has to touch the connection's stream for it.
         var bodyDone = false
@@ -184,16 +179,16 @@ final class HTTPConnection: @unchecked Sendable {
         } catch {
             failure = error
         }
-        let outcome = await exchange.finish(failure: failure, method: head.method, target: target)
+        let outcome = await exchange.finish(failure: failure, method: head.method, path: scope.path)
         shared.withLock { $0.current = nil }
 
         var keepAlive = outcome.keepAlive
         if keepAlive && !exchange.bodyConsumed {
             keepAlive = try await drainBody(exchange)
         }
-        let nanoseconds = (ContinuousClock.now - started).nanoseconds
-        server.metrics.requestEnded(status: outcome.status, nanoseconds: nanoseconds)
-        accessLog(head: head, target: target, status: outcome.status)
+        let duration = ContinuousClock.now - started
+        server.metrics.requestEnded(status: outcome.status ?? 0, nanoseconds: duration.nanoseconds)
+        accessLog(head: head, id: id, status: outcome.status, bytes: outcome.bytes, duration: duration, aborted: outcome.aborted)
         if !keepAlive && !isClosed {
             server.logger.trace("Closing the connection after \(head.method.rawValue) \(head.uri).")
             await closeOutput()
@@ -234,28 +229,27 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// Answers a request without calling the application.
-    private func answer(
-        _ status: HTTPResponseStatus,
-        head: HTTPRequestHead,
-        request: RequestHead,
-        target: RequestTarget,
-        started: ContinuousClock.Instant,
-        close: Bool
-    ) async {
-        let (responseHead, body) = ResponseHead.plain(
-            status: status, version: head.version, close: close, body: status.reasonPhrase, serverHeader: server.configuration.serverHeader
-        )
-        try? await write([.head(responseHead), .body(.byteBuffer(ByteBuffer(string: body))), .end(nil)])
-        server.metrics.requestEnded(status: Int(status.code), nanoseconds: (ContinuousClock.now - started).nanoseconds)
-        accessLog(head: head, target: target, status: Int(status.code))
+    private func answer(_ response: PlainResponse, head: HTTPRequestHead, id: RequestID, started: ContinuousClock.Instant, close: Bool) async {
+        try? await write(ResponseHead.plain(response, version: head.version, close: close, serverHeader: server.configuration.serverHeader))
+        let duration = ContinuousClock.now - started
+        server.metrics.requestEnded(status: response.status, nanoseconds: duration.nanoseconds)
+        accessLog(head: head, id: id, status: response.status, bytes: response.body.count, duration: duration, aborted: false)
         if close { await closeOutput() }
     }
 
-    func accessLog(head: HTTPRequestHead, target: RequestTarget, status: Int) {
+    func accessLog(head: HTTPRequestHead, id: RequestID, status: Int?, bytes: Int?, duration: Duration, aborted: Bool) {
         guard server.accessLog else { return }
-        server.logger.info(
-            "\(client.map { "\($0.host):\($0.port ?? 0)" } ?? "-") - \"\(head.method.rawValue) \(head.uri) HTTP/\(head.version.major).\(head.version.minor)\" \(status)"
-        )
+        AccessLogRecord(
+            id: id,
+            method: head.method.rawValue,
+            target: head.uri,
+            httpVersion: ASGIRequestHead.httpVersion(major: head.version.major, minor: head.version.minor),
+            client: client,
+            status: status,
+            bytes: bytes,
+            duration: duration,
+            outcome: aborted ? .aborted : nil
+        ).log(to: server.logger)
     }
 }
 

@@ -2,6 +2,7 @@ import ASGI
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Synchronization
 
 /// One HTTP request and its response: the `receive` and `send` an application gets.
@@ -11,8 +12,11 @@ import Synchronization
 ///   read it waits until the response is complete or the client leaves, then returns
 ///   `http.disconnect` (as uvicorn does).
 /// - `send()` checks each event with `HTTPResponseState`, holds the head back until the first
-///   body event (so an error can still become a 500), writes and flushes each body event, and
-///   suspends while the channel is not writable.
+///   body event (so an error can still become a 500), writes and flushes each body event within
+///   the head's framing (``ASGI/ResponseFraming``: none for `HEAD` and bodiless statuses, never past
+///   the declared `Content-Length`), and suspends while the channel is not writable.
+/// - `http.response.pathsend` goes out with `sendfile` (a NIO `FileRegion`): the file's bytes never
+///   pass through this process's memory.
 final class HTTPExchange: Sendable {
     private enum Body {
         case open
@@ -24,6 +28,7 @@ final class HTTPExchange: Sendable {
         var response = HTTPResponseState()
         /// `http.response.start` received, not yet written.
         var pendingHead: ResponseHead?
+        var framing: ResponseFraming?
         var status = 0
         var started = false
         var headWritten = false
@@ -55,13 +60,18 @@ final class HTTPExchange: Sendable {
 
     /// How the application's call ended, for the connection.
     struct Outcome {
-        var status: Int
+        /// The status that went out (`nil`: none did).
+        var status: Int?
         var keepAlive: Bool
+        /// Response body bytes written.
+        var bytes: Int = 0
+        /// The response was cut.
+        var aborted = false
     }
 
     private let connection: HTTPConnection
     private let version: HTTPVersion
-    private let isHead: Bool
+    private let method: String
     private let expectsContinue: Bool
     private let acceptsTrailers: Bool
     private let requestKeepAlive: Bool
@@ -74,7 +84,7 @@ final class HTTPExchange: Sendable {
     init(connection: HTTPConnection, head: HTTPRequestHead, request: RequestHead, bodyDone: Bool) {
         self.connection = connection
         self.version = head.version
-        self.isHead = head.method == .HEAD
+        self.method = head.method.rawValue
         self.expectsContinue = request.expectsContinue
         self.acceptsTrailers = request.acceptsTrailers && head.version.major == 1 && head.version.minor >= 1
         self.requestKeepAlive = request.keepAlive
@@ -191,12 +201,10 @@ final class HTTPExchange: Sendable {
             return true
         }
         let server = connection.server
-        server.logger.notice("Request body is over the limit of \(bodyLimit ?? 0) bytes; answered 413.")
+        let refusal = PlainResponse.bodyTooLarge(limit: bodyLimit ?? 0)
+        server.logger.notice("Refused a request: \(refusal.text)")
         if answer {
-            let (head, body) = ResponseHead.plain(
-                status: .payloadTooLarge, version: version, close: true, body: "Payload Too Large", serverHeader: server.configuration.serverHeader
-            )
-            try? await connection.write([.head(head), .body(.byteBuffer(ByteBuffer(string: body))), .end(nil)])
+            try? await connection.write(ResponseHead.plain(refusal, version: version, close: true, serverHeader: server.configuration.serverHeader))
         }
         resumeWaiters()
     }
@@ -246,13 +254,20 @@ final class HTTPExchange: Sendable {
                 status: status, headers: headers, version: version,
                 serverHeader: connection.server.configuration.serverHeader, event: event
             )
+            let framing: ResponseFraming
+            do {
+                framing = try ResponseFraming(status: status, headers: headers, requestMethod: method)
+            } catch {
+                throw ASGIProtocolError.unexpected(event, error.message)
+            }
             try state.withLock { state in
                 try checkOpen(state)
                 try state.response.validate(event)
                 state.pendingHead = head
+                state.framing = framing
                 state.status = status
                 state.started = true
-                state.trailersEnabled = trailers && acceptsTrailers && !head.hasContentLength && !isHead
+                state.trailersEnabled = trailers && acceptsTrailers && !head.hasContentLength && framing.bodyAllowed
             }
         case .httpResponseBody(let body, let moreBody):
             let (parts, complete) = try state.withLock { state -> ([HTTPServerResponsePart], Bool) in
@@ -267,8 +282,10 @@ final class HTTPExchange: Sendable {
                     state.headWritten = true
                     parts.append(.head(head.head))
                 }
-                if !body.isEmpty && !isHead {
-                    parts.append(.body(.byteBuffer(allocator.buffer(bytes: body))))
+                let allowed = state.framing?.admit(body.count) ?? body.count
+                if allowed > 0 {
+                    let buffer = allowed == body.count ? allocator.buffer(bytes: body) : allocator.buffer(bytes: body.prefix(allowed))
+                    parts.append(.body(.byteBuffer(buffer)))
                 }
                 if writeEnd {
                     parts.append(.end(nil))
@@ -294,15 +311,64 @@ final class HTTPExchange: Sendable {
                 try await write([.end(end)])
                 resumeWaiters()
             }
-        case .httpResponsePathsend:
-            throw ASGIProtocolError.unexpected(event, "this server does not offer the 'http.response.pathsend' extension")
+        case .httpResponsePathsend(let path):
+            try await sendFile(path, event: event)
         default:
             throw ASGIProtocolError.unexpected(event, "it is not an HTTP response event")
         }
     }
 
+    /// `http.response.pathsend`: the head (with the file's size as `Content-Length` when the
+    /// application gave none), the file as a `FileRegion` (`sendfile`), the end.
+    private func sendFile(_ path: String, event: SendEvent) async throws {
+        try state.withLock { state in
+            try checkOpen(state)
+            try state.response.validate(event)
+        }
+        guard path.hasPrefix("/") else {
+            throw ASGIProtocolError.unexpected(event, "the path '\(path)' is not absolute")
+        }
+        try await NonBlockingFileIO(threadPool: .singleton).withFileRegion(_deprecatedPath: path) { region in
+            let size = region.readableBytes
+            let (parts, regionLength) = try state.withLock { state -> ([HTTPServerResponsePart], Int) in
+                try checkOpen(state)
+                guard var head = state.pendingHead, var framing = state.framing else {
+                    throw ASGIProtocolError.unexpected(event, "'http.response.start' must come first")
+                }
+                state.pendingHead = nil
+                if framing.declaredLength == nil {
+                    head.head.headers.add(name: "content-length", value: String(size))
+                    head.hasContentLength = true
+                    framing = try ResponseFraming(status: framing.status, headers: [("content-length", String(size))], requestMethod: method)
+                }
+                let length = framing.admit(size)
+                // A file shorter than the declared length leaves the client waiting for bytes that
+                // never come: the connection closes after it.
+                if framing.breaksConnection { state.closeAfter = true }
+                state.framing = framing
+                finalize(&head, state: &state, bodyCount: length, complete: true)
+                state.headWritten = true
+                state.wireComplete = true
+                var parts: [HTTPServerResponsePart] = [.head(head.head)]
+                if length > 0 {
+                    let piece = FileRegion(fileHandle: region.fileHandle, readerIndex: region.readerIndex, endIndex: region.readerIndex + length)
+                    parts.append(.body(.fileRegion(piece)))
+                }
+                parts.append(.end(nil))
+                return (parts, length)
+            }
+            do {
+                try await connection.writeAndWait(parts, bytes: regionLength)
+            } catch {
+                clientDisconnected()
+                throw error
+            }
+        }
+        resumeWaiters()
+    }
+
     private func checkOpen(_ state: State) throws {
-        if state.disconnected || state.serverAnswered { throw HTTPServerError.clientDisconnected }
+        if state.disconnected || state.serverAnswered { throw ClientDisconnectedError.connectionClosed }
         if state.finished {
             throw ASGIProtocolError("send() was called after the application returned from its call for this request.")
         }
@@ -311,7 +377,7 @@ final class HTTPExchange: Sendable {
     /// Framing headers the application left to the server; decides whether the connection closes.
     private func finalize(_ head: inout ResponseHead, state: inout State, bodyCount: Int, complete: Bool) {
         var close = !requestKeepAlive || wantsUpgrade || head.connectionClose || state.closeAfter
-        let mayHaveBody = head.head.status.mayHaveResponseBody && !isHead
+        let mayHaveBody = state.framing?.bodyAllowed ?? true
         if !head.hasContentLength && mayHaveBody {
             if complete {
                 // One body event: its length is known, so the response needs no chunking.
@@ -330,11 +396,8 @@ final class HTTPExchange: Sendable {
     }
 
     private static func appendTrailer(_ header: ASGIHeader, to fields: inout HTTPHeaders, event: SendEvent) throws {
-        let bad = header.name.isEmpty
-            || header.name.contains(where: { $0 <= 0x20 || $0 == UInt8(ascii: ":") || $0 >= 0x7F })
-            || header.value.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 })
-        if bad {
-            throw ASGIProtocolError.unexpected(event, "trailer '\(String(decoding: header.name, as: UTF8.self))' is not a valid HTTP field")
+        if let problem = HTTPFieldValidator.problem(with: header) {
+            throw ASGIProtocolError.unexpected(event, problem)
         }
         fields.add(name: String(decoding: header.name, as: UTF8.self), value: String(decoding: header.value, as: UTF8.self))
     }
@@ -381,32 +444,39 @@ final class HTTPExchange: Sendable {
 
     /// Settles the response after the application's call returned or threw: a 500 when nothing
     /// reached the client, an aborted connection when a response was cut short.
-    func finish(failure: (any Error)?, method: HTTPMethod, target: RequestTarget) async -> Outcome {
+    func finish(failure: (any Error)?, method: HTTPMethod, path: String) async -> Outcome {
         let (snapshot, waiters) = state.withLock { state in
             state.finished = true
             return (state, state.takeWaiters())
         }
         for waiter in waiters { waiter.resume() }
         let logger = connection.server.logger
-        let where_ = "\(method.rawValue) \(target.path)"
+        let where_ = "\(method.rawValue) \(path)"
+        let status = snapshot.headWritten ? snapshot.status : nil
+        let bytes = snapshot.framing?.sent ?? 0
 
         // A client waiting for `100 Continue` that never came may never send the body.
         let bodyUnreadable = snapshot.body == .open && (snapshot.reading || (expectsContinue && !snapshot.continueSent))
-        var keepAlive = requestKeepAlive && !snapshot.closeAfter && !wantsUpgrade && !bodyUnreadable
+        let keepAlive = requestKeepAlive && !snapshot.closeAfter && !wantsUpgrade && !bodyUnreadable
             && snapshot.body != .failed
 
+        /// The response went out (or did not), and the connection is not kept.
+        func ended(aborted: Bool) -> Outcome {
+            Outcome(status: status, keepAlive: false, bytes: bytes, aborted: aborted)
+        }
+
         if snapshot.serverAnswered {
-            return Outcome(status: snapshot.status, keepAlive: false)
+            return Outcome(status: snapshot.status, keepAlive: false, bytes: PlainResponse.bodyTooLarge(limit: bodyLimit ?? 0).body.count)
         }
         if let failure {
-            if let error = failure as? HTTPServerError, error.code == .clientDisconnected {
+            if failure is ClientDisconnectedError {
                 logger.debug("Client disconnected during \(where_).")
                 if !snapshot.wireComplete { connection.abort() }
-                return Outcome(status: snapshot.status, keepAlive: false)
+                return ended(aborted: !snapshot.wireComplete)
             }
             if snapshot.disconnected {
                 logger.debug("Application failed after the client disconnected during \(where_): \(String(describing: failure))")
-                return Outcome(status: snapshot.status, keepAlive: false)
+                return ended(aborted: !snapshot.wireComplete)
             }
             if failure is CancellationError && Task.isCancelled {
                 // The server cut the request off (the graceful-shutdown period ran out): a client
@@ -414,51 +484,41 @@ final class HTTPExchange: Sendable {
                 // reading the response sees the connection end.
                 logger.warning("Request cancelled by the server shutting down (\(where_)).")
                 if !snapshot.headWritten {
-                    await plainAnswer(.serviceUnavailable, body: "Service Unavailable", close: true)
-                    return Outcome(status: 503, keepAlive: false)
+                    return await answer(.serviceUnavailable, close: true)
                 }
                 if !snapshot.wireComplete { connection.abort() }
-                return Outcome(status: snapshot.status, keepAlive: false)
+                return ended(aborted: !snapshot.wireComplete)
             }
             if !snapshot.headWritten {
                 logger.error("Exception in ASGI application (\(where_)): \(String(describing: failure))")
-                await internalServerError(close: !keepAlive)
-                return Outcome(status: 500, keepAlive: keepAlive)
+                return await answer(.internalServerError, close: !keepAlive)
             }
             logger.error("Exception in ASGI application after its response started (\(where_)): \(String(describing: failure))")
             if !snapshot.wireComplete {
                 connection.abort()
-                keepAlive = false
+                return ended(aborted: true)
             }
-            return Outcome(status: snapshot.status, keepAlive: keepAlive)
+            return Outcome(status: status, keepAlive: keepAlive, bytes: bytes)
         }
         if snapshot.wireComplete {
-            return Outcome(status: snapshot.status, keepAlive: keepAlive)
+            return Outcome(status: status, keepAlive: keepAlive, bytes: bytes)
         }
         if snapshot.disconnected {
-            return Outcome(status: snapshot.status, keepAlive: false)
+            return ended(aborted: true)
         }
         if !snapshot.headWritten {
             let what = snapshot.started ? "completing" : "starting"
             logger.error("ASGI callable returned without \(what) its response (\(where_)).")
-            await internalServerError(close: !keepAlive)
-            return Outcome(status: 500, keepAlive: keepAlive)
+            return await answer(.internalServerError, close: !keepAlive)
         }
         logger.error("ASGI callable returned without completing its response (\(where_)); closing the connection.")
         connection.abort()
-        return Outcome(status: snapshot.status, keepAlive: false)
+        return ended(aborted: true)
     }
 
-    private func internalServerError(close: Bool) async {
-        await plainAnswer(.internalServerError, body: "Internal Server Error", close: close)
-    }
-
-    /// Answers for the application with a plain-text body.
-    private func plainAnswer(_ status: HTTPResponseStatus, body: String, close: Bool) async {
-        let (head, body) = ResponseHead.plain(
-            status: status, version: version, close: close, body: body,
-            serverHeader: connection.server.configuration.serverHeader
-        )
-        try? await connection.write([.head(head), .body(.byteBuffer(ByteBuffer(string: body))), .end(nil)])
+    /// Answers for the application (the package's plain answer).
+    private func answer(_ response: PlainResponse, close: Bool) async -> Outcome {
+        try? await connection.write(ResponseHead.plain(response, version: version, close: close, serverHeader: connection.server.configuration.serverHeader))
+        return Outcome(status: response.status, keepAlive: !close, bytes: response.body.count)
     }
 }

@@ -18,8 +18,6 @@ struct RequestHead {
     var acceptsTrailers = false
     /// `Connection: upgrade` with an `Upgrade` header (a protocol switch we did not perform).
     var wantsUpgrade = false
-    /// The subprotocols offered in `Sec-WebSocket-Protocol`, in order.
-    var subprotocols: [String] = []
 
     init(_ head: HTTPRequestHead) {
         var elements: [ASGIHeader] = []
@@ -47,14 +45,9 @@ struct RequestHead {
                 if Self.containsToken(lowered, Self.keepAliveToken) { connectionKeepAlive = true }
                 if Self.containsToken(lowered, Self.upgrade) { connectionUpgrade = true }
             case 14 where nameBytes == Self.contentLengthName:
-                contentLength = Int(value)
+                contentLength = ContentLength.value(valueBytes)
             case 17 where nameBytes == Self.transferEncoding:
                 isChunked = true
-            case 22 where nameBytes == Self.webSocketProtocol:
-                for token in value.split(separator: ",") {
-                    let trimmed = token.trimmingASCIISpaces()
-                    if !trimmed.isEmpty { subprotocols.append(trimmed) }
-                }
             default:
                 break
             }
@@ -69,6 +62,21 @@ struct RequestHead {
         wantsUpgrade = hasUpgrade && connectionUpgrade
     }
 
+    /// The package's neutral head of this request (``ASGI/ASGIRequestHead``), from which its scope
+    /// is built: the target split by the package's one rule and mounted under `rootPath`.
+    func asgiHead(_ head: HTTPRequestHead, rootPath: String, client: ASGIAddress?, server: ASGIAddress?) -> ASGIRequestHead {
+        ASGIRequestHead(
+            method: head.method.rawValue,
+            httpVersion: ASGIRequestHead.httpVersion(major: head.version.major, minor: head.version.minor),
+            scheme: "http",
+            target: RequestTarget(head.uri).mounted(under: rootPath),
+            rootPath: rootPath,
+            headers: headers,
+            client: client,
+            server: server
+        )
+    }
+
     private static let te = Array("te".utf8)
     private static let trailers = Array("trailers".utf8)
     private static let expect = Array("expect".utf8)
@@ -79,7 +87,6 @@ struct RequestHead {
     private static let keepAliveToken = Array("keep-alive".utf8)
     private static let contentLengthName = Array("content-length".utf8)
     private static let transferEncoding = Array("transfer-encoding".utf8)
-    private static let webSocketProtocol = Array("sec-websocket-protocol".utf8)
 
     /// Whether a comma-separated list holds `token` (compared as given: lower-case both first).
     static func containsToken(_ list: [UInt8], _ token: [UInt8]) -> Bool {
@@ -106,14 +113,4 @@ func asciiLowercased(_ bytes: [UInt8]) -> [UInt8] {
         result[index] |= 0x20
     }
     return result
-}
-
-extension Substring {
-    /// The substring without leading and trailing spaces and tabs, as a `String`.
-    func trimmingASCIISpaces() -> String {
-        var slice = self[...]
-        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
-        return String(slice)
-    }
 }

@@ -1,4 +1,5 @@
 import ASGI
+import NIOCore
 import NIOHTTP1
 
 /// A response head built from an application's `http.response.start` (or
@@ -10,13 +11,15 @@ struct ResponseHead {
     /// The application asked for `Connection: close`.
     var connectionClose: Bool
 
-    /// Builds the head; ASGI header bytes that HTTP cannot carry (CR, LF, NUL; a name that is
-    /// not a token) are refused, so no application can split a response.
+    /// Builds the head; statuses and header bytes that HTTP cannot carry are refused by the
+    /// package's one rule (``ASGI/HTTPStatus``, ``ASGI/HTTPFieldValidator``), so no application can
+    /// split a response.
     /// - Throws: ``ASGIProtocolError`` naming the bad header or status.
     init(status: Int, headers: ASGIHeaders, version: HTTPVersion, serverHeader: String?, event: SendEvent) throws {
-        guard (100...999).contains(status) else {
-            throw ASGIProtocolError.unexpected(event, "status \(status) is not a three-digit HTTP status")
+        guard HTTPStatus.isValid(status) else {
+            throw ASGIProtocolError.unexpected(event, "status \(status) is not an HTTP status (100 to 599)")
         }
+        try HTTPFieldValidator.validate(headers, in: event)
         var fields = HTTPHeaders()
         fields.reserveCapacity(headers.count + 3)
         var hasContentLength = false
@@ -25,12 +28,6 @@ struct ResponseHead {
         var hasServer = false
         for header in headers {
             let name = header.name
-            guard !name.isEmpty, name.allSatisfy(Self.isTokenByte) else {
-                throw ASGIProtocolError.unexpected(event, "header name \(String(decoding: name, as: UTF8.self).debugDescription) is not an HTTP token")
-            }
-            guard !header.value.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }) else {
-                throw ASGIProtocolError.unexpected(event, "the value of header '\(String(decoding: name, as: UTF8.self))' contains CR, LF or NUL")
-            }
             switch name.count {
             case 4 where asciiCaseInsensitiveEqual(name, Self.date):
                 hasDate = true
@@ -50,7 +47,7 @@ struct ResponseHead {
         }
         if !hasDate { fields.add(name: "date", value: DateCache.shared.current) }
         if !hasServer, let serverHeader { fields.add(name: "server", value: serverHeader) }
-        self.head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: fields)
+        self.head = HTTPResponseHead(version: version, status: Self.status(status), headers: fields)
         self.hasContentLength = hasContentLength
         self.connectionClose = connectionClose
     }
@@ -62,29 +59,23 @@ struct ResponseHead {
     private static let contentLength = Array("content-length".utf8)
     private static let transferEncoding = Array("transfer-encoding".utf8)
 
-    /// RFC 9110 `tchar`.
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
-            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
-            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            return true
-        default:
-            return false
-        }
+    /// NIO's status for `code`, with the package's reason phrase (the same on every frontend).
+    static func status(_ code: Int) -> HTTPResponseStatus {
+        HTTPResponseStatus(statusCode: code, reasonPhrase: HTTPStatus.reasonPhrase(code))
     }
 
-    /// A plain-text response the server sends on its own (errors, limits).
-    static func plain(status: HTTPResponseStatus, version: HTTPVersion, close: Bool, body: String, serverHeader: String?) -> (HTTPResponseHead, String) {
+    /// An answer the server gives on its own (errors, limits), as the package words every such
+    /// answer (``ASGI/PlainResponse``).
+    static func plain(_ response: PlainResponse, version: HTTPVersion, close: Bool, serverHeader: String?) -> [HTTPServerResponsePart] {
         var fields = HTTPHeaders()
-        fields.add(name: "content-type", value: "text/plain; charset=utf-8")
-        fields.add(name: "content-length", value: String(body.utf8.count))
+        for header in response.headers {
+            fields.add(name: header.nameString, value: header.valueString)
+        }
         fields.add(name: "date", value: DateCache.shared.current)
         if let serverHeader { fields.add(name: "server", value: serverHeader) }
         if close { fields.add(name: "connection", value: "close") }
-        return (HTTPResponseHead(version: version, status: status, headers: fields), body)
+        let head = HTTPResponseHead(version: version, status: status(response.status), headers: fields)
+        return [.head(head), .body(.byteBuffer(ByteBuffer(bytes: response.body))), .end(nil)]
     }
 }
 

@@ -45,8 +45,8 @@ extension ServerContext {
     /// the handshake (or the denial) and then keeps the connection open until the application is done.
     private func serveWebSocket(head: HTTPRequestHead, answer: EventLoopPromise<HTTPHeaders?>, accepted: AcceptedConnection) async throws {
         let started = ContinuousClock.now
+        let id = RequestID()
         let request = RequestHead(head)
-        let target = RequestTarget(head.uri, rootPath: rootPath)
         let client = accepted.channel.remoteAddress.flatMap(ASGIAddress.init(_:))
 
         guard accepted.admitted, admitRequest() else {
@@ -54,33 +54,18 @@ extension ServerContext {
             answer.succeed(nil)
             if case .http(let http) = try await accepted.upgrade.get() {
                 try await http.executeThenClose { _, outbound in
-                    let (responseHead, body) = ResponseHead.plain(
-                        status: .serviceUnavailable, version: head.version, close: true, body: "Service Unavailable",
-                        serverHeader: configuration.serverHeader
-                    )
-                    try? await outbound.write(contentsOf: [.head(responseHead), .body(.byteBuffer(ByteBuffer(string: body))), .end(nil)])
+                    let parts = ResponseHead.plain(.serviceUnavailable, version: head.version, close: true, serverHeader: configuration.serverHeader)
+                    try? await outbound.write(contentsOf: parts)
                     try? await http.channel.close(mode: .output).get()
                 }
             }
-            webSocketAccessLog(client: client, head: head, status: 503)
+            webSocketAccessLog(id: id, client: client, head: head, status: 503, started: started)
             return
         }
         defer { requestDone() }
 
-        let scope = WebSocketScope(
-            httpVersion: head.version.minor == 0 ? "1.0" : "1.1",
-            scheme: "ws",
-            path: target.path,
-            rawPath: target.rawPath,
-            queryString: target.queryString,
-            rootPath: rootPath,
-            headers: request.headers,
-            client: client,
-            server: accepted.channel.localAddress.flatMap(ASGIAddress.init(_:)),
-            subprotocols: request.subprotocols,
-            state: stateSnapshot,
-            extensions: ServerContext.webSocketExtensions
-        )
+        let scope = request.asgiHead(head, rootPath: rootPath, client: client, server: accepted.channel.localAddress.flatMap(ASGIAddress.init(_:)))
+            .webSocketScope(state: stateSnapshot, extensions: ServerContext.webSocketExtensions)
         let session = WebSocketSession(server: self, head: head, answer: answer, allocator: accepted.channel.allocator)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await session.runApplication(scope: scope) }
@@ -106,11 +91,20 @@ extension ServerContext {
         }
         let status = session.accepted ? 101 : session.denialStatus
         metrics.webSocketEnded(accepted: session.accepted, status: status, nanoseconds: (ContinuousClock.now - started).nanoseconds)
-        webSocketAccessLog(client: client, head: head, status: status)
+        webSocketAccessLog(id: id, client: client, head: head, status: status, started: started)
     }
 
-    private func webSocketAccessLog(client: ASGIAddress?, head: HTTPRequestHead, status: Int) {
+    private func webSocketAccessLog(id: RequestID, client: ASGIAddress?, head: HTTPRequestHead, status: Int, started: ContinuousClock.Instant) {
         guard accessLog else { return }
-        logger.info("\(client.map { "\($0.host):\($0.port ?? 0)" } ?? "-") - \"WebSocket \(head.uri)\" \(status)")
+        AccessLogRecord(
+            id: id,
+            method: head.method.rawValue,
+            target: head.uri,
+            httpVersion: ASGIRequestHead.httpVersion(major: head.version.major, minor: head.version.minor),
+            client: client,
+            status: status,
+            bytes: nil,
+            duration: ContinuousClock.now - started
+        ).log(to: logger)
     }
 }

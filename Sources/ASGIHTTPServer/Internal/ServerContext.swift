@@ -21,8 +21,9 @@ final class ServerContext: Sendable {
     private let inFlight = Atomic<Int>(0)
     private let connections = Atomic<Int>(0)
 
-    static let httpExtensions: [String: [String: ASGIValue]] = ["http.response.trailers": [:]]
-    static let webSocketExtensions: [String: [String: ASGIValue]] = ["websocket.http.response": [:]]
+    /// What HTTP scopes announce: trailers (sent to clients that accept them) and pathsend (`sendfile`).
+    static let httpExtensions: [String: [String: ASGIValue]] = [ServerExtension.trailers: [:], ServerExtension.pathsend: [:]]
+    static let webSocketExtensions: [String: [String: ASGIValue]] = [ServerExtension.webSocketHTTPResponse: [:]]
 
     init(application: any ASGIApplication, configuration: HTTPServerConfiguration, logger: Logger, lifespanState: LifespanState?) {
         self.application = application
@@ -30,9 +31,7 @@ final class ServerContext: Sendable {
         self.logger = logger
         self.metrics = ServerMetrics(configuration.metrics)
         self.lifespanState = lifespanState
-        var rootPath = configuration.rootPath
-        while rootPath.hasSuffix("/") { rootPath.removeLast() }
-        self.rootPath = rootPath
+        self.rootPath = RootPath.normalized(configuration.rootPath)
         self.idleTimeout = TimeAmount(configuration.idleTimeout)
         self.webSocketCloseTimeout = TimeAmount(configuration.webSocketCloseTimeout)
         self.accessLog = configuration.accessLog

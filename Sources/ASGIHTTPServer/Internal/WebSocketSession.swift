@@ -121,7 +121,7 @@ final class WebSocketSession: Sendable {
             return true
         }
         let logger = server.logger
-        if let failure, !(failure is HTTPServerError) {
+        if let failure, !(failure is ClientDisconnectedError) {
             logger.error("Exception in ASGI application (\(where_)): \(String(describing: failure))")
         } else if unanswered {
             logger.error("ASGI callable returned without sending the WebSocket handshake (\(where_)).")
@@ -266,7 +266,7 @@ final class WebSocketSession: Sendable {
                 if case .open = state.phase { return true }
                 return false
             }
-            if !open { throw HTTPServerError.clientDisconnected }
+            if !open { throw ClientDisconnectedError.connectionClosed }
 
         case .websocketSend(let bytes, let text):
             guard (bytes == nil) != (text == nil) else {
@@ -302,21 +302,19 @@ final class WebSocketSession: Sendable {
                 case .accepting:
                     throw ASGIProtocolError.unexpected(event, "the handshake is still being completed")
                 case .failed:
-                    throw HTTPServerError.clientDisconnected
+                    throw ClientDisconnectedError.connectionClosed
                 }
             }
             switch action {
             case .deny:
                 answer.succeed(nil)
                 await waitUntilSettled()
-                try await writeDenial(
-                    status: .forbidden, body: "Forbidden"
-                )
+                try await writeDenial(PlainResponse(status: 403))
             case .close(let frames):
                 do {
                     try await sendCloseFrame(frames, code: code, reason: reason)
                 } catch {
-                    throw HTTPServerError.clientDisconnected
+                    throw ClientDisconnectedError.connectionClosed
                 }
             case .nothing:
                 return
@@ -343,7 +341,7 @@ final class WebSocketSession: Sendable {
                 guard state.denialHead != nil || state.denialHeadWritten, !state.denialComplete else {
                     throw ASGIProtocolError.unexpected(event, "it must follow 'websocket.http.response.start' and precede the end of that response")
                 }
-                guard case .denied(let writer) = state.phase else { throw HTTPServerError.clientDisconnected }
+                guard case .denied(let writer) = state.phase else { throw ClientDisconnectedError.connectionClosed }
                 var parts: [HTTPServerResponsePart] = []
                 if var head = state.denialHead {
                     state.denialHead = nil
@@ -364,7 +362,7 @@ final class WebSocketSession: Sendable {
             do {
                 try await writer.write(contentsOf: parts)
             } catch {
-                throw HTTPServerError.clientDisconnected
+                throw ClientDisconnectedError.connectionClosed
             }
 
         default:
@@ -378,14 +376,14 @@ final class WebSocketSession: Sendable {
         try state.withLock { state in
             switch state.phase {
             case .open(let frames):
-                if state.closeSent || state.disconnect != nil { throw HTTPServerError.clientDisconnected }
+                if state.closeSent || state.disconnect != nil { throw ClientDisconnectedError.connectionClosed }
                 return frames
             case .connecting, .accepting:
                 throw ASGIProtocolError.unexpected(event, "the connection has not been accepted")
             case .denying, .denied:
                 throw ASGIProtocolError.unexpected(event, "the connection was denied")
             case .failed:
-                throw HTTPServerError.clientDisconnected
+                throw ClientDisconnectedError.connectionClosed
             }
         }
     }
@@ -401,30 +399,24 @@ final class WebSocketSession: Sendable {
         try await frames.writer.write([WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)], bytes: 0)
     }
 
-    private func writeDenial(status: HTTPResponseStatus, body: String) async throws {
+    private func writeDenial(_ response: PlainResponse) async throws {
         let writer = try state.withLock { state -> NIOAsyncChannelOutboundWriter<HTTPServerResponsePart> in
-            guard case .denied(let writer) = state.phase else { throw HTTPServerError.clientDisconnected }
+            guard case .denied(let writer) = state.phase else { throw ClientDisconnectedError.connectionClosed }
             state.denialHeadWritten = true
             state.denialComplete = true
-            state.denialStatus = Int(status.code)
+            state.denialStatus = response.status
             return writer
         }
-        let (head, text) = ResponseHead.plain(
-            status: status, version: version, close: true, body: body, serverHeader: server.configuration.serverHeader
-        )
         do {
-            try await writer.write(contentsOf: [.head(head), .body(.byteBuffer(allocator.buffer(string: text))), .end(nil)])
+            try await writer.write(contentsOf: ResponseHead.plain(response, version: version, close: true, serverHeader: server.configuration.serverHeader))
         } catch {
-            throw HTTPServerError.clientDisconnected
+            throw ClientDisconnectedError.connectionClosed
         }
     }
 
     private static func append(_ header: ASGIHeader, to fields: inout HTTPHeaders, event: SendEvent) throws {
-        let bad = header.name.isEmpty
-            || header.name.contains(where: { $0 <= 0x20 || $0 == UInt8(ascii: ":") || $0 >= 0x7F })
-            || header.value.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 })
-        if bad {
-            throw ASGIProtocolError.unexpected(event, "header '\(String(decoding: header.name, as: UTF8.self))' is not a valid HTTP field")
+        if let problem = HTTPFieldValidator.problem(with: header) {
+            throw ASGIProtocolError.unexpected(event, problem)
         }
         fields.add(name: String(decoding: header.name, as: UTF8.self), value: String(decoding: header.value, as: UTF8.self))
     }
@@ -502,7 +494,7 @@ final class WebSocketSession: Sendable {
             if !state.withLock({ $0.failed }) && denialStatus != 500 {
                 server.logger.error("ASGI callable returned without completing its WebSocket denial response (\(where_)).")
             }
-            try? await writeDenial(status: .internalServerError, body: "Internal Server Error")
+            try? await writeDenial(.internalServerError)
         }
         if abort {
             server.logger.error("ASGI callable returned without completing its WebSocket denial response (\(where_)).")

@@ -74,7 +74,7 @@ final class HummingbirdExchange: @unchecked Sendable {
 
     func send(_ event: SendEvent) async throws {
         let gone = state.withLock { $0.clientGone }
-        if gone { throw WSGIError.clientDisconnected }
+        if gone { throw ClientDisconnectedError.connectionClosed }
         try state.withLock { try $0.response.validate(event) }
         switch event {
         case .httpResponseStart(let status, let headers, _):

@@ -13,7 +13,7 @@ final class RequestBodyChannel: WSGIInputSource, @unchecked Sendable {
     private var headOffset = 0
     private var buffered = 0
     private var finished = false
-    private var failure: WSGIError?
+    private var failure: (any Error)?
     private var closed = false
     private var producer: CheckedContinuation<Bool, Never>?
     private var demanded = false
@@ -68,7 +68,7 @@ final class RequestBodyChannel: WSGIInputSource, @unchecked Sendable {
     }
 
     /// The body cannot be completed: reads return what is left, then throw `error`.
-    func fail(_ error: WSGIError) {
+    func fail(_ error: any Error) {
         lock.withLock { if failure == nil { failure = error } }
         lock.broadcast()
     }

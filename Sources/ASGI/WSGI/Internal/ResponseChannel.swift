@@ -4,6 +4,8 @@ import AsyncBridge
 enum ResponsePart: Sendable {
     case start(status: Int, headers: ASGIHeaders)
     case body([UInt8])
+    /// The body is the file at this path; the response is complete.
+    case pathsend(String)
     case end
     case failed(any Error)
 }
@@ -37,10 +39,14 @@ final class ResponseChannel: @unchecked Sendable {
     private var disconnected = false
     private var abandoned = false
     private var consumer: UnsafeContinuation<ResponseBatch, Never>?
+    private var goneHandlers: [@Sendable () -> Void] = []
     let limit: Int
+    /// Whether the ASGI side may send a file body as `http.response.pathsend`.
+    let supportsPathsend: Bool
 
-    init(limit: Int = 256 * 1024) {
+    init(limit: Int = 256 * 1024, supportsPathsend: Bool = false) {
         self.limit = limit
+        self.supportsPathsend = supportsPathsend
     }
 
     deinit {
@@ -51,7 +57,7 @@ final class ResponseChannel: @unchecked Sendable {
 
     /// Queues a part, blocking while the buffer is full; wakes the async side unless `flush` is
     /// `false` (then a later part or the end must).
-    /// - Throws: ``WSGIError/clientDisconnected`` once the client is gone.
+    /// - Throws: ``ClientDisconnectedError`` once the client is gone.
     func send(_ part: ResponsePart, flush: Bool = true) throws {
         lock.lock()
         while buffered >= limit && !disconnected {
@@ -66,8 +72,9 @@ final class ResponseChannel: @unchecked Sendable {
             lock.wait()
         }
         if disconnected {
+            let abandoned = self.abandoned
             lock.unlock()
-            throw WSGIError.clientDisconnected
+            throw abandoned ? ClientDisconnectedError.requestAbandoned : ClientDisconnectedError.connectionClosed
         }
         if parts.capacity == 0 { parts.reserveCapacity(4) }
         parts.append(part)
@@ -145,12 +152,15 @@ final class ResponseChannel: @unchecked Sendable {
 
     /// The client is gone: the application's next send throws.
     func disconnect() {
-        lock.withLock {
+        let handlers = lock.withLock { () -> [@Sendable () -> Void] in
             disconnected = true
             parts = []
             buffered = 0
+            defer { goneHandlers = [] }
+            return goneHandlers
         }
         lock.broadcast()
+        for handler in handlers { handler() }
     }
 
     /// The ASGI side stops waiting (its task was cancelled): a waiting `next()` returns `.finished`,
@@ -163,8 +173,52 @@ final class ResponseChannel: @unchecked Sendable {
         buffered = 0
         done = true
         let taken = takeForConsumer()
+        let handlers = goneHandlers
+        goneHandlers = []
         lock.unlock()
         lock.broadcast()
         taken.map { $0.0.resume(returning: $0.1) }
+        for handler in handlers { handler() }
+    }
+}
+
+extension ResponseChannel: WSGIResponseSink {
+    func start(status: Int, headers: ASGIHeaders) throws {
+        try send(.start(status: status, headers: headers), flush: false)
+    }
+
+    func body(_ chunk: [UInt8], flush: Bool) throws {
+        try send(.body(chunk), flush: flush)
+    }
+
+    func end(flush: Bool) throws {
+        try send(.end, flush: flush)
+    }
+
+    func pathsend(_ path: String, length: Int) throws -> Bool {
+        guard supportsPathsend else { return false }
+        try send(.pathsend(path), flush: true)
+        return true
+    }
+
+    func answer(_ response: PlainResponse) throws {
+        try send(.start(status: response.status, headers: response.headers), flush: false)
+        try send(.body(response.body), flush: false)
+        try send(.end)
+    }
+
+    func fail(_ error: any Error) {
+        try? send(.failed(error))
+    }
+
+    var isClientGone: Bool { isDisconnected }
+
+    func onClientGone(_ handler: @escaping @Sendable () -> Void) {
+        let goneNow = lock.withLock { () -> Bool in
+            if disconnected { return true }
+            goneHandlers.append(handler)
+            return false
+        }
+        if goneNow { handler() }
     }
 }

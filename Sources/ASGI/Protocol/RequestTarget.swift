@@ -1,0 +1,109 @@
+/// A request target split the way every scope wants it: the one rule for `path`, `raw_path` and
+/// `query_string`, whichever frontend read the request line.
+///
+/// - Origin form (`/a/b?x=1`) splits at the first `?`.
+/// - Absolute form (`http://host:8080/a?x`) keeps its authority apart and its path from the first
+///   `/` (`/` when it has none).
+/// - A fragment (`#…`) is never part of a request; clients do not send it, and when one does the
+///   first `#` ends the target (uvicorn and h11 do the same).
+/// - `path` is ``HTTPScope/decodedPath(_:)`` of the raw path; `rawPath` and `queryString` keep the
+///   bytes as sent.
+package struct RequestTarget: Sendable, Hashable {
+    /// The path as sent: still percent-encoded, without query and fragment.
+    package var rawPath: [UInt8]
+    /// The query string as sent, without the `?` and the fragment.
+    package var queryString: [UInt8]
+    /// The path, percent-decoded and read as UTF-8.
+    package var path: String
+    /// The authority of an absolute-form target (`host:port`), else `nil`.
+    package var authority: [UInt8]?
+
+    /// Splits `target`.
+    package init(_ target: some Collection<UInt8>) {
+        var bytes = Array(target)
+        if let hash = bytes.firstIndex(of: UInt8(ascii: "#")) { bytes.removeSubrange(hash...) }
+        authority = nil
+        if let (authorityRange, pathStart) = Self.absoluteForm(bytes) {
+            authority = Array(bytes[authorityRange])
+            bytes.removeSubrange(..<pathStart)
+            if bytes.first != UInt8(ascii: "/") { bytes.insert(UInt8(ascii: "/"), at: 0) }
+        } else if bytes.isEmpty {
+            bytes = [UInt8(ascii: "/")]
+        }
+        if let question = bytes.firstIndex(of: UInt8(ascii: "?")) {
+            queryString = Array(bytes[(question + 1)...])
+            rawPath = Array(bytes[..<question])
+        } else {
+            queryString = []
+            rawPath = bytes
+        }
+        path = HTTPScope.decodedPath(rawPath)
+    }
+
+    /// Splits `target` given as text.
+    package init(_ target: String) {
+        self.init(target.utf8)
+    }
+
+    /// The target as the application is mounted under `rootPath` by a proxy that strips it (as
+    /// uvicorn's `--root-path`): both paths start with the root path.
+    package func mounted(under rootPath: String) -> RequestTarget {
+        guard !rootPath.isEmpty else { return self }
+        var mounted = self
+        mounted.rawPath = Array(rootPath.utf8) + rawPath
+        mounted.path = rootPath + path
+        return mounted
+    }
+
+    /// The authority and where the path starts, for an absolute-form target (`scheme://authority…`).
+    private static func absoluteForm(_ bytes: [UInt8]) -> (Range<Int>, Int)? {
+        guard let first = bytes.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*"),
+              let colon = bytes.firstIndex(of: UInt8(ascii: ":")),
+              bytes[..<colon].allSatisfy(isSchemeByte),
+              colon + 2 < bytes.count,
+              bytes[colon + 1] == UInt8(ascii: "/"), bytes[colon + 2] == UInt8(ascii: "/")
+        else { return nil }
+        let authorityStart = colon + 3
+        var index = authorityStart
+        while index < bytes.count, bytes[index] != UInt8(ascii: "/"), bytes[index] != UInt8(ascii: "?") {
+            index += 1
+        }
+        return (authorityStart..<index, index)
+    }
+
+    /// RFC 3986 `scheme` characters.
+    private static func isSchemeByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."):
+            return true
+        default:
+            return false
+        }
+    }
+}
+
+/// The one rule for where an application is mounted (`root_path`, the WSGI `SCRIPT_NAME`).
+package enum RootPath {
+    /// A configured root path in its one form: no trailing `/` (so `/` and `""` both mean none).
+    package static func normalized(_ rootPath: String) -> String {
+        var root = rootPath
+        while root.hasSuffix("/") { root.removeLast() }
+        return root
+    }
+
+    /// Whether `path` lies under `rootPath`: equal to it, or continuing it with `/`.
+    package static func contains(_ path: some StringProtocol, under rootPath: some StringProtocol) -> Bool {
+        guard !rootPath.isEmpty else { return true }
+        guard path.hasPrefix(rootPath) else { return false }
+        let rest = path.dropFirst(rootPath.count)
+        return rest.isEmpty || rest.hasPrefix("/")
+    }
+
+    /// The root path of a request for `path` to an application mounted at `mountPoint`: the mount
+    /// point when the path lies under it, else `""`.
+    package static func of(path: String, mountPoint: String) -> String {
+        let root = normalized(mountPoint)
+        return !root.isEmpty && contains(path, under: root) ? root : ""
+    }
+}

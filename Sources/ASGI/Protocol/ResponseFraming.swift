@@ -1,0 +1,94 @@
+/// What a response's head says about its body, and how much of the body went out against it:
+/// the framing state every frontend keeps for a response.
+///
+/// A bodiless status (1xx, 204, 304) and any answer to `HEAD` carry no body; a declared
+/// `Content-Length` bounds the body. ``admit(_:)`` says how much of the next chunk may go out, so a
+/// frontend never writes past what the head announced; ``shortfall`` and ``excess`` tell it, at
+/// the end, whether the connection can still be trusted with another response.
+///
+/// ```swift
+/// var framing = try ResponseFraming(status: 200, headers: [("content-length", "5")], requestMethod: "GET")
+/// framing.admit(8)          // 5: three bytes are dropped
+/// framing.isSatisfied       // true: iteration can stop
+/// ```
+package struct ResponseFraming: Sendable, Hashable {
+    /// A framing header no response can be sent with.
+    package enum Problem: Error, Hashable {
+        /// A `Content-Length` value that is not a length.
+        case malformedContentLength(String)
+        /// Two `Content-Length` headers with different values.
+        case conflictingContentLengths(String, String)
+
+        /// The problem in words.
+        package var message: String {
+            switch self {
+            case .malformedContentLength(let value):
+                return "Content-Length '\(value)' is not a non-negative integer"
+            case .conflictingContentLengths(let first, let second):
+                return "two Content-Length headers disagree ('\(first)' and '\(second)')"
+            }
+        }
+    }
+
+    /// The response status.
+    package let status: Int
+    /// Whether the response may carry body bytes (not a bodiless status, not an answer to `HEAD`).
+    package let bodyAllowed: Bool
+    /// The declared `Content-Length`, if the head has one.
+    package let declaredLength: Int?
+    /// Body bytes let through so far.
+    package private(set) var sent = 0
+    /// Body bytes dropped: past the declared length, or any for a response that carries none.
+    package private(set) var excess = 0
+
+    /// Reads the framing of a response head.
+    /// - Throws: ``Problem`` for a malformed or conflicting `Content-Length`.
+    package init(status: Int, headers: ASGIHeaders, requestMethod: String) throws(Problem) {
+        var declared: Int?
+        var declaredText: String?
+        for header in headers where header.name.count == 14 && asciiCaseInsensitiveEquals(header.name, Self.contentLengthName) {
+            guard case .length(let length) = ContentLength.parse(header.value) else {
+                throw .malformedContentLength(header.valueString)
+            }
+            if let declared, declared != length {
+                throw .conflictingContentLengths(declaredText ?? "", header.valueString)
+            }
+            declared = length
+            declaredText = header.valueString
+        }
+        self.status = status
+        self.declaredLength = declared
+        self.bodyAllowed = !HTTPStatus.isBodiless(status) && requestMethod != "HEAD"
+    }
+
+    /// How many of `count` body bytes may go out now (the rest is counted as ``excess``).
+    package mutating func admit(_ count: Int) -> Int {
+        var allowed = bodyAllowed ? count : 0
+        if let declaredLength { allowed = min(allowed, max(0, declaredLength - sent)) }
+        sent += allowed
+        excess += count - allowed
+        return allowed
+    }
+
+    /// Whether no more body bytes may go out (the declared length is reached, or none are allowed).
+    package var isSatisfied: Bool {
+        !bodyAllowed || declaredLength.map { sent >= $0 } ?? false
+    }
+
+    /// Whether letting `count` more bytes out reaches the end of the declared body.
+    package func completes(with count: Int) -> Bool {
+        !bodyAllowed || declaredLength.map { sent + count >= $0 } ?? false
+    }
+
+    /// Declared bytes that never went out (the response ended short), or `nil` when none are missing.
+    package var shortfall: Int? {
+        guard bodyAllowed, let declaredLength, sent < declaredLength else { return nil }
+        return declaredLength - sent
+    }
+
+    /// Whether what went out breaks HTTP/1.1 framing, so the connection must close after it: the
+    /// body ended short of its declared length (the client would read the next response as body).
+    package var breaksConnection: Bool { shortfall != nil }
+
+    private static let contentLengthName = Array("content-length".utf8)
+}

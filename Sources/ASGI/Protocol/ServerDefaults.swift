@@ -1,0 +1,22 @@
+/// The defaults every frontend of the package shares, defined once: wherever the same knob exists
+/// (``WSGIToASGI``, the HTTP server, the FastCGI server, the runner), it starts from the same value.
+public enum ServerDefaults {
+    /// Largest request body accepted: 100 MiB (413 past it).
+    public static let maxRequestBodyBytes: Int? = 100 * 1024 * 1024
+    /// The listen backlog: 511, as nginx and PHP-FPM.
+    public static let backlog = 511
+    /// Most values one environ variable may receive from repeated headers: 100 (400 past it), the
+    /// guard asgiref added against CVE-2025-14550.
+    public static let duplicateHeaderLimit: Int? = 100
+    /// Wall-clock limit of one request where a server enforces one: 60 seconds.
+    public static let requestTimeout: Duration = .seconds(60)
+    /// How long a graceful shutdown lets in-flight requests run: 30 seconds.
+    public static let gracefulShutdownTimeout: Duration = .seconds(30)
+    /// How long a server waits for the next bytes of a request it is reading: 60 seconds (nginx's
+    /// `fastcgi_send_timeout`).
+    public static let readTimeout: Duration = .seconds(60)
+    /// How long a kept-alive HTTP connection may wait for its next request: 5 seconds (uvicorn's).
+    public static let idleTimeout: Duration = .seconds(5)
+    /// Size of the pieces a server reads a request body or a file in: 64 KiB.
+    public static let chunkSize = 64 * 1024
+}
