@@ -1,6 +1,7 @@
-import ASGI
+@testable import ASGI
 import AsyncBridge
 import Foundation
+import Synchronization
 import Testing
 
 /// What a blocking server saw from an application: status, headers, written chunks and threads.
@@ -106,6 +107,73 @@ struct ASGIToWSGITests {
         }
         #expect(after.values == [.httpDisconnect])
         #expect(captured.chunks == [bytes("done")])
+    }
+
+    /// a2wsgi's bug, the other way round: an application that watches `receive()` for a disconnect
+    /// while it streams (Starlette's StreamingResponse) keeps streaming once the body is read; the
+    /// watcher gets `http.disconnect` only when the response is complete.
+    @Test func noDisconnectJustBecauseTheBodyWasRead() async throws {
+        let seen = Log<String>()
+        let app = ASGIApp { _, receive, send in
+            while case .httpRequest(_, let more) = try await receive(), more {}
+            try await send(.httpResponseStart(status: 200))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    let event = try await receive()
+                    seen.append("watcher: \(event.type)")
+                }
+                for index in 0..<3 {
+                    try await send(.httpResponseBody(body: bytes("chunk \(index)\n"), moreBody: true))
+                    seen.append("sent \(index)")
+                }
+                try await send(.httpResponseBody(body: bytes("end\n")))
+                seen.append("sent end")
+                try await group.waitForAll()
+            }
+        }
+        let captured = CapturedResponse()
+        try await onWorkerThread {
+            let environ = Environ(variables: ["REQUEST_METHOD": "POST", "CONTENT_LENGTH": "4"], input: WSGIInput(bytes: bytes("body")))
+            _ = try ASGIToWSGI(app)(environ, captured.startResponse)
+        }
+        #expect(seen.values == ["sent 0", "sent 1", "sent 2", "sent end", "watcher: http.disconnect"])
+        #expect(captured.chunks.flatMap { $0 }.text == "chunk 0\nchunk 1\nchunk 2\nend\n")
+    }
+
+    /// When the server says the client is gone (a package server's hook), the watcher gets
+    /// `http.disconnect` while the response is still streaming, and the next send throws
+    /// `ClientDisconnectedError`.
+    @Test func disconnectWhenTheServerSaysTheClientIsGone() async throws {
+        let gone = Mutex<(@Sendable () -> Void)?>(nil)
+        let registered = Latch()
+        let outcome = Log<String>()
+        let app = ASGIApp { _, receive, send in
+            _ = try await receive()
+            try await send(.httpResponseStart(status: 200))
+            try await send(.httpResponseBody(body: bytes("first"), moreBody: true))
+            let event = try await receive()
+            outcome.append("watcher: \(event.type)")
+            do {
+                try await send(.httpResponseBody(body: bytes("late"), moreBody: true))
+            } catch is ClientDisconnectedError {
+                outcome.append("send threw ClientDisconnectedError")
+            }
+        }
+        let captured = CapturedResponse()
+        async let served: Void = onWorkerThread {
+            var environ = Environ(variables: ["REQUEST_METHOD": "GET"])
+            environ.serverHooks = WSGIServerHooks(completeResponse: {}, onClientGone: { handler in
+                gone.withLock { $0 = handler }
+                registered.open()
+            })
+            _ = try? ASGIToWSGI(app)(environ, captured.startResponse)
+        }
+        // The waiting receive() registers with the server before it waits.
+        await registered.wait()
+        gone.withLock { $0 }?()
+        try await served
+        #expect(outcome.values == ["watcher: http.disconnect", "send threw ClientDisconnectedError"])
+        #expect(captured.chunks == [bytes("first")])
     }
 
     /// The scope is built from the environ: method, SCRIPT_NAME/PATH_INFO, query, headers, addresses.
