@@ -198,3 +198,69 @@ struct StreamingTests {
         #expect(result.stderr.contains("HTTP/1.1 100 Continue"))
     }
 }
+
+/// `http.response.pathsend` and `wsgi.file_wrapper` over HTTP: `sendfile`, so the file's bytes
+/// never pass through the server's memory.
+@Suite(.timeLimit(.minutes(1)))
+struct PathsendTests {
+    /// Writes a file of `mib` MiB of a repeating pattern and returns its path.
+    static func makeFile(mib: Int, in directory: String) throws -> String {
+        let path = directory + "/file-\(mib).bin"
+        var block = [UInt8](repeating: 0, count: 1 << 20)
+        for index in block.indices { block[index] = UInt8(truncatingIfNeeded: index &* 31) }
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        for _ in 0..<mib { handle.write(Data(block)) }
+        try handle.close()
+        return path
+    }
+
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "asgi-pathsend-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test("A 64 MiB file goes out whole, sized, with no growth of the server's memory", arguments: ["/file", "/wsgi-file"])
+    func largeFile(route: String) async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let large = try Self.makeFile(mib: 64, in: directory)
+        let small = try Self.makeFile(mib: 1, in: directory)
+        let server = try await StreamingServerProcess.start(eventLoops: true)
+        defer { server.process.stop() }
+        let warm = try await curl(["-o", "/dev/null", "-w", "%{size_download}|%{http_code}", "\(server.url)\(route)?\(small)"])
+        #expect(warm.stdout == "\(1 << 20)|200", "\(warm.stderr)")
+        let before = server.memory("VmRSS")
+        let output = directory + "/received.bin"
+        let result = try await curl(["-o", output, "-D", "-", "-w", "%{size_download}|%{http_code}", "\(server.url)\(route)?\(large)"])
+        let growth = server.memory("VmHWM") - before
+        #expect(result.stdout.lowercased().contains("content-length: \(64 << 20)"))
+        #expect(result.stdout.hasSuffix("\(64 << 20)|200"), "\(result.stderr)")
+        #expect(FileManager.default.contentsEqual(atPath: output, andPath: large))
+        #expect(growth < 1 << 20, "the server's memory grew by \(growth >> 10) KiB")
+        await server.stop()
+    }
+
+    @Test("HEAD gets the file's length and no body; a missing file is a 500 before anything went out")
+    func headAndMissingFile() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = try Self.makeFile(mib: 1, in: directory)
+        let app = ASGIApp { scope, _, send in
+            guard case .http(let http) = scope else { return }
+            try await send(.httpResponseStart(status: 200, headers: [("content-type", "application/octet-stream")]))
+            try await send(.httpResponsePathsend(path: http.path == "/missing" ? directory + "/nothing-here" : file))
+        }
+        let (head, missing, after) = try await withServer(app) { server in
+            let head = try await curl(["-I", "-w", "|%{size_download}", "\(server.url)/file"])
+            let missing = try await curl(["-w", "|%{http_code}", "\(server.url)/missing"])
+            let after = try await curl(["-o", "/dev/null", "-w", "%{size_download}|%{http_code}", "\(server.url)/file"])
+            return (head, missing, after)
+        }
+        #expect(head.stdout.lowercased().contains("content-length: \(1 << 20)"))
+        #expect(head.stdout.hasSuffix("|0"))
+        #expect(missing.stdout == "Internal Server Error|500")
+        #expect(after.stdout == "\(1 << 20)|200")
+    }
+}

@@ -4,6 +4,8 @@
 //   StreamingServer [--event-loops]
 //     POST /upload          reads the body through receive() and answers its length
 //     GET  /download?mib=N  streams N MiB in 64 KiB body events
+//     GET  /file?PATH       sends the file at PATH with http.response.pathsend
+//     GET  /wsgi-file?PATH  the same from a WSGI-style application's wsgi.file_wrapper
 // Prints "listening PORT" once it listens on 127.0.0.1 (an ephemeral port); SIGTERM stops it.
 import ASGI
 import ASGIHTTPServer
@@ -15,9 +17,20 @@ import Glibc
 import Darwin
 #endif
 
+/// A WSGI-style application that answers with the file its query names, through `wsgi.file_wrapper`.
+let fileApp = WSGIToASGI(WSGIApp { environ, startResponse in
+    _ = try startResponse("200 OK", [("Content-Type", "application/octet-stream")], nil)
+    return try environ.fileWrapper(path: environ["QUERY_STRING"] ?? "")
+})
+
 let app = ASGIApp { scope, receive, send in
     guard case .http(let http) = scope else { return }
     switch http.path {
+    case "/file":
+        try await send(.httpResponseStart(status: 200, headers: [("content-type", "application/octet-stream")]))
+        try await send(.httpResponsePathsend(path: String(decoding: http.queryString, as: UTF8.self)))
+    case "/wsgi-file":
+        try await fileApp(scope: scope, receive: receive, send: send)
     case "/upload":
         var total = 0
         loop: while true {
