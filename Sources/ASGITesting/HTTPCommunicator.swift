@@ -16,7 +16,9 @@ import AsyncBridge
 /// `server`) and a `content-length` header (for a non-empty body) when they are missing. The body
 /// is queued at once as `http.request` events of at most `chunkSize` bytes, the last with
 /// `moreBody: false`. Once the response is complete, the application's `receive()` returns
-/// `http.disconnect`.
+/// `http.disconnect`. The response is held to the rules every server of the package applies (a
+/// status from 100 to 599, header fields HTTP can carry, a well-formed `Content-Length`): a breach
+/// throws ``ASGI/ASGIProtocolError`` from ``getResponse(timeout:)``.
 public final class HTTPCommunicator: Sendable {
     /// The scope the application was called with.
     public let scope: HTTPScope
@@ -37,6 +39,8 @@ public final class HTTPCommunicator: Sendable {
     ///   - client: The client's address.
     ///   - server: The server's address; also the `host` header's value when none is given.
     ///   - chunkSize: The largest `http.request` body chunk (at least 1 byte).
+    ///   - state: The lifespan state a server would copy into the scope (the communicator runs no
+    ///     lifespan of its own).
     public init(
         application: any ASGIApplication,
         method: String = "GET",
@@ -49,7 +53,8 @@ public final class HTTPCommunicator: Sendable {
         httpVersion: String = "1.1",
         client: ASGIAddress? = ASGIAddress(host: "127.0.0.1", port: 50000),
         server: ASGIAddress? = ASGIAddress(host: "testserver", port: 80),
-        chunkSize: Int = 64 * 1024
+        chunkSize: Int = 64 * 1024,
+        state: [String: ASGIValue]? = nil
     ) {
         precondition(chunkSize > 0, "chunkSize must be at least 1")
         let target = RequestTarget(testTarget: path, queryString: queryString)
@@ -69,7 +74,7 @@ public final class HTTPCommunicator: Sendable {
             headers: headers,
             client: client,
             server: server
-        ).httpScope(state: nil, extensions: nil)
+        ).httpScope(state: state, extensions: nil)
         self.scope = scope
         self.communicator = ApplicationCommunicator(application: application, scope: .http(scope))
 
@@ -89,7 +94,8 @@ public final class HTTPCommunicator: Sendable {
     ///   without completing it.
     public func getResponse(timeout: Duration = .seconds(1)) async throws -> TestResponse {
         do {
-            return try await withTimeout(timeout) { [communicator] in try await Self.gatherResponse(communicator) }
+            let method = scope.method
+            return try await withTimeout(timeout) { [communicator] in try await Self.gatherResponse(communicator, method: method) }
         } catch let error as TimeoutError {
             communicator.cancel()
             throw error
@@ -102,18 +108,30 @@ public final class HTTPCommunicator: Sendable {
     }
 
     /// Reads response events until the response is complete. The communicator has already checked
-    /// their order, so only the shape is looked at here.
-    private static func gatherResponse(_ communicator: ApplicationCommunicator) async throws -> TestResponse {
+    /// their order, so only the shape is looked at here; the body is what a server would send
+    /// (none for `HEAD` and bodiless statuses, never past the declared `Content-Length`).
+    private static func gatherResponse(_ communicator: ApplicationCommunicator, method: String) async throws -> TestResponse {
         let first = try await communicator.nextOutput()
         guard case .httpResponseStart(let status, let headers, let trailers) = first else {
             throw CommunicatorError.unexpectedEvent(first, expected: "'http.response.start'")
+        }
+        // The rules every server of the package holds a response to.
+        guard HTTPStatus.isValid(status) else {
+            throw ASGIProtocolError.unexpected(first, "status \(status) is not an HTTP status (100 to 599)")
+        }
+        try HTTPFieldValidator.validate(headers, in: first)
+        var framing: ResponseFraming
+        do {
+            framing = try ResponseFraming(status: status, headers: headers, requestMethod: method)
+        } catch {
+            throw ASGIProtocolError.unexpected(first, error.message)
         }
         var response = TestResponse(status: status, headers: headers)
         while true {
             let event = try await communicator.nextOutput()
             switch event {
             case .httpResponseBody(let body, let moreBody):
-                response.body += body
+                response.body += body.prefix(framing.admit(body.count))
                 if !moreBody && !trailers { return response }
             case .httpResponsePathsend(let path):
                 response.pathsend = path

@@ -218,4 +218,25 @@ struct ProtocolTests {
             _ = silent
         }
     }
+
+    @Test("An application that fails after its response started: what it wrote goes out, no FCGI_END_REQUEST, so the web server sees the response cut")
+    func failureAfterStartCutsTheResponse() async throws {
+        let app = WSGIApp { _, startResponse in
+            _ = try startResponse("200 OK", [("Content-Type", "text/plain")], nil)
+            var sent = false
+            return WSGIClosureBody(next: {
+                guard !sent else { throw TestFailure("fails midway") }
+                sent = true
+                return Array("partial".utf8)
+            })
+        }
+        try await withOneWorker("cut", wsgi: app) { _, path, directory in
+            let records = FastCGIRecord.parse(try await exchange(path: path, FastCGIWire.request(params: [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/cut")])))
+            let stdout = String(decoding: records.filter { $0.type == 6 }.flatMap(\.content), as: UTF8.self)
+            #expect(stdout.hasPrefix("Status: 200 OK"))
+            #expect(stdout.hasSuffix("partial"))
+            #expect(!records.contains { $0.type == 3 }, "FCGI_END_REQUEST was sent: \(records.map(\.type))")
+            #expect(try await cgiFcgi(path, environment: cgiRequest("/after"), in: directory).output.hasPrefix("Status: 200 OK"))
+        }
+    }
 }

@@ -52,7 +52,8 @@ struct RequestHead {
     /// Parses libfcgi's `envp` (`NAME=VALUE` C strings, NULL-terminated), counting parameters and
     /// bytes against the limits. With `paramsInScope` (ASGI applications), the extra parameters
     /// are also in the scope's `extensions["fastcgi"]["params"]`; WSGI-style ones get them in the
-    /// environ. `state` is the lifespan state copied into the scope.
+    /// environ. `state` is the lifespan state copied into the scope (WSGI-style applications see it
+    /// as `environ.scope?.state`).
     static func parse(
         _ envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
         rootPath: String?,

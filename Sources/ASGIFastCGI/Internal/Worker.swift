@@ -105,7 +105,7 @@ final class Worker: @unchecked Sendable {
                 maxCount: configuration.maxParamsCount,
                 maxBytes: configuration.maxParamsBytes,
                 paramsInScope: isASGI,
-                state: isASGI ? core.lifespanState?.snapshot() : nil
+                state: core.lifespanState?.snapshot()
             )
         } catch {
             head = .refused
