@@ -15,6 +15,9 @@ let package = Package(
         .library(name: "AsyncBridge", targets: ["AsyncBridge"]),
         .library(name: "ASGI", targets: ["ASGI"]),
         .library(name: "ASGITesting", targets: ["ASGITesting"]),
+        // The applications and tables every frontend's conformance tests share (the core package's
+        // and the Hummingbird mount's): test support, not API.
+        .library(name: "ASGIConformance", targets: ["ASGIConformance"]),
         .library(name: "ASGIHTTPServer", targets: ["ASGIHTTPServer"]),
         .library(name: "ASGIFastCGI", targets: ["ASGIFastCGI"]),
         .library(name: "Gateway", targets: ["Gateway"]),
@@ -45,6 +48,11 @@ let package = Package(
         .target(
             name: "ASGITesting",
             dependencies: ["ASGI", "AsyncBridge"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ASGIConformance",
+            dependencies: ["ASGI"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -209,6 +217,7 @@ let package = Package(
             name: "ASGIFastCGITests",
             dependencies: [
                 "ASGI",
+                "ASGIConformance",
                 "ASGIFastCGI",
                 "ASGIHTTPServer",
                 "ASGITesting",

@@ -1,4 +1,5 @@
 import ASGI
+import ASGIConformance
 import ASGIFastCGI
 import ASGIHTTPServer
 import Foundation
@@ -64,13 +65,6 @@ enum TransportException: String, CaseIterable, Sendable {
     }
 }
 
-/// The FastCGI parameters nginx's `fastcgi_params` sends that no HTTP request line or header
-/// carries (``TransportException/fastcgiParameters``).
-let fastcgiOnlyVariables: Set<String> = [
-    "DOCUMENT_ROOT", "DOCUMENT_URI", "GATEWAY_INTERFACE", "SERVER_SOFTWARE", "REQUEST_SCHEME",
-    "SERVER_ADDR", "REDIRECT_STATUS", "FCGI_ROLE", "SCRIPT_FILENAME", "REMOTE_USER",
-]
-
 /// The extensions each frontend announces (``TransportException/extensionsByCapability``).
 func expectedExtensions(_ frontend: Frontend, _ kind: AppKind) -> String {
     switch (frontend, kind) {
@@ -81,103 +75,16 @@ func expectedExtensions(_ frontend: Frontend, _ kind: AppKind) -> String {
     }
 }
 
-/// A dump with the transport's differences taken out, each by its named exception.
+/// A dump with the transport's differences taken out, each by its named exception
+/// (``TransportException/ports``, ``TransportException/fastcgiParameters``,
+/// ``TransportException/extensionsByCapability`` (checked apart), ``TransportException/cgiHeaderOrder``,
+/// ``TransportException/nginxDropsUnderscoredHeaders``).
 func normalized(_ dump: [String: String], _ frontend: Frontend, _ kind: AppKind) -> [String: String] {
-    var dump = dump
-    // TransportException.ports
-    for key in ["REMOTE_PORT", "SERVER_PORT"] where dump[key] != nil { dump[key] = "<port>" }
-    for key in ["client", "server"] {
-        if let value = dump[key], let colon = value.lastIndex(of: ":") { dump[key] = value[..<colon] + ":<port>" }
-    }
-    if let host = dump["HTTP_HOST"] { dump["HTTP_HOST"] = withoutPort(host) }
-    if let headers = dump["headers"] {
-        dump["headers"] = headers.split(separator: "\n").map { line in
-            line.hasPrefix("host: ") ? "host: " + withoutPort(String(line.dropFirst(6))) : String(line)
-        }.joined(separator: "\n")
-    }
-    // TransportException.fastcgiParameters
-    if frontend == .fastcgi { for key in fastcgiOnlyVariables { dump[key] = nil } }
-    // TransportException.extensionsByCapability: checked apart, per frontend.
-    dump["extensions"] = nil
-    dump["asgi.scope.extensions"] = nil
-    if let headers = dump["headers"] {
-        // TransportException.cgiHeaderOrder
-        var lines = headers.split(separator: "\n").map(String.init).sorted()
-        // TransportException.nginxDropsUnderscoredHeaders
-        if kind == .asgi { lines.removeAll { $0.split(separator: ":").first?.contains("_") == true } }
-        dump["headers"] = lines.joined(separator: "\n")
-    }
-    return dump
-}
-
-private func withoutPort(_ host: String) -> String {
-    guard let colon = host.lastIndex(of: ":") else { return host }
-    return String(host[..<colon])
-}
-
-/// The probes whose whole environ and scope every frontend must build alike.
-let scopeProbes: [Probe] = [
-    Probe(name: "non-ASCII path and query", target: "/items/caf%C3%A9?x=1&y=%20z", headers: [("X-Custom", "one"), ("Cookie", "a=1")]),
-    Probe(name: "form body", method: "POST", target: "/forms/signup",
-          headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Content-Length", "19")], body: Array("name=ada&lang=swift".utf8)),
-    Probe(name: "escapes and a fragment", target: "/a%20b%2Fc?q=1#frag"),
-    Probe(name: "repeated and underscored headers", target: "/headers",
-          headers: [("X-Custom", "one"), ("X-Custom", "two"), ("Cookie", "a=1"), ("Cookie", "b=2"), ("X-User", "alice"), ("X_User", "admin")]),
-]
-
-/// The committed tables (`Tests/ConformanceTable`), which the Hummingbird mount's tests read too.
-enum ConformanceTable {
-    static var directory: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("ConformanceTable")
-    }
-
-    /// The expected normalized dumps by kind and probe name.
-    static func scopes() throws -> [String: [String: [String: String]]] {
-        let data = try Data(contentsOf: directory.appendingPathComponent("scopes.json"))
-        return try JSONDecoder().decode([String: [String: [String: String]]].self, from: data)
-    }
-
-    /// Rewrites `scopes.json` (`CONFORMANCE_UPDATE=1`): only after a reviewed change of a rule.
-    static func write(_ kind: AppKind, _ dumps: [String: [String: String]]) throws {
-        var all = (try? scopes()) ?? [:]
-        all[kind.rawValue] = dumps
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(all).write(to: directory.appendingPathComponent("scopes.json"))
-    }
-
-    struct AnswerCase: Decodable, Sendable {
-        struct Expectation: Decodable, Sendable {
-            var status: Int
-            var body: String?
-            var bodyPrefix: String?
-            var complete: Bool?
-            var headers: [String: String]?
-            var json: [String: [String: String]]?
-            var file: Bool?
-        }
-        var name: String
-        var method: String?
-        var target: String
-        var headers: [[String]]?
-        var body: String?
-        /// Malformed on the wire: only a frontend with a wire can be sent it.
-        var wire: Bool?
-        /// The status nginx answers with itself (it refuses the request).
-        var nginxStatus: Int?
-        /// Sent without `Connection: close`, so the server frames the body.
-        var keepAlive: Bool?
-        var expect: Expectation
-
-        var probe: Probe {
-            Probe(name: name, method: method ?? "GET", target: target,
-                  headers: (headers ?? []).map { ($0[0], $0[1]) }, body: Array((body ?? "").utf8), keepAlive: keepAlive ?? false)
-        }
-    }
-
-    static func answers() throws -> [AnswerCase] {
-        try JSONDecoder().decode([AnswerCase].self, from: Data(contentsOf: directory.appendingPathComponent("answers.json")))
-    }
+    ConformanceTable.normalized(
+        dump,
+        dropping: frontend == .fastcgi ? ConformanceTable.fastcgiOnlyVariables : [],
+        droppingUnderscoredHeaders: kind == .asgi
+    )
 }
 
 @Suite("Conformance matrix: FastCGI behind nginx, the HTTP server and HTTPCommunicator agree", .serialized)
@@ -200,7 +107,7 @@ struct ConformanceMatrixTests {
             let file = try Self.makeFile(in: directory)
             return try await withFrontends(kind, file: file, observations: Observations()) { frontends in
                 var dumps: [String: [Frontend: [String: String]]] = [:]
-                for probe in scopeProbes {
+                for probe in ConformanceTable.scopeProbes {
                     for frontend in Frontend.allCases {
                         let answer = try await frontends.send(probe, to: frontend)
                         #expect(answer.status == 200, "\(frontend) \(probe.name): \(answer.status) \(answer.error ?? String(decoding: answer.body.prefix(300), as: UTF8.self))")
@@ -213,7 +120,7 @@ struct ConformanceMatrixTests {
             }
         }
         var reference: [String: [String: String]] = [:]
-        for probe in scopeProbes {
+        for probe in ConformanceTable.scopeProbes {
             let byFrontend = dumps[probe.name] ?? [:]
             let http = byFrontend[.http] ?? [:]
             reference[probe.name] = http
@@ -225,7 +132,7 @@ struct ConformanceMatrixTests {
                 }
             }
         }
-        if update { try ConformanceTable.write(kind, reference) }
+        if update { try ConformanceTable.write(kind: kind.rawValue, reference) }
     }
 
     @Test("The answers to the edge-case table, alike on every frontend", arguments: AppKind.allCases)
@@ -297,7 +204,7 @@ struct ConformanceMatrixTests {
         try await withFrontends(kind, file: "/dev/null", observations: observations) { frontends in
             for frontend in [Frontend.fastcgi, .http] {
                 let before = observations.all.count
-                let partial = try await frontends.send(Probe(name: "stream", target: "/stream"), to: frontend, stopAfter: 20)
+                let partial = try await frontends.send(ConformanceProbe(name: "stream", target: "/stream"), to: frontend, stopAfter: 20)
                 #expect(partial.status == 200 && !partial.complete, "\(kind) \(frontend): a streaming response")
                 try await eventually("\(kind) \(frontend): the application saw the client leave", timeout: .seconds(30)) {
                     observations.all.count > before
@@ -311,7 +218,7 @@ struct ConformanceMatrixTests {
                 case .wsgi:
                     #expect(seen.contains("wsgi closed after a disconnect"), "\(frontend): \(seen)")
                 }
-                let next = try await frontends.send(Probe(name: "after", target: "/hello"), to: frontend)
+                let next = try await frontends.send(ConformanceProbe(name: "after", target: "/hello"), to: frontend)
                 #expect(next.status == 200 && String(decoding: next.body, as: UTF8.self) == "hello", "\(kind) \(frontend): the next request")
             }
         }

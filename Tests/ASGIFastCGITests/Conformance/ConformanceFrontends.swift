@@ -1,4 +1,5 @@
 import ASGI
+import ASGIConformance
 import ASGIFastCGI
 import ASGIHTTPServer
 import ASGITesting
@@ -23,17 +24,6 @@ enum Frontend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 enum AppKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case wsgi, asgi
     var testDescription: String { rawValue }
-}
-
-/// A request as every frontend is asked it: the target below the mount point `/app`, as sent.
-struct Probe: Sendable {
-    var name: String
-    var method = "GET"
-    var target: String
-    var headers: [(String, String)] = []
-    var body: [UInt8] = []
-    /// Sent without `Connection: close`, so the server frames the body (and a cut shows).
-    var keepAlive = false
 }
 
 /// What a frontend answered.
@@ -66,7 +56,7 @@ struct Frontends: Sendable {
     let lifespanState: [String: ASGIValue]
 
     /// The mount point every frontend serves the application under.
-    static let mountPoint = "/app"
+    static let mountPoint = ConformanceTable.mountPoint
 
     /// nginx: `server_name` set to the address clients use, so `SERVER_NAME` is what the HTTP
     /// server reports; the path split at the mount point; responses unbuffered (streaming).
@@ -83,7 +73,7 @@ struct Frontends: Sendable {
         """
 
     /// Sends `probe` to `frontend`.
-    func send(_ probe: Probe, to frontend: Frontend, stopAfter: Int? = nil) async throws -> Answer {
+    func send(_ probe: ConformanceProbe, to frontend: Frontend, stopAfter: Int? = nil) async throws -> Answer {
         switch frontend {
         case .fastcgi:
             return try await raw(probe, port: nginxPort, target: Self.mountPoint + probe.target, stopAfter: stopAfter)
@@ -116,7 +106,7 @@ struct Frontends: Sendable {
         }
     }
 
-    private func raw(_ probe: Probe, port: Int, target: String, stopAfter: Int?) async throws -> Answer {
+    private func raw(_ probe: ConformanceProbe, port: Int, target: String, stopAfter: Int?) async throws -> Answer {
         let request = rawRequest(probe.method, target, port: port, headers: probe.headers.map { "\($0.0): \($0.1)" }, body: probe.body, keepAlive: probe.keepAlive)
         let response = try await rawHTTP(port: port, request, stopAfter: stopAfter, keepAlive: probe.keepAlive)
         return Answer(status: response.status, headers: response.headers, body: response.body, complete: response.complete)

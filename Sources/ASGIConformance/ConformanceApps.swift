@@ -1,12 +1,25 @@
 import ASGI
 import Foundation
+import Synchronization
+
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// What the conformance applications observed beyond their answers (disconnects, `close()`).
-final class Observations: Sendable {
-    private let events = Shared<[String]>([])
-    func add(_ event: String) { events.update { $0.append(event) } }
-    var all: [String] { events.current }
+public final class Observations: Sendable {
+    private let events = Mutex<[String]>([])
+
+    /// Creates an empty record.
+    public init() {}
+
+    /// Records an event.
+    public func add(_ event: String) { events.withLock { $0.append(event) } }
+
+    /// Every event so far, in order.
+    public var all: [String] { events.withLock { $0 } }
 }
 
 /// One WSGI-style and one ASGI application that behave alike, served unchanged by every frontend.
@@ -17,14 +30,16 @@ final class Observations: Sendable {
 /// - `/stream`: "tick" lines every few milliseconds until the client goes (observed);
 /// - `/bad-length`: a response with `Content-Length: +5`; `/no-content`: a 204 with a body;
 /// - anything else: its whole environ or scope (and the body it read) as JSON.
-enum ConformanceApps {
-    static let greeting = "hello from lifespan"
+public enum ConformanceApps {
+    /// What the ASGI application's lifespan puts in `state["greeting"]`.
+    public static let greeting = "hello from lifespan"
 
     struct Failure: Error, CustomStringConvertible {
         var description: String { "the conformance application failed on purpose" }
     }
 
-    static func wsgi(file: String, observations: Observations) -> WSGIApp {
+    /// The WSGI-style application; `file` is what `/file` sends.
+    public static func wsgi(file: String, observations: Observations) -> WSGIApp {
         WSGIApp { environ, startResponse in
             switch environ["PATH_INFO"] ?? "" {
             case "/hello":
@@ -82,7 +97,8 @@ enum ConformanceApps {
         return [Array(json)]
     }
 
-    static func asgi(file: String, observations: Observations) -> ASGIApp {
+    /// The ASGI application; `file` is what `/file` sends.
+    public static func asgi(file: String, observations: Observations) -> ASGIApp {
         ASGIApp { scope, receive, send in
             let http: HTTPScope
             switch scope {
@@ -145,16 +161,16 @@ enum ConformanceApps {
     static func stream(receive: @escaping Receive, send: @escaping Send, observations: Observations) async throws {
         while case .httpRequest(_, let more) = try await receive(), more {}
         try await send(.httpResponseStart(status: 200, headers: [("content-type", "text/plain")]))
-        let gone = Shared(false)
+        let gone = Observations()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 if case .httpDisconnect = try await receive() {
-                    gone.update { $0 = true }
+                    gone.add("gone")
                     observations.add("asgi saw http.disconnect")
                 }
             }
             var ticks = 0
-            while !gone.current && ticks < 3000 {
+            while gone.all.isEmpty && ticks < 3000 {
                 ticks += 1
                 do {
                     try await send(.httpResponseBody(body: Array("tick \(ticks)\n".utf8), moreBody: true))
