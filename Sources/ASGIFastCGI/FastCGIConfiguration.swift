@@ -1,4 +1,4 @@
-import ASGI
+@_spi(ASGIFrontend) import ASGI
 import Glibc
 
 /// How a ``FastCGIServer`` listens, how many requests it serves at once, and its limits.

@@ -1,4 +1,4 @@
-import ASGI
+@_spi(ASGIFrontend) import ASGI
 import AsyncBridge
 
 /// Sends one HTTP request to an ASGI application in a test and gathers the response.
@@ -116,16 +116,7 @@ public final class HTTPCommunicator: Sendable {
             throw CommunicatorError.unexpectedEvent(first, expected: "'http.response.start'")
         }
         // The rules every server of the package holds a response to.
-        guard HTTPStatus.isValid(status) else {
-            throw ASGIProtocolError.unexpected(first, "status \(status) is not an HTTP status (100 to 599)")
-        }
-        try HTTPFieldValidator.validate(headers, in: first)
-        var framing: ResponseFraming
-        do {
-            framing = try ResponseFraming(status: status, headers: headers, requestMethod: method)
-        } catch {
-            throw ASGIProtocolError.unexpected(first, error.message)
-        }
+        var framing = try ResponseFraming.checkingStart(status: status, headers: headers, requestMethod: method, event: first)
         var response = TestResponse(status: status, headers: headers)
         while true {
             let event = try await communicator.nextOutput()

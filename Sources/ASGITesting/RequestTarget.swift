@@ -1,4 +1,4 @@
-import ASGI
+@_spi(ASGIFrontend) import ASGI
 
 extension RequestTarget {
     /// The target a test client sends for `target`: characters a client would have to escape

@@ -1,4 +1,4 @@
-import ASGI
+@_spi(ASGIFrontend) import ASGI
 
 /// Talks to an ASGI WebSocket application in a test, the way a client behind a server would.
 ///

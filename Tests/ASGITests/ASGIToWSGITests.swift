@@ -1,4 +1,4 @@
-@testable import ASGI
+@_spi(ASGIFrontend) @testable import ASGI
 import AsyncBridge
 import Foundation
 import Synchronization

@@ -4,9 +4,9 @@
 /// Spaces and tabs around the digits are the field's own white space and are skipped; anything
 /// else (a sign, a second number, a unit, a comma list) makes the value malformed. A value past
 /// `Int.max` is reported apart, so a frontend can answer 413 rather than 400.
-package enum ContentLength {
+@_spi(ASGIFrontend) public enum ContentLength {
     /// What a value says.
-    package enum Parsed: Hashable, Sendable {
+    public enum Parsed: Hashable, Sendable {
         /// A length in bytes.
         case length(Int)
         /// Not a decimal number.
@@ -21,7 +21,7 @@ package enum ContentLength {
     /// ContentLength.parse(Array(" 42 ".utf8))   // .length(42)
     /// ContentLength.parse(Array("+5".utf8))     // .malformed
     /// ```
-    package static func parse(_ value: some Collection<UInt8>) -> Parsed {
+    public static func parse(_ value: some Collection<UInt8>) -> Parsed {
         var length = 0
         var digits = 0
         var trailingSpace = false
@@ -46,12 +46,12 @@ package enum ContentLength {
     }
 
     /// Parses `value` given as text.
-    package static func parse(_ value: String) -> Parsed {
+    public static func parse(_ value: String) -> Parsed {
         parse(value.utf8)
     }
 
     /// The length, or `nil` when the value is malformed or too large.
-    package static func value(_ value: some Collection<UInt8>) -> Int? {
+    public static func value(_ value: some Collection<UInt8>) -> Int? {
         if case .length(let length) = parse(value) { return length }
         return nil
     }

@@ -5,19 +5,19 @@
 ///
 /// Every frontend checks response headers and trailers with it, and `startResponse` checks what
 /// a WSGI-style application passes.
-package enum HTTPFieldValidator {
+@_spi(ASGIFrontend) public enum HTTPFieldValidator {
     /// Whether `name` is an HTTP token (`1*tchar`).
-    package static func isValidName(_ name: some Collection<UInt8>) -> Bool {
+    public static func isValidName(_ name: some Collection<UInt8>) -> Bool {
         !name.isEmpty && name.allSatisfy(isTokenByte)
     }
 
     /// Whether `value` holds no control character but horizontal tab.
-    package static func isValidValue(_ value: some Collection<UInt8>) -> Bool {
+    public static func isValidValue(_ value: some Collection<UInt8>) -> Bool {
         value.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
     }
 
     /// What is wrong with `header`, in words, or `nil` when it can be sent.
-    package static func problem(with header: ASGIHeader) -> String? {
+    public static func problem(with header: ASGIHeader) -> String? {
         if !isValidName(header.name) {
             return "header name \(String(latin1: header.name).debugDescription) is not an HTTP token"
         }
@@ -29,7 +29,7 @@ package enum HTTPFieldValidator {
 
     /// Checks every field of an event's headers.
     /// - Throws: ``ASGIProtocolError`` naming the field and the event.
-    package static func validate(_ headers: ASGIHeaders, in event: SendEvent) throws {
+    public static func validate(_ headers: ASGIHeaders, in event: SendEvent) throws {
         for header in headers {
             if let problem = problem(with: header) { throw ASGIProtocolError.unexpected(event, problem) }
         }
@@ -37,7 +37,7 @@ package enum HTTPFieldValidator {
 
     /// RFC 9110 `tchar`.
     @inline(__always)
-    package static func isTokenByte(_ byte: UInt8) -> Bool {
+    public static func isTokenByte(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             return true

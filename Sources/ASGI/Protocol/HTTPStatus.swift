@@ -1,22 +1,22 @@
 /// The one rule for response status codes, and the reason phrases every frontend writes.
-package enum HTTPStatus {
+@_spi(ASGIFrontend) public enum HTTPStatus {
     /// Whether `code` is a status a response may carry (RFC 9110 §15: 100–599).
-    package static func isValid(_ code: Int) -> Bool {
+    public static func isValid(_ code: Int) -> Bool {
         (100...599).contains(code)
     }
 
     /// Whether a response with this status carries no body (RFC 9110: 1xx, 204 and 304).
-    package static func isBodiless(_ code: Int) -> Bool {
+    public static func isBodiless(_ code: Int) -> Bool {
         code < 200 || code == 204 || code == 304
     }
 
     /// The reason phrase of `code` (RFC 9110 wording), `"Unknown"` for codes without one.
-    package static func reasonPhrase(_ code: Int) -> String {
+    public static func reasonPhrase(_ code: Int) -> String {
         reasonPhrases[code] ?? "Unknown"
     }
 
     /// The status line a WSGI-style server expects: `"200 OK"`.
-    package static func statusLine(_ code: Int) -> String {
+    public static func statusLine(_ code: Int) -> String {
         "\(code) \(reasonPhrase(code))"
     }
 

@@ -9,16 +9,16 @@
 /// PlainResponse(status: 413, detail: "the request body is larger than the limit of 1048576 bytes")
 /// // 413, "Content Too Large: the request body is larger than the limit of 1048576 bytes"
 /// ```
-package struct PlainResponse: Sendable, Hashable {
+@_spi(ASGIFrontend) public struct PlainResponse: Sendable, Hashable {
     /// The status code.
-    package var status: Int
+    public var status: Int
     /// `content-type` and `content-length` (the frontend adds its own framing and `date`).
-    package var headers: ASGIHeaders
+    public var headers: ASGIHeaders
     /// The text body.
-    package var body: [UInt8]
+    public var body: [UInt8]
 
     /// An answer with `status`'s reason phrase and an optional detail as its body.
-    package init(status: Int, detail: String? = nil) {
+    public init(status: Int, detail: String? = nil) {
         let reason = HTTPStatus.reasonPhrase(status)
         let text = detail.map { "\(reason): \($0)" } ?? reason
         self.status = status
@@ -30,40 +30,40 @@ package struct PlainResponse: Sendable, Hashable {
     }
 
     /// The body as text.
-    package var text: String { String(decoding: body, as: UTF8.self) }
+    public var text: String { String(decoding: body, as: UTF8.self) }
 
     /// The application failed before its response started (500).
-    package static let internalServerError = PlainResponse(status: 500)
+    public static let internalServerError = PlainResponse(status: 500)
     /// No capacity to serve the request now (503).
-    package static let serviceUnavailable = PlainResponse(status: 503)
+    public static let serviceUnavailable = PlainResponse(status: 503)
 
     /// A declared or counted request body past `limit` bytes (413).
-    package static func bodyTooLarge(limit: Int) -> PlainResponse {
+    public static func bodyTooLarge(limit: Int) -> PlainResponse {
         PlainResponse(status: 413, detail: "the request body is larger than the limit of \(limit) bytes")
     }
 
     /// The request body declared larger than `limit`, before any of it was read (413).
-    package static func declaredBodyTooLarge(_ declared: Int, limit: Int) -> PlainResponse {
+    public static func declaredBodyTooLarge(_ declared: Int, limit: Int) -> PlainResponse {
         PlainResponse(status: 413, detail: "the request body of \(declared) bytes is larger than the limit of \(limit) bytes")
     }
 
     /// The request's `Content-Length` is not a length (400).
-    package static func invalidContentLength(_ value: String) -> PlainResponse {
+    public static func invalidContentLength(_ value: String) -> PlainResponse {
         PlainResponse(status: 400, detail: "Content-Length '\(value)' is not a non-negative integer")
     }
 
     /// The request's `Content-Length` is past any body this server can take (413).
-    package static func contentLengthTooLarge(_ value: String) -> PlainResponse {
+    public static func contentLengthTooLarge(_ value: String) -> PlainResponse {
         PlainResponse(status: 413, detail: "Content-Length '\(value)' is larger than any body this server accepts")
     }
 
     /// A request the environ cannot be built for (400), e.g. too many repeated headers.
-    package static func badRequest(_ detail: String) -> PlainResponse {
+    public static func badRequest(_ detail: String) -> PlainResponse {
         PlainResponse(status: 400, detail: detail)
     }
 
     /// The answer when `maxRequestBodyBytes` is passed: `nil` when `declared` is within it.
-    package static func checkDeclaredBody(_ declared: Int?, limit: Int?) -> PlainResponse? {
+    public static func checkDeclaredBody(_ declared: Int?, limit: Int?) -> PlainResponse? {
         guard let declared, let limit, declared > limit else { return nil }
         return declaredBodyTooLarge(declared, limit: limit)
     }

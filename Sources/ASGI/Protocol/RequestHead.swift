@@ -1,25 +1,25 @@
 /// What a frontend knows of a request once its head is read, in one neutral form: every scope
 /// (HTTP and WebSocket, whichever server) is built from it, and every environ from that scope
 /// (``Environ/init(scope:input:errors:duplicateHeaderLimit:)``).
-package struct ASGIRequestHead: Sendable {
+@_spi(ASGIFrontend) public struct ASGIRequestHead: Sendable {
     /// The method, as sent (upper case by convention; methods are case-sensitive).
-    package var method: String
+    public var method: String
     /// `"1.0"`, `"1.1"`, `"2"` or `"3"` (see ``httpVersion(major:minor:)``).
-    package var httpVersion: String
+    public var httpVersion: String
     /// `"http"` or `"https"`.
-    package var scheme: String
+    public var scheme: String
     /// The request target, already mounted under ``rootPath`` when the frontend prefixes it.
-    package var target: RequestTarget
+    public var target: RequestTarget
     /// Where the application is mounted; ``RequestTarget/path`` includes it.
-    package var rootPath: String
+    public var rootPath: String
     /// The request headers, order and repeats kept, names lower-cased.
-    package var headers: ASGIHeaders
+    public var headers: ASGIHeaders
     /// The client's address, if known.
-    package var client: ASGIAddress?
+    public var client: ASGIAddress?
     /// The server's address, if known.
-    package var server: ASGIAddress?
+    public var server: ASGIAddress?
 
-    package init(
+    public init(
         method: String,
         httpVersion: String,
         scheme: String,
@@ -40,7 +40,7 @@ package struct ASGIRequestHead: Sendable {
     }
 
     /// The HTTP scope of the request.
-    package func httpScope(state: [String: ASGIValue]?, extensions: [String: [String: ASGIValue]]?) -> HTTPScope {
+    public func httpScope(state: [String: ASGIValue]?, extensions: [String: [String: ASGIValue]]?) -> HTTPScope {
         HTTPScope(
             httpVersion: httpVersion,
             method: method,
@@ -58,7 +58,7 @@ package struct ASGIRequestHead: Sendable {
     }
 
     /// The WebSocket scope of a handshake request (`ws`/`wss` for `http`/`https`).
-    package func webSocketScope(state: [String: ASGIValue]?, extensions: [String: [String: ASGIValue]]?) -> WebSocketScope {
+    public func webSocketScope(state: [String: ASGIValue]?, extensions: [String: [String: ASGIValue]]?) -> WebSocketScope {
         WebSocketScope(
             httpVersion: httpVersion,
             scheme: scheme == "https" ? "wss" : "ws",
@@ -77,7 +77,7 @@ package struct ASGIRequestHead: Sendable {
 
     /// The subprotocols a WebSocket client offers (`Sec-WebSocket-Protocol`, comma-separated, every
     /// such header), in order.
-    package static func subprotocols(in headers: ASGIHeaders) -> [String] {
+    public static func subprotocols(in headers: ASGIHeaders) -> [String] {
         var offered: [String] = []
         for value in headers.values(for: "sec-websocket-protocol") {
             for token in value.split(separator: ",") {
@@ -89,13 +89,13 @@ package struct ASGIRequestHead: Sendable {
     }
 
     /// The scope's `http_version` for a protocol version: `"1.0"`, `"1.1"`, `"2"`, `"3"`.
-    package static func httpVersion(major: Int, minor: Int) -> String {
+    public static func httpVersion(major: Int, minor: Int) -> String {
         major >= 2 ? String(major) : "\(major).\(minor)"
     }
 
     /// The scope's `http_version` for a CGI `SERVER_PROTOCOL` (`HTTP/1.1`, `HTTP/2.0`…); `"1.1"`
     /// when it is not `HTTP/…`.
-    package static func httpVersion(serverProtocol: some StringProtocol) -> String {
+    public static func httpVersion(serverProtocol: some StringProtocol) -> String {
         guard serverProtocol.hasPrefix("HTTP/") else { return "1.1" }
         let version = serverProtocol.dropFirst(5)
         switch version {
@@ -107,13 +107,13 @@ package struct ASGIRequestHead: Sendable {
 }
 
 /// The extensions a frontend announces in its scopes, by the spec's names.
-package enum ServerExtension {
+@_spi(ASGIFrontend) public enum ServerExtension {
     /// `http.response.trailers`.
-    package static let trailers = "http.response.trailers"
+    public static let trailers = "http.response.trailers"
     /// `http.response.pathsend`.
-    package static let pathsend = "http.response.pathsend"
+    public static let pathsend = "http.response.pathsend"
     /// `websocket.http.response`.
-    package static let webSocketHTTPResponse = "websocket.http.response"
+    public static let webSocketHTTPResponse = "websocket.http.response"
 }
 
 extension Substring {

@@ -8,18 +8,18 @@
 ///   first `#` ends the target (uvicorn and h11 do the same).
 /// - `path` is ``HTTPScope/decodedPath(_:)`` of the raw path; `rawPath` and `queryString` keep the
 ///   bytes as sent.
-package struct RequestTarget: Sendable, Hashable {
+@_spi(ASGIFrontend) public struct RequestTarget: Sendable, Hashable {
     /// The path as sent: still percent-encoded, without query and fragment.
-    package var rawPath: [UInt8]
+    public var rawPath: [UInt8]
     /// The query string as sent, without the `?` and the fragment.
-    package var queryString: [UInt8]
+    public var queryString: [UInt8]
     /// The path, percent-decoded and read as UTF-8.
-    package var path: String
+    public var path: String
     /// The authority of an absolute-form target (`host:port`), else `nil`.
-    package var authority: [UInt8]?
+    public var authority: [UInt8]?
 
     /// Splits `target`.
-    package init(_ target: some Collection<UInt8>) {
+    public init(_ target: some Collection<UInt8>) {
         var bytes = Array(target)
         if let hash = bytes.firstIndex(of: UInt8(ascii: "#")) { bytes.removeSubrange(hash...) }
         authority = nil
@@ -41,13 +41,13 @@ package struct RequestTarget: Sendable, Hashable {
     }
 
     /// Splits `target` given as text.
-    package init(_ target: String) {
+    public init(_ target: String) {
         self.init(target.utf8)
     }
 
     /// The target as the application is mounted under `rootPath` by a proxy that strips it (as
     /// uvicorn's `--root-path`): both paths start with the root path.
-    package func mounted(under rootPath: String) -> RequestTarget {
+    public func mounted(under rootPath: String) -> RequestTarget {
         guard !rootPath.isEmpty else { return self }
         var mounted = self
         mounted.rawPath = Array(rootPath.utf8) + rawPath
@@ -84,16 +84,16 @@ package struct RequestTarget: Sendable, Hashable {
 }
 
 /// The one rule for where an application is mounted (`root_path`, the WSGI `SCRIPT_NAME`).
-package enum RootPath {
+@_spi(ASGIFrontend) public enum RootPath {
     /// A configured root path in its one form: no trailing `/` (so `/` and `""` both mean none).
-    package static func normalized(_ rootPath: String) -> String {
+    public static func normalized(_ rootPath: String) -> String {
         var root = rootPath
         while root.hasSuffix("/") { root.removeLast() }
         return root
     }
 
     /// Whether `path` lies under `rootPath`: equal to it, or continuing it with `/`.
-    package static func contains(_ path: some StringProtocol, under rootPath: some StringProtocol) -> Bool {
+    public static func contains(_ path: some StringProtocol, under rootPath: some StringProtocol) -> Bool {
         guard !rootPath.isEmpty else { return true }
         guard path.hasPrefix(rootPath) else { return false }
         let rest = path.dropFirst(rootPath.count)
@@ -102,7 +102,7 @@ package enum RootPath {
 
     /// The root path of a request for `path` to an application mounted at `mountPoint`: the mount
     /// point when the path lies under it, else `""`.
-    package static func of(path: String, mountPoint: String) -> String {
+    public static func of(path: String, mountPoint: String) -> String {
         let root = normalized(mountPoint)
         return !root.isEmpty && contains(path, under: root) ? root : ""
     }

@@ -11,16 +11,16 @@
 /// framing.admit(8)          // 5: three bytes are dropped
 /// framing.isSatisfied       // true: iteration can stop
 /// ```
-package struct ResponseFraming: Sendable, Hashable {
+@_spi(ASGIFrontend) public struct ResponseFraming: Sendable, Hashable {
     /// A framing header no response can be sent with.
-    package enum Problem: Error, Hashable {
+    public enum Problem: Error, Hashable {
         /// A `Content-Length` value that is not a length.
         case malformedContentLength(String)
         /// Two `Content-Length` headers with different values.
         case conflictingContentLengths(String, String)
 
         /// The problem in words.
-        package var message: String {
+        public var message: String {
             switch self {
             case .malformedContentLength(let value):
                 return "Content-Length '\(value)' is not a non-negative integer"
@@ -31,19 +31,19 @@ package struct ResponseFraming: Sendable, Hashable {
     }
 
     /// The response status.
-    package let status: Int
+    public let status: Int
     /// Whether the response may carry body bytes (not a bodiless status, not an answer to `HEAD`).
-    package let bodyAllowed: Bool
+    public let bodyAllowed: Bool
     /// The declared `Content-Length`, if the head has one.
-    package let declaredLength: Int?
+    public let declaredLength: Int?
     /// Body bytes let through so far.
-    package private(set) var sent = 0
+    public private(set) var sent = 0
     /// Body bytes dropped: past the declared length, or any for a response that carries none.
-    package private(set) var excess = 0
+    public private(set) var excess = 0
 
     /// Reads the framing of a response head.
     /// - Throws: ``Problem`` for a malformed or conflicting `Content-Length`.
-    package init(status: Int, headers: ASGIHeaders, requestMethod: String) throws(Problem) {
+    public init(status: Int, headers: ASGIHeaders, requestMethod: String) throws(Problem) {
         var declared: Int?
         var declaredText: String?
         for header in headers where header.name.count == 14 && asciiCaseInsensitiveEquals(header.name, Self.contentLengthName) {
@@ -61,8 +61,24 @@ package struct ResponseFraming: Sendable, Hashable {
         self.bodyAllowed = !HTTPStatus.isBodiless(status) && requestMethod != "HEAD"
     }
 
+    /// Checks an application's `http.response.start` by every rule a response head must pass (a
+    /// status from 100 to 599, fields HTTP can carry, a well-formed `Content-Length`) and reads its
+    /// framing: the one check every frontend makes of a response head.
+    /// - Throws: ``ASGIProtocolError`` naming the event and what is wrong.
+    public static func checkingStart(status: Int, headers: ASGIHeaders, requestMethod: String, event: SendEvent) throws -> ResponseFraming {
+        guard HTTPStatus.isValid(status) else {
+            throw ASGIProtocolError.unexpected(event, "status \(status) is not an HTTP status (100 to 599)")
+        }
+        try HTTPFieldValidator.validate(headers, in: event)
+        do {
+            return try ResponseFraming(status: status, headers: headers, requestMethod: requestMethod)
+        } catch {
+            throw ASGIProtocolError.unexpected(event, error.message)
+        }
+    }
+
     /// How many of `count` body bytes may go out now (the rest is counted as ``excess``).
-    package mutating func admit(_ count: Int) -> Int {
+    public mutating func admit(_ count: Int) -> Int {
         var allowed = bodyAllowed ? count : 0
         if let declaredLength { allowed = min(allowed, max(0, declaredLength - sent)) }
         sent += allowed
@@ -71,24 +87,24 @@ package struct ResponseFraming: Sendable, Hashable {
     }
 
     /// Whether no more body bytes may go out (the declared length is reached, or none are allowed).
-    package var isSatisfied: Bool {
+    public var isSatisfied: Bool {
         !bodyAllowed || declaredLength.map { sent >= $0 } ?? false
     }
 
     /// Whether letting `count` more bytes out reaches the end of the declared body.
-    package func completes(with count: Int) -> Bool {
+    public func completes(with count: Int) -> Bool {
         !bodyAllowed || declaredLength.map { sent + count >= $0 } ?? false
     }
 
     /// Declared bytes that never went out (the response ended short), or `nil` when none are missing.
-    package var shortfall: Int? {
+    public var shortfall: Int? {
         guard bodyAllowed, let declaredLength, sent < declaredLength else { return nil }
         return declaredLength - sent
     }
 
     /// Whether what went out breaks HTTP/1.1 framing, so the connection must close after it: the
     /// body ended short of its declared length (the client would read the next response as body).
-    package var breaksConnection: Bool { shortfall != nil }
+    public var breaksConnection: Bool { shortfall != nil }
 
     private static let contentLengthName = Array("content-length".utf8)
 }

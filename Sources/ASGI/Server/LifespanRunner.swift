@@ -7,9 +7,9 @@ import Synchronization
 /// The application's call runs in a task of its own for the server's whole life (``runApplication()``):
 /// it receives `lifespan.startup` before the server accepts and `lifespan.shutdown` after the last
 /// request. The state it fills is shallow-copied into every request scope (``requestState``).
-package final class LifespanRunner: Sendable {
+@_spi(ASGIFrontend) public final class LifespanRunner: Sendable {
     /// How strictly the server holds the application to the lifespan protocol.
-    package enum Mode: Sendable {
+    public enum Mode: Sendable {
         /// An application that raises on the lifespan scope (or returns) before startup completes
         /// does not support lifespan: serve without it (the spec's rule).
         case auto
@@ -18,7 +18,7 @@ package final class LifespanRunner: Sendable {
     }
 
     /// Why startup stops the server.
-    package enum Failure: Error, Hashable {
+    public enum Failure: Error, Hashable {
         /// The application answered `lifespan.startup.failed` with this message.
         case startupFailed(String)
         /// In mode `on`: the application raised (its error's description) or returned without answering.
@@ -50,19 +50,19 @@ package final class LifespanRunner: Sendable {
     private let phase = Mutex(Phase.idle)
     private let supported = Mutex(false)
 
-    package init(application: any ASGIApplication, mode: Mode, logger: Logger) {
+    public init(application: any ASGIApplication, mode: Mode, logger: Logger) {
         self.application = application
         self.mode = mode
         self.logger = logger
     }
 
     /// The state to copy into request scopes: `nil` when the application does not support lifespan.
-    package var requestState: LifespanState? {
+    public var requestState: LifespanState? {
         supported.withLock { $0 } ? state : nil
     }
 
     /// The application's lifespan call; returns when the application returns (or is cancelled).
-    package func runApplication() async {
+    public func runApplication() async {
         let scope = Scope.lifespan(LifespanScope(state: state))
         do {
             try await application(
@@ -93,7 +93,7 @@ package final class LifespanRunner: Sendable {
 
     /// Sends `lifespan.startup` and waits for the answer.
     /// - Throws: ``Failure`` when the server must not serve; `CancellationError` when cancelled.
-    package func startup() async throws {
+    public func startup() async throws {
         phase.withLock { $0 = .startingUp }
         logger.info("Waiting for application startup.")
         _ = toApplication.push(.lifespanStartup)
@@ -121,7 +121,7 @@ package final class LifespanRunner: Sendable {
     }
 
     /// Sends `lifespan.shutdown` (if startup completed) and waits for the answer; failures are logged.
-    package func shutdown() async {
+    public func shutdown() async {
         guard supported.withLock({ $0 }) else { return }
         phase.withLock { $0 = .shuttingDown }
         logger.info("Waiting for application shutdown.")
@@ -138,14 +138,14 @@ package final class LifespanRunner: Sendable {
     }
 
     /// Lets a lifespan call that still waits for an event end.
-    package func close() {
+    public func close() {
         toApplication.close(throwing: CancellationError())
     }
 
     /// Runs `serve` between startup and shutdown, with the application's lifespan call alive around
     /// it: the shape every server's `run()` has.
     /// - Throws: ``Failure`` from startup, or what `serve` throws.
-    package func around<R: Sendable>(_ serve: @Sendable () async throws -> R) async throws -> R {
+    public func around<R: Sendable>(_ serve: @Sendable () async throws -> R) async throws -> R {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.runApplication() }
             do {

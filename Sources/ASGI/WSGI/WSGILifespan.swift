@@ -27,30 +27,28 @@ extension WSGILifespan {
         while true {
             switch try await receive() {
             case .lifespanStartup:
-                do {
-                    if let startup {
-                        try await SyncToAsync.run(threadSensitive: false, executor: executor, startup)
-                    }
-                    try await send(.lifespanStartupComplete)
-                } catch {
-                    logger.error("WSGI startup hook failed: \(String(describing: error))")
-                    try await send(.lifespanStartupFailed(message: String(describing: error)))
-                    return
-                }
+                let failure = await run(startup, executor: executor, logger: logger, phase: "startup")
+                try await send(failure.map { .lifespanStartupFailed(message: $0) } ?? .lifespanStartupComplete)
+                if failure != nil { return }
             case .lifespanShutdown:
-                do {
-                    if let shutdown {
-                        try await SyncToAsync.run(threadSensitive: false, executor: executor, shutdown)
-                    }
-                    try await send(.lifespanShutdownComplete)
-                } catch {
-                    logger.error("WSGI shutdown hook failed: \(String(describing: error))")
-                    try await send(.lifespanShutdownFailed(message: String(describing: error)))
-                }
+                let failure = await run(shutdown, executor: executor, logger: logger, phase: "shutdown")
+                try await send(failure.map { .lifespanShutdownFailed(message: $0) } ?? .lifespanShutdownComplete)
                 return
             default:
                 continue
             }
+        }
+    }
+
+    /// Runs a hook on a blocking thread; its error's description, if it failed.
+    private func run(_ hook: (@Sendable () throws -> Void)?, executor: (any BlockingExecutor)?, logger: Logger, phase: String) async -> String? {
+        guard let hook else { return nil }
+        do {
+            try await SyncToAsync.run(threadSensitive: false, executor: executor, hook)
+            return nil
+        } catch {
+            logger.error("WSGI \(phase) hook failed: \(String(describing: error))")
+            return String(describing: error)
         }
     }
 

@@ -1,4 +1,4 @@
-import ASGI
+@_spi(ASGIFrontend) import ASGI
 
 /// The FastCGI transport of the WSGI driver: the response of one request on its worker thread.
 ///

@@ -1,4 +1,4 @@
-import ASGI
+@_spi(ASGIFrontend) import ASGI
 import Glibc
 
 /// What a FastCGI request's parameters say: the scope (read by the package's one CGI reading,

@@ -1,4 +1,4 @@
-import ASGI
+@_spi(ASGIFrontend) import ASGI
 import AsyncBridge
 import Logging
 import NIOCore
@@ -238,18 +238,7 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     func accessLog(head: HTTPRequestHead, id: RequestID, status: Int?, bytes: Int?, duration: Duration, aborted: Bool) {
-        guard server.accessLog else { return }
-        AccessLogRecord(
-            id: id,
-            method: head.method.rawValue,
-            target: head.uri,
-            httpVersion: ASGIRequestHead.httpVersion(major: head.version.major, minor: head.version.minor),
-            client: client,
-            status: status,
-            bytes: bytes,
-            duration: duration,
-            outcome: aborted ? .aborted : nil
-        ).log(to: server.logger)
+        server.logAccess(id: id, head: head, client: client, status: status, bytes: bytes, duration: duration, aborted: aborted)
     }
 }
 

@@ -1,4 +1,4 @@
-import ASGI
+@_spi(ASGIFrontend) import ASGI
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -250,16 +250,11 @@ final class HTTPExchange: Sendable {
     func send(_ event: SendEvent) async throws {
         switch event {
         case .httpResponseStart(let status, let headers, let trailers):
+            let framing = try ResponseFraming.checkingStart(status: status, headers: headers, requestMethod: method, event: event)
             let head = try ResponseHead(
                 status: status, headers: headers, version: version,
                 serverHeader: connection.server.configuration.serverHeader, event: event
             )
-            let framing: ResponseFraming
-            do {
-                framing = try ResponseFraming(status: status, headers: headers, requestMethod: method)
-            } catch {
-                throw ASGIProtocolError.unexpected(event, error.message)
-            }
             try state.withLock { state in
                 try checkOpen(state)
                 try state.response.validate(event)

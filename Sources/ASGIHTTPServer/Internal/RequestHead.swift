@@ -1,4 +1,4 @@
-import ASGI
+@_spi(ASGIFrontend) import ASGI
 import NIOHTTP1
 
 /// What the server reads off a request head in one pass over its headers: the ASGI headers

@@ -1,4 +1,4 @@
-import ASGI
+@_spi(ASGIFrontend) import ASGI
 import NIOCore
 import NIOHTTP1
 

@@ -1,4 +1,4 @@
-import ASGI
+@_spi(ASGIFrontend) import ASGI
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -95,16 +95,6 @@ extension ServerContext {
     }
 
     private func webSocketAccessLog(id: RequestID, client: ASGIAddress?, head: HTTPRequestHead, status: Int, started: ContinuousClock.Instant) {
-        guard accessLog else { return }
-        AccessLogRecord(
-            id: id,
-            method: head.method.rawValue,
-            target: head.uri,
-            httpVersion: ASGIRequestHead.httpVersion(major: head.version.major, minor: head.version.minor),
-            client: client,
-            status: status,
-            bytes: nil,
-            duration: ContinuousClock.now - started
-        ).log(to: logger)
+        logAccess(id: id, head: head, client: client, status: status, bytes: nil, duration: ContinuousClock.now - started, aborted: false)
     }
 }

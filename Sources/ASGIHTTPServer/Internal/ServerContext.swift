@@ -1,6 +1,7 @@
-import ASGI
+@_spi(ASGIFrontend) import ASGI
 import Logging
 import NIOCore
+import NIOHTTP1
 import Synchronization
 
 /// What every connection of one running server shares: the application, the settings, the
@@ -65,6 +66,22 @@ final class ServerContext: Sendable {
     func connectionClosed() {
         metrics.connectionClosed()
         connections.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    /// Logs one request with the package's access-log record (when the access log is on).
+    func logAccess(id: RequestID, head: HTTPRequestHead, client: ASGIAddress?, status: Int?, bytes: Int?, duration: Duration, aborted: Bool) {
+        guard accessLog else { return }
+        AccessLogRecord(
+            id: id,
+            method: head.method.rawValue,
+            target: head.uri,
+            httpVersion: ASGIRequestHead.httpVersion(major: head.version.major, minor: head.version.minor),
+            client: client,
+            status: status,
+            bytes: bytes,
+            duration: duration,
+            outcome: aborted ? .aborted : nil
+        ).log(to: logger)
     }
 
     /// A snapshot of the lifespan state for a new scope.

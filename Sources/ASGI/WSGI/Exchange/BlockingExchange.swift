@@ -159,10 +159,8 @@ final class BlockingExchange: @unchecked Sendable {
         if gone { throw ClientDisconnectedError.connectionClosed }
         switch event {
         case .httpResponseStart(let status, let headers, _):
-            guard HTTPStatus.isValid(status) else {
-                throw ASGIProtocolError.unexpected(event, "status \(status) is not an HTTP status (100 to 599)")
-            }
-            try HTTPFieldValidator.validate(headers, in: event)
+            // The request method does not matter here: the WSGI driver frames the body.
+            _ = try ResponseFraming.checkingStart(status: status, headers: headers, requestMethod: "GET", event: event)
         case .httpResponseBody(let body, _):
             if !body.isEmpty || complete {
                 try await onCallerThread { [self] in

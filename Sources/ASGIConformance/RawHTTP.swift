@@ -1,17 +1,29 @@
 import Foundation
+
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What went wrong in a raw exchange.
+public struct RawHTTPError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
 
 /// An HTTP response as a raw client read it off the socket.
-struct RawResponse: Sendable {
-    var status: Int
-    var headers: [(String, String)]
-    var body: [UInt8]
+public struct RawResponse: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
     /// Whether the body arrived whole (its Content-Length, or the last chunk, was reached).
-    var complete: Bool
+    public var complete: Bool
     /// Whether the body is framed (Content-Length or chunked), not ended by the connection's end.
-    var framed = true
+    public var framed = true
 
-    func header(_ name: String) -> String? {
+    /// The first value of `name`, compared without regard to case.
+    public func header(_ name: String) -> String? {
         headers.first { $0.0.lowercased() == name.lowercased() }?.1
     }
 }
@@ -20,10 +32,17 @@ struct RawResponse: Sendable {
 /// `Content-Length: +5`): writes `request` as given on a new connection to 127.0.0.1:`port` and
 /// reads until the server closes it (with `keepAlive`, until the framed body is whole).
 /// `stopAfter`: close once that many body bytes arrived.
-func rawHTTP(port: Int, _ request: [UInt8], stopAfter: Int? = nil, keepAlive: Bool = false) async throws -> RawResponse {
-    try await offPool {
+public func rawHTTP(port: Int, _ request: [UInt8], stopAfter: Int? = nil, keepAlive: Bool = false) async throws -> RawResponse {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try exchangeRaw(port: port, request, stopAfter: stopAfter, keepAlive: keepAlive) }) }.start()
+    }
+}
+
+/// The blocking exchange behind ``rawHTTP(port:_:stopAfter:keepAlive:)``, on a thread of its own.
+private func exchangeRaw(port: Int, _ request: [UInt8], stopAfter: Int?, keepAlive: Bool) throws -> RawResponse {
+    do {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket failed") }
+        guard fd >= 0 else { throw RawHTTPError("socket failed") }
         defer { close(fd) }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -34,7 +53,7 @@ func rawHTTP(port: Int, _ request: [UInt8], stopAfter: Int? = nil, keepAlive: Bo
         let connected = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw TestFailure("connect to \(port) failed: errno \(errno)") }
+        guard connected == 0 else { throw RawHTTPError("connect to \(port) failed: errno \(errno)") }
         var offset = 0
         while offset < request.count {
             let sent = request[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -56,13 +75,13 @@ func rawHTTP(port: Int, _ request: [UInt8], stopAfter: Int? = nil, keepAlive: Bo
 }
 
 /// Parses a response (head, then a body framed by Content-Length, chunks, or the connection's end).
-func parseRawResponse(_ bytes: [UInt8]) throws -> RawResponse {
+public func parseRawResponse(_ bytes: [UInt8]) throws -> RawResponse {
     guard let end = bytes.firstRange(of: [13, 10, 13, 10]) else {
-        throw TestFailure("no response head in \(bytes.count) bytes: \(String(decoding: bytes.prefix(200), as: UTF8.self))")
+        throw RawHTTPError("no response head in \(bytes.count) bytes: \(String(decoding: bytes.prefix(200), as: UTF8.self))")
     }
     let lines = String(decoding: bytes[..<end.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
     let statusParts = lines[0].split(separator: " ")
-    guard statusParts.count >= 2, let status = Int(statusParts[1]) else { throw TestFailure("bad status line: \(lines[0])") }
+    guard statusParts.count >= 2, let status = Int(statusParts[1]) else { throw RawHTTPError("bad status line: \(lines[0])") }
     var headers: [(String, String)] = []
     for line in lines.dropFirst() {
         guard let colon = line.firstIndex(of: ":") else { continue }
@@ -100,7 +119,7 @@ func parseRawResponse(_ bytes: [UInt8]) throws -> RawResponse {
 
 /// A request's bytes: request line, `Host`, the given header lines, `Connection: close` (unless
 /// `keepAlive`), body.
-func rawRequest(_ method: String, _ target: String, port: Int, headers: [String] = [], body: [UInt8] = [], keepAlive: Bool = false) -> [UInt8] {
+public func rawRequest(_ method: String, _ target: String, port: Int, headers: [String] = [], body: [UInt8] = [], keepAlive: Bool = false) -> [UInt8] {
     var text = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n"
     for line in headers { text += line + "\r\n" }
     text += keepAlive ? "\r\n" : "Connection: close\r\n\r\n"
