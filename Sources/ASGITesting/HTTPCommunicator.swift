@@ -53,7 +53,7 @@ public final class HTTPCommunicator: Sendable {
         httpVersion: String = "1.1",
         client: ASGIAddress? = ASGIAddress(host: "127.0.0.1", port: 50000),
         server: ASGIAddress? = ASGIAddress(host: "testserver", port: 80),
-        chunkSize: Int = 64 * 1024,
+        chunkSize: Int = ServerDefaults.chunkSize,
         state: [String: ASGIValue]? = nil
     ) {
         precondition(chunkSize > 0, "chunkSize must be at least 1")

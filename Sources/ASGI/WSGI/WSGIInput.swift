@@ -56,7 +56,7 @@ public final class WSGIInput: Sendable {
             return pending
         }
         while true {
-            let chunk = try source.read(upTo: 64 * 1024)
+            let chunk = try source.read(upTo: ServerDefaults.chunkSize)
             if chunk.isEmpty { return all }
             all.append(contentsOf: chunk)
         }
@@ -91,7 +91,7 @@ public final class WSGIInput: Sendable {
                 return limit.map { line.count >= $0 } ?? false
             }
             if found { return line }
-            let chunk = try source.read(upTo: 64 * 1024)
+            let chunk = try source.read(upTo: ServerDefaults.chunkSize)
             if chunk.isEmpty { return line.isEmpty ? nil : line }
             pending.withLock { $0.append(contentsOf: chunk) }
         }

@@ -105,7 +105,7 @@ final class FastCGIRequest: @unchecked Sendable {
     func drainInput(limit: Int) -> Bool {
         var drained = 0
         while !inputFinished {
-            guard let chunk = try? read(upTo: 64 * 1024) else { return false }
+            guard let chunk = try? read(upTo: ServerDefaults.chunkSize) else { return false }
             drained += chunk.count
             if drained > limit { return false }
         }
