@@ -120,6 +120,12 @@ public struct FastCGIConfiguration: Sendable {
     public var allowedClients: [String]
     /// Log one line per request (at `info` level) through the server's logger.
     public var accessLog: Bool
+    /// The group a ``Bind/unix(path:mode:)`` socket file gets: a group name (`"www-data"`) or a
+    /// numeric id. With mode `0o660` it lets a web server running as another user in, as PHP-FPM's
+    /// `listen.group` does. The group is set before the socket is moved into place, so the socket
+    /// never exists at its path with another group. The server must be root or a member of the
+    /// group. `nil`: the server's own group. Only for unix sockets.
+    public var socketGroup: String? = nil
 
     /// Creates a configuration; every parameter has a safe default.
     /// - Parameters:
@@ -192,6 +198,12 @@ public struct FastCGIConfiguration: Sendable {
         }
         if case .unix(let path, _) = bind, path.utf8.count >= 108 {
             throw fail("The unix socket path is longer than the 107 bytes a socket address holds: \(path)")
+        }
+        if let socketGroup {
+            guard case .unix = bind else {
+                throw fail("socketGroup applies to a unix socket bind only (the bind is \(bind)).")
+            }
+            _ = try UnixSocketPermissions.groupID(socketGroup)
         }
         for path in [statusPath, pingPath, rootPath].compactMap({ $0 }) where !path.hasPrefix("/") {
             throw fail("statusPath, pingPath and rootPath must start with '/' (got '\(path)').")

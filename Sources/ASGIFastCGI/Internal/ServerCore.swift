@@ -69,6 +69,7 @@ final class ServerCore: Sendable {
                 backlog: configuration.backlog,
                 allowedClients: configuration.allowedClients,
                 readTimeout: configuration.readTimeout,
+                socketGroup: configuration.socketGroup,
                 logger: logger
             )
         } catch {
