@@ -1,6 +1,6 @@
 // GatewayProbe: a WSGI-style application served by the Gateway runner, for the runner's
 // end-to-end tests. Routes:
-//   /environ        REMOTE_ADDR, wsgi.url_scheme, HTTPS, SCRIPT_NAME, PATH_INFO as KEY=VALUE lines
+//   .../environ     REMOTE_ADDR, wsgi.url_scheme, HTTPS, SCRIPT_NAME, PATH_INFO as KEY=VALUE lines
 //   /hold?name=N    writes $GATEWAY_PROBE_DIR/N.arrived, waits (at most 60 s) for N.release, answers "released"
 //   /max-in-flight  the most requests this process has served at once
 //   anything else   "hello"
@@ -26,7 +26,7 @@ let app = WSGIApp { environ, startResponse in
     let path = environ["PATH_INFO"] ?? ""
     let text: String
     switch path {
-    case "/environ":
+    case _ where path.hasSuffix("/environ"):
         text = ["REMOTE_ADDR", "REMOTE_PORT", "HTTPS", "SCRIPT_NAME", "PATH_INFO"].map { "\($0)=\(environ[$0] ?? "")" }.joined(separator: "\n")
             + "\nurl_scheme=\(environ.urlScheme)\n"
     case "/hold":
