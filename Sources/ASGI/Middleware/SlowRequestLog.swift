@@ -27,12 +27,18 @@ public final class SlowRequestLog: ASGIApplication {
     /// Where the lines go (at `warning`).
     public let logger: Logger
 
+    /// A request in flight: what the line needs, kept as the scope has it (the line is rare).
     private struct Entry {
         var method: String
-        var target: String
+        var path: String
+        var query: [UInt8]
         var client: ASGIAddress?
         var started: ContinuousClock.Instant
         var logged = false
+
+        var target: String {
+            query.isEmpty ? path : path + "?" + String(decoding: query, as: UTF8.self)
+        }
     }
 
     private struct Table {
@@ -63,8 +69,7 @@ public final class SlowRequestLog: ASGIApplication {
         guard case .http(let http) = scope else {
             return try await application(scope: scope, receive: receive, send: send)
         }
-        let query = http.queryString.isEmpty ? "" : "?" + String(decoding: http.queryString, as: UTF8.self)
-        let entry = Entry(method: http.method, target: http.path + query, client: http.client, started: .now)
+        let entry = Entry(method: http.method, path: http.path, query: http.queryString, client: http.client, started: .now)
         let id = table.withLock { table in
             let id = table.nextID
             table.nextID &+= 1
@@ -99,10 +104,11 @@ public final class SlowRequestLog: ASGIApplication {
         }
         for entry in due {
             slowCount.add(1, ordering: .relaxed)
+            let target = entry.target
             let client = entry.client.map { " (client \($0.host)\($0.port.map { ":\($0)" } ?? ""))" } ?? ""
             logger.warning(
-                "Slow request: \(entry.method) \(entry.target) has run for \(Self.seconds(now - entry.started)) s\(client).",
-                metadata: ["asgi.request.method": "\(entry.method)", "asgi.request.target": "\(entry.target)"]
+                "Slow request: \(entry.method) \(target) has run for \(Self.seconds(now - entry.started)) s\(client).",
+                metadata: ["asgi.request.method": "\(entry.method)", "asgi.request.target": "\(target)"]
             )
         }
     }
