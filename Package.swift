@@ -148,6 +148,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "GatewayProbe",
+            dependencies: [
+                "ASGI",
+                "Gateway",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/GatewayProbe",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "StreamingServer",
             dependencies: [
                 "ASGI",
@@ -225,6 +235,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "ASGI",
+                "ASGIFastCGI",
+                "ASGIHTTPServer",
+                "Gateway",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

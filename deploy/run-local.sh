@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # run-local.sh: nginx and a swift-asgi FastCGI backend on loopback, for local trials and tests.
 #
-#   deploy/run-local.sh start [wsgi|asgi]   start both in the background, print the URL
-#   deploy/run-local.sh stop                stop both (by the PIDs recorded at start)
-#   deploy/run-local.sh status              show whether they run
-#   deploy/run-local.sh run [wsgi|asgi]     start, wait for Ctrl-C, stop
+#   deploy/run-local.sh start    start both in the background, print the URL
+#   deploy/run-local.sh stop     stop both (by the PIDs recorded at start)
+#   deploy/run-local.sh status   show whether they run
+#   deploy/run-local.sh run      start, wait for Ctrl-C, stop
 #
 # nginx serves deploy/nginx/swift-asgi-app.conf itself, with `listen` moved to 127.0.0.1:PORT and
 # the socket moved into STATE_DIR. It runs as one non-daemon process with its own prefix, config,
@@ -13,9 +13,10 @@
 # Environment:
 #   PORT       HTTP port on 127.0.0.1 (default 8080)
 #   STATE_DIR  where configs, sockets, logs and PIDs go (default ${TMPDIR:-/tmp}/swift-asgi-local-$(id -u))
-#   BIN        the backend executable (default: build the FastCGIHello example with swift build)
+#   BIN        the backend: any program whose main calls Gateway.run (default: build the
+#              HelloLegacy example with swift build), started with the runner's options
 #   THREADS    backend worker threads (default 4)
-#   BACKEND_ARGS  extra backend arguments (e.g. "--log-level debug --root-path /legacy")
+#   BACKEND_ARGS  extra runner options (e.g. "--log-level debug --slow-log 2")
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -58,10 +59,13 @@ build_backend() {
         [ -x "$BIN" ] || { log "BIN=$BIN is not executable"; exit 1; }
         return
     fi
-    log "building FastCGIHello (swift build)"
-    (cd "$ROOT" && swift build --product FastCGIHello >&2)
-    BIN="$(cd "$ROOT" && swift build --show-bin-path)/FastCGIHello"
+    log "building HelloLegacy (swift build)"
+    (cd "$ROOT" && swift build --product HelloLegacy >&2)
+    BIN="$(cd "$ROOT" && swift build --show-bin-path)/HelloLegacy"
 }
+
+# The backend's program name, as recorded at start (stop and status do not build).
+backend_name() { cat "$STATE_DIR/backend.name" 2>/dev/null || echo HelloLegacy; }
 
 write_nginx_config() {
     mkdir -p "$STATE_DIR/tmp"
@@ -88,21 +92,22 @@ EOF
 }
 
 start() {
-    local kind=${1:-wsgi} i
-    case "$kind" in wsgi|asgi) ;; *) log "the application is wsgi or asgi"; exit 2 ;; esac
-    if pid_alive "$STATE_DIR/backend.pid" FastCGIHello || pid_alive "$STATE_DIR/nginx.pid.run" nginx; then
+    local i
+    if pid_alive "$STATE_DIR/backend.pid" "$(backend_name)" || pid_alive "$STATE_DIR/nginx.pid.run" nginx; then
         log "already running (state in $STATE_DIR); stop first"
         exit 1
     fi
     [ -x "$NGINX" ] || { log "nginx is not installed (apt-get install nginx)"; exit 1; }
     build_backend
     mkdir -p "$STATE_DIR"
+    basename "$BIN" > "$STATE_DIR/backend.name"
     write_nginx_config
     "$NGINX" -t -q -p "$STATE_DIR" -c "$STATE_DIR/nginx.conf" -e "$STATE_DIR/nginx-error.log"
 
+    # nginx runs as this user here, so the socket's owner (mode 660) is enough; a root-run
+    # backend behind a system nginx adds --socket-group www-data.
     # shellcheck disable=SC2086
-    setsid "$BIN" "$kind" --socket "unix:$STATE_DIR/app.sock" --mode 0660 --threads "$THREADS" \
-        --status /fcgi-status --ping /fcgi-ping $BACKEND_ARGS \
+    setsid "$BIN" --fastcgi "unix:$STATE_DIR/app.sock" --socket-mode 660 --threads "$THREADS" $BACKEND_ARGS \
         > "$STATE_DIR/backend.log" 2>&1 < /dev/null &
     echo $! > "$STATE_DIR/backend.pid"
     setsid "$NGINX" -p "$STATE_DIR" -c "$STATE_DIR/nginx.conf" -e "$STATE_DIR/nginx-error.log" \
@@ -110,11 +115,11 @@ start() {
     echo $! > "$STATE_DIR/nginx.pid.run"
 
     for i in $(seq 200); do
-        if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/fcgi-ping" 2>/dev/null; then
-            log "ready: http://127.0.0.1:$PORT/ ($kind; backend pid $(cat "$STATE_DIR/backend.pid"), nginx pid $(cat "$STATE_DIR/nginx.pid.run"); state in $STATE_DIR)"
+        if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null; then
+            log "ready: http://127.0.0.1:$PORT/ ($(backend_name); backend pid $(cat "$STATE_DIR/backend.pid"), nginx pid $(cat "$STATE_DIR/nginx.pid.run"); state in $STATE_DIR)"
             return 0
         fi
-        if ! pid_alive "$STATE_DIR/backend.pid" FastCGIHello || ! pid_alive "$STATE_DIR/nginx.pid.run" nginx; then break; fi
+        if ! pid_alive "$STATE_DIR/backend.pid" "$(backend_name)" || ! pid_alive "$STATE_DIR/nginx.pid.run" nginx; then break; fi
         sleep 0.05
     done
     log "did not come up; backend log:"; tail -5 "$STATE_DIR/backend.log" || true
@@ -125,28 +130,28 @@ start() {
 
 stop() {
     # The backend first (graceful: it finishes requests in flight), then nginx.
-    stop_pid "$STATE_DIR/backend.pid" FastCGIHello TERM 35
+    stop_pid "$STATE_DIR/backend.pid" "$(backend_name)" TERM 35
     stop_pid "$STATE_DIR/nginx.pid.run" nginx QUIT 10
     log "stopped"
 }
 
 status() {
     local state=0
-    if pid_alive "$STATE_DIR/backend.pid" FastCGIHello; then log "backend running (pid $(cat "$STATE_DIR/backend.pid"))"; else log "backend not running"; state=1; fi
+    if pid_alive "$STATE_DIR/backend.pid" "$(backend_name)"; then log "backend running (pid $(cat "$STATE_DIR/backend.pid"))"; else log "backend not running"; state=1; fi
     if pid_alive "$STATE_DIR/nginx.pid.run" nginx; then log "nginx running (pid $(cat "$STATE_DIR/nginx.pid.run")) on http://127.0.0.1:$PORT/"; else log "nginx not running"; state=1; fi
     return $state
 }
 
 case "${1:-}" in
-    start) start "${2:-wsgi}" ;;
+    start) start ;;
     stop) stop ;;
     status) status ;;
     run)
-        start "${2:-wsgi}"
+        start
         trap 'stop; exit 0' INT TERM
         log "Ctrl-C stops both"
-        while pid_alive "$STATE_DIR/backend.pid" FastCGIHello && pid_alive "$STATE_DIR/nginx.pid.run" nginx; do sleep 1; done
+        while pid_alive "$STATE_DIR/backend.pid" "$(backend_name)" && pid_alive "$STATE_DIR/nginx.pid.run" nginx; do sleep 1; done
         stop
         ;;
-    *) sed -n '2,21p' "$0"; exit 2 ;;
+    *) sed -n '2,19p' "$0"; exit 2 ;;
 esac

@@ -124,6 +124,12 @@ public struct FastCGIConfiguration: Sendable {
     /// Whether to run the application's lifespan around serving (startup before the first accept,
     /// shutdown after the last request).
     public var lifespan: LifespanMode
+    /// The group a ``Bind/unix(path:mode:)`` socket file gets: a group name (`"www-data"`) or a
+    /// numeric id. With mode `0o660` it lets a web server running as another user in, as PHP-FPM's
+    /// `listen.group` does. The group is set before the socket is moved into place, so the socket
+    /// never exists at its path with another group. The server must be root or a member of the
+    /// group. `nil`: the server's own group. Only for unix sockets.
+    public var socketGroup: String? = nil
 
     /// Creates a configuration; every parameter has a safe default.
     /// - Parameters:
@@ -199,6 +205,12 @@ public struct FastCGIConfiguration: Sendable {
         }
         if case .unix(let path, _) = bind, path.utf8.count >= 108 {
             throw fail("The unix socket path is longer than the 107 bytes a socket address holds: \(path)")
+        }
+        if let socketGroup {
+            guard case .unix = bind else {
+                throw fail("socketGroup applies to a unix socket bind only (the bind is \(bind)).")
+            }
+            _ = try UnixSocketPermissions.groupID(socketGroup)
         }
         for path in [statusPath, pingPath, rootPath].compactMap({ $0 }) where !path.hasPrefix("/") {
             throw fail("statusPath, pingPath and rootPath must start with '/' (got '\(path)').")

@@ -25,8 +25,14 @@ let asgiVersionString = asgiVersion
 ///
 /// Options: `--http HOST:PORT` (default 127.0.0.1:8080 when neither server is chosen),
 /// `--fastcgi unix:PATH|HOST:PORT|stdin`, `--threads N`, `--log-level LEVEL`, `--max-body BYTES`,
-/// `--request-timeout SECONDS`, `--graceful-timeout SECONDS`, `--version`, `--help`. Bad options
-/// print a clear message and exit non-zero.
+/// `--request-timeout SECONDS`, `--graceful-timeout SECONDS`, `--slow-log SECONDS`,
+/// `--root-path PATH`, `--limit-concurrency N`, `--socket-mode OCTAL`, `--socket-group NAME`,
+/// `--proxy-headers`, `--forwarded-allow-ips LIST`, `--access-log`/`--no-access-log`,
+/// `--version`, `--help`. Bad options print a clear message and exit non-zero.
+///
+/// The runner never calls `LoggingSystem.bootstrap`, so it works whether or not the host program
+/// has bootstrapped logging: its own lines go to standard error at `--log-level`, or through the
+/// handler of the logger passed to ``run(_:logger:)-(ASGIApplication,_)``.
 public enum Gateway {
     /// The command name shown in `--help`: the executable's name.
     static var commandName: String {
@@ -35,7 +41,7 @@ public enum Gateway {
 
     /// Serves an ASGI application as the command line says; returns after a graceful shutdown.
     public static func run(_ application: any ASGIApplication) async throws {
-        try await run(.asgi(application), arguments: Array(CommandLine.arguments.dropFirst()))
+        try await run(.asgi(application), arguments: Array(CommandLine.arguments.dropFirst()), hostLogger: nil)
     }
 
     /// Serves a WSGI-style application as the command line says; returns after a graceful shutdown.
@@ -43,7 +49,22 @@ public enum Gateway {
     /// Over FastCGI it runs directly on the worker threads; over HTTP through ``WSGIToASGI`` on a
     /// pool of `--threads` blocking threads.
     public static func run(_ application: any WSGIApplication) async throws {
-        try await run(.wsgi(application), arguments: Array(CommandLine.arguments.dropFirst()))
+        try await run(.wsgi(application), arguments: Array(CommandLine.arguments.dropFirst()), hostLogger: nil)
+    }
+
+    /// Serves an ASGI application as the command line says, logging through `logger`'s handler
+    /// (at `--log-level`); returns after a graceful shutdown.
+    ///
+    /// For a host program that has its own logging set up (`LoggingSystem.bootstrap`, a
+    /// structured or remote log handler): the runner's and the servers' lines go where its lines go.
+    public static func run(_ application: any ASGIApplication, logger: Logger) async throws {
+        try await run(.asgi(application), arguments: Array(CommandLine.arguments.dropFirst()), hostLogger: logger)
+    }
+
+    /// Serves a WSGI-style application as the command line says, logging through `logger`'s
+    /// handler (at `--log-level`); returns after a graceful shutdown.
+    public static func run(_ application: any WSGIApplication, logger: Logger) async throws {
+        try await run(.wsgi(application), arguments: Array(CommandLine.arguments.dropFirst()), hostLogger: logger)
     }
 
     enum Application: Sendable {
@@ -52,21 +73,16 @@ public enum Gateway {
     }
 
     /// Parses `arguments` (exiting on `--help`, `--version` or a bad option) and serves.
-    static func run(_ application: Application, arguments: [String]) async throws {
+    static func run(_ application: Application, arguments: [String], hostLogger: Logger?) async throws {
         let options: GatewayOptions
         do {
             options = try GatewayOptions.parse(arguments)
         } catch {
             GatewayOptions.exit(withError: error)
         }
-        let level = options.logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "asgi.gateway")
-        let services = try makeServices(application, options: options, logger: logger)
+        let logging = hostLogger.map { GatewayLogging(host: $0, level: options.logLevel) } ?? GatewayLogging(level: options.logLevel)
+        let logger = logging.logger("asgi.gateway")
+        let services = try makeServices(application, options: options, logging: logging)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -76,7 +92,7 @@ public enum Gateway {
     }
 
     /// The servers the options ask for.
-    static func makeServices(_ application: Application, options: GatewayOptions, logger: Logger) throws -> [any Service] {
+    static func makeServices(_ application: Application, options: GatewayOptions, logging: GatewayLogging) throws -> [any Service] {
         var services: [any Service] = []
         let timeout: Duration? = options.requestTimeout > 0 ? .milliseconds(Int64(options.requestTimeout * 1000)) : nil
         let grace = Duration.milliseconds(Int64(options.gracefulTimeout * 1000))
@@ -88,8 +104,8 @@ public enum Gateway {
                 requestTimeout: timeout,
                 gracefulShutdownTimeout: grace
             )
-            configuration.accessLog = true
-            let fastcgiLogger = Logger(label: "asgi.fastcgi")
+            options.applyServingOptions(to: &configuration)
+            let fastcgiLogger = logging.logger("asgi.fastcgi")
             switch application {
             case .asgi(let app):
                 services.append(FastCGIServer(application: app, configuration: configuration, logger: fastcgiLogger))
@@ -97,7 +113,7 @@ public enum Gateway {
                 services.append(FastCGIServer(application: app, configuration: configuration, logger: fastcgiLogger))
             }
         }
-        if options.http != nil || options.fastcgi == nil {
+        if options.servesHTTP {
             let address = options.http ?? HostPort(argument: "127.0.0.1:8080")!
             let asgi: any ASGIApplication
             switch application {
@@ -105,16 +121,20 @@ public enum Gateway {
                 asgi = app
             case .wsgi(let app):
                 let pool = options.threads.map { BlockingThreadPool(threads: $0, queueLimit: 65_536, name: "asgi-wsgi") }
-                asgi = WSGIToASGI(app, maxRequestBodyBytes: options.maxBody, executor: pool, logger: Logger(label: "asgi.wsgi"))
+                asgi = WSGIToASGI(app, maxRequestBodyBytes: options.maxBody, executor: pool, logger: logging.logger("asgi.wsgi"))
             }
-            let configuration = HTTPServerConfiguration(
+            var configuration = HTTPServerConfiguration(
                 host: address.host,
                 port: address.port,
                 maxRequestBodyBytes: options.maxBody,
                 gracefulShutdownTimeout: grace
             )
-            let served = timeout.map { RequestTimeout(asgi, limit: $0) as any ASGIApplication } ?? asgi
-            services.append(ASGIHTTPServer(application: served, configuration: configuration, logger: Logger(label: "asgi.http")))
+            options.applyServingOptions(to: &configuration)
+            let limited = timeout.map { RequestTimeout(asgi, limit: $0, logger: logging.logger("asgi.timeout")) as any ASGIApplication } ?? asgi
+            let (served, slowLog) = options.httpApplication(limited, logger: logging.logger("asgi.slow"))
+            // Before the server: a graceful shutdown ends services in reverse order.
+            if let slowLog { services.append(SlowRequestWatcher(log: slowLog)) }
+            services.append(ASGIHTTPServer(application: served, configuration: configuration, logger: logging.logger("asgi.http")))
         }
         return services
     }

@@ -39,10 +39,19 @@ struct GatewayOptions: ParsableCommand {
     @Option(help: ArgumentHelp("How long in-flight requests may run after SIGTERM/SIGINT, in seconds.", valueName: "SECONDS"))
     var gracefulTimeout: Double = 30
 
-    /// The FastCGI address, parsed.
+    // MARK: Serving, the FastCGI unix socket, proxy headers (ServingOptions.swift, UnixSocketOptions.swift, ProxyOptions.swift)
+
+    @OptionGroup(title: "Serving (both servers)") var serving: ServingOptions
+    @OptionGroup(title: "FastCGI unix socket") var unixSocket: UnixSocketOptions
+    @OptionGroup(title: "HTTP behind a reverse proxy") var proxy: ProxyOptions
+
+    /// The FastCGI address, parsed (a unix socket with `--socket-mode`, default 0660).
     var fastcgiBind: FastCGIConfiguration.Bind? {
-        fastcgi.flatMap { FastCGIConfiguration.Bind($0) }
+        fastcgi.flatMap { FastCGIConfiguration.Bind($0, mode: unixSocket.socketMode?.bits ?? 0o660) }
     }
+
+    /// Whether the HTTP server runs: `--http`, or neither server chosen.
+    var servesHTTP: Bool { http != nil || fastcgi == nil }
 
     func validate() throws {
         if let fastcgi, FastCGIConfiguration.Bind(fastcgi) == nil {
@@ -52,6 +61,7 @@ struct GatewayOptions: ParsableCommand {
         if maxBody < 0 { throw ValidationError("--max-body must not be negative, got \(maxBody).") }
         if requestTimeout < 0 { throw ValidationError("--request-timeout must not be negative, got \(requestTimeout).") }
         if gracefulTimeout < 0 { throw ValidationError("--graceful-timeout must not be negative, got \(gracefulTimeout).") }
+        try validateServingCombinations()
     }
 }
 

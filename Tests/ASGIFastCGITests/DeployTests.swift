@@ -7,9 +7,9 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
 @Suite("deploy/: nginx configurations and the local runner")
 struct DeployTests {
-    @Test("deploy/run-local.sh starts nginx and a backend on loopback, serves, and stops both by PID")
+    @Test("deploy/run-local.sh starts nginx and a Gateway backend on loopback, serves, and stops both by PID")
     func runLocal() async throws {
-        let executable = try builtExecutable("FastCGIHello")
+        let executable = try builtExecutable("HelloLegacy")
         try await withTestDirectory("run-local") { directory in
             let port = try freeLoopbackPort()
             let state = directory.file("state")
@@ -18,7 +18,7 @@ struct DeployTests {
                 "PORT": String(port), "STATE_DIR": state, "BIN": executable, "THREADS": "2",
             ]
             let script = repositoryRoot + "/deploy/run-local.sh"
-            let start = try ChildProcess("/bin/bash", [script, "start", "asgi"], environment: environment,
+            let start = try ChildProcess("/bin/bash", [script, "start"], environment: environment,
                                          stdoutPath: directory.file("start.out"), stderrPath: directory.file("start.err"))
             let started = try await start.wait(timeout: .seconds(30))
             let backendPID = pid_t((try? String(contentsOfFile: state + "/backend.pid", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
@@ -26,13 +26,17 @@ struct DeployTests {
             do {
                 #expect(started == 0, "\(start.standardOutput)\(start.standardError)")
                 #expect(start.standardOutput.contains("ready: http://127.0.0.1:\(port)/"))
-                let hello = try await curl("http://127.0.0.1:\(port)/hello", in: directory)
-                #expect(hello.status == 200)
-                #expect(hello.text == "hello")
-                let mounted = try await curl("http://127.0.0.1:\(port)/legacy/upload", ["--data-binary", "12345"], in: directory)
-                #expect(mounted.text == "received 5 bytes\n")
-                let status = try await curl("http://127.0.0.1:\(port)/fcgi-status?json", in: directory)
-                #expect(status.json["total_workers"] as? Int == 2)
+                let index = try await curl("http://127.0.0.1:\(port)/", in: directory)
+                #expect(index.status == 200)
+                #expect(index.text.contains("<h1>HelloLegacy</h1>"))
+                let greet = try await curl("http://127.0.0.1:\(port)/greet", ["--data", "name=nginx"], in: directory)
+                #expect(greet.text.contains("Hello, nginx!"))
+                // The site's /legacy/ location splits the path: SCRIPT_NAME=/legacy, PATH_INFO=/environ.
+                let mounted = try await curl("http://127.0.0.1:\(port)/legacy/environ", in: directory)
+                #expect(mounted.text.contains("SCRIPT_NAME=/legacy\n"), "\(mounted.text)")
+                #expect(mounted.text.contains("PATH_INFO=/environ\n"), "\(mounted.text)")
+                let socket = try FileManager.default.attributesOfItem(atPath: state + "/app.sock")
+                #expect((socket[.posixPermissions] as? Int) == 0o660)
             } catch {
                 Issue.record("run-local failed: \(error)")
             }
@@ -41,7 +45,9 @@ struct DeployTests {
             #expect(try await stop.wait(timeout: .seconds(60)) == 0)
             #expect(backendPID > 0 && kill(backendPID, 0) != 0)
             #expect(nginxPID > 0 && kill(nginxPID, 0) != 0)
-            #expect((try? String(contentsOfFile: state + "/backend.log", encoding: .utf8))?.contains("FastCGI server stopped.") == true)
+            let backendLog = (try? String(contentsOfFile: state + "/backend.log", encoding: .utf8)) ?? ""
+            #expect(backendLog.contains("FastCGI server stopped."), "\(backendLog)")
+            #expect(backendLog.contains("with 2 worker threads"), "\(backendLog)")
         }
     }
 

@@ -42,7 +42,10 @@ final class Listener: @unchecked Sendable {
 
     /// Binds (or adopts) the socket and starts listening.
     /// - Throws: ``FastCGIError`` `bindFailed`, `addressInUse` or `notAListeningSocket`.
-    init(bind: FastCGIConfiguration.Bind, backlog: Int, allowedClients: [String], readTimeout: Duration, logger: Logger) throws {
+    init(
+        bind: FastCGIConfiguration.Bind, backlog: Int, allowedClients: [String], readTimeout: Duration,
+        socketGroup: String? = nil, logger: Logger
+    ) throws {
         self.bind = bind
         self.backlog = backlog
         self.logger = logger
@@ -50,7 +53,11 @@ final class Listener: @unchecked Sendable {
         var inode: ino_t? = nil
         switch bind {
         case .unix(let path, let mode):
-            (fd, inode) = try Self.bindUnix(path: path, mode: mode, backlog: backlog)
+            let group = try socketGroup.map(UnixSocketPermissions.groupID)
+            (fd, inode) = try Self.bindUnix(path: path, mode: mode, group: group, backlog: backlog)
+            if let report = UnixSocketPermissions.report(path: path, groupGiven: group != nil) {
+                if report.isWarning { logger.warning("\(report.line)") } else { logger.info("\(report.line)") }
+            }
         case .tcp(let host, let port):
             fd = try Self.bindTCP(host: host, port: port, backlog: backlog)
         case .inherited:
@@ -230,7 +237,7 @@ final class Listener: @unchecked Sendable {
 
     // MARK: Binding
 
-    private static func bindUnix(path: String, mode: UInt16, backlog: Int) throws -> (Int32, ino_t) {
+    private static func bindUnix(path: String, mode: UInt16, group: gid_t?, backlog: Int) throws -> (Int32, ino_t) {
         var existing = stat()
         if lstat(path, &existing) == 0 {
             guard existing.st_mode & S_IFMT == S_IFSOCK else {
@@ -255,6 +262,13 @@ final class Listener: @unchecked Sendable {
                 guard Glibc.bind(fd, address, length) == 0 else {
                     throw FastCGIError(.bindFailed, "Binding \(path) failed: \(Posix.describe(errno)).")
                 }
+            }
+            // The group before the mode, both before the rename: a socket whose mode lets its
+            // group in never exists at `path` with a group the operator did not choose.
+            if let group, chown(temporary, uid_t.max, group) != 0 {
+                let code = errno
+                let hint = code == EPERM ? " (the server must run as root or be a member of that group)" : ""
+                throw FastCGIError(.bindFailed, "Setting group \(UnixSocketPermissions.groupName(group)) on \(path) failed: \(Posix.describe(code))\(hint).")
             }
             guard chmod(temporary, mode_t(mode)) == 0 else {
                 throw FastCGIError(.bindFailed, "Setting mode \(String(mode, radix: 8)) on \(path) failed: \(Posix.describe(errno)).")

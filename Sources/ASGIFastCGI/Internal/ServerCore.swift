@@ -110,6 +110,7 @@ final class ServerCore: Sendable {
                 backlog: configuration.backlog,
                 allowedClients: configuration.allowedClients,
                 readTimeout: configuration.readTimeout,
+                socketGroup: configuration.socketGroup,
                 logger: logger
             )
         } catch {

@@ -85,7 +85,8 @@ func canConnect(unixPath path: String) -> Bool {
 
 /// A real nginx on a loopback port, in front of a FastCGI backend: its own prefix, configuration,
 /// pid file, logs and temp paths in the test's directory; one process (`master_process off`,
-/// `daemon off`), running as the test's user, stopped by its PID.
+/// `daemon off`), running as the test's user, stopped by its PID. With `user`, nginx runs as it
+/// does when installed: a master (the test's user, root) and a worker process running as `user`.
 final class Nginx: Sendable {
     static let executable = "/usr/sbin/nginx"
 
@@ -100,8 +101,12 @@ final class Nginx: Sendable {
     /// (`unix:PATH` or `127.0.0.1:PORT`, the address as nginx's `fastcgi_pass` writes it).
     ///
     /// `$backend` in `locations` stands for the backend address; an upstream named `backend_pool`
-    /// with `keepalive 4` is defined for `fastcgi_keep_conn` tests.
-    static func start(in directory: TestDirectory, backend: String, locations: String) async throws -> Nginx {
+    /// with `keepalive 4` is defined for `fastcgi_keep_conn` tests. `http` adds directives to the
+    /// `http` block (an upstream of its own, for example). `user` runs the worker process as that
+    /// user (the test must run as root).
+    static func start(
+        in directory: TestDirectory, backend: String, locations: String, http: String = "", user: String? = nil
+    ) async throws -> Nginx {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw TestFailure("nginx is not installed at \(executable): run scripts/bootstrap.sh (apt-get install nginx)")
         }
@@ -111,6 +116,7 @@ final class Nginx: Sendable {
             let prefix = directory.file("nginx")
             try FileManager.default.createDirectory(atPath: prefix + "/tmp", withIntermediateDirectories: true)
             let configuration = """
+                \(user.map { "user \($0);" } ?? "")
                 worker_processes 1;
                 pid \(prefix)/nginx.pid;
                 error_log \(prefix)/error.log info;
@@ -125,6 +131,7 @@ final class Nginx: Sendable {
                   client_max_body_size 200m;
                   fastcgi_read_timeout 30s;
                   upstream backend_pool { server \(backend); keepalive 4; }
+                  \(http)
                   server {
                     listen 127.0.0.1:\(port);
                     \(locations.replacingOccurrences(of: "$backend", with: backend))
@@ -134,7 +141,8 @@ final class Nginx: Sendable {
             try configuration.write(toFile: prefix + "/nginx.conf", atomically: true, encoding: .utf8)
             let process = try ChildProcess(
                 executable,
-                ["-p", prefix, "-c", prefix + "/nginx.conf", "-e", prefix + "/error.log", "-g", "daemon off; master_process off;"],
+                ["-p", prefix, "-c", prefix + "/nginx.conf", "-e", prefix + "/error.log",
+                 "-g", user == nil ? "daemon off; master_process off;" : "daemon off;"],
                 stdoutPath: prefix + "/stdout.log",
                 stderrPath: prefix + "/stderr.log"
             )
