@@ -126,15 +126,29 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
     /// Installs the caller's continuation and queues the call (or resumes the caller at once).
     private final func start(_ continuation: UnsafeContinuation<Void, Never>) {
         guard install(continuation) else { return }
+        do {
+            try enqueueOnRoute()
+        } catch {
+            resume(failure: error)
+        }
+    }
+
+    /// Queues the call on its route, routing again when the target has finished.
+    ///
+    /// This runs on the caller's (cooperative) thread, so it must never wait or spin: a target
+    /// refuses work only once it accepts none for good (an executor whose operation has returned is
+    /// not live, so routing does not pick it again), and each retry therefore moves one step up the
+    /// chain of executors, then to a lane that never closes.
+    private final func enqueueOnRoute() throws {
         while true {
-            do {
-                if try enqueue(on: route.target) { return }
-                // The executor finished between routing and queuing: route again (an explicit
-                // executor falls back along its own chain only).
-                route.target = try route.reroute(state: callerState)
-            } catch {
-                resume(failure: error)
-                return
+            if try enqueue(on: route.target) { return }
+            // The executor finished between routing and queuing: route again (an explicit executor
+            // falls back along its own chain only).
+            let refused = route.target
+            route.target = try route.reroute(state: callerState)
+            if case .executor(let before) = refused, case .executor(let after) = route.target, before === after {
+                // Routing chose the executor that has just refused: retrying could only spin.
+                throw BridgeError.executorFinished
             }
         }
     }
@@ -168,12 +182,32 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
             bodyState.occupying = ObjectIdentifier(SensitiveLane.process.thread)
             return SensitiveLane.process.submit(self)
         case .pool(let pool):
+            if let waiting = waitingExecutor(on: pool) {
+                // The caller's chain blocks one of this pool's threads: queue the call on the pool
+                // only if a thread that is idle now takes it, else run it on the blocked thread,
+                // which waits for exactly this kind of work. Otherwise, with every thread blocked
+                // like this one (sync → async → sync, nested in each), the pool would deadlock.
+                if try pool.submitToIdleThread(self) { return true }
+                bodyState.occupying = ObjectIdentifier(waiting)
+                if waiting.queue.push(.item(self)) == .queued { return true }
+                bodyState.occupying = nil
+            }
             try pool.submit(self)
             return true
         case .custom(let executor):
             try executor.execute { self.run() }
             return true
         }
+    }
+
+    /// The live executor of the caller's chain, when its thread is one of `pool`'s: that thread
+    /// waits for the caller's work and can run this call instead of waiting for another pool thread.
+    private final func waitingExecutor(on pool: BlockingThreadPool) -> CurrentThreadExecutor? {
+        guard let executor = callerState.executor?.liveExecutor,
+              let host = executor.hostPool,
+              host == Unmanaged.passUnretained(pool.queue).toOpaque()
+        else { return nil }
+        return executor
     }
 
     /// Resumes the caller, with `failure` (`nil`: the body's value is ready), unless it was resumed
@@ -210,10 +244,7 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
     /// - Throws: ``BridgeError/queueFull`` and the routing errors, before anything was queued.
     final func startWithoutWaiting() throws {
         control.withLock { $0.started = true }
-        while true {
-            if try enqueue(on: route.target) { return }
-            route.target = try route.reroute(state: callerState)
-        }
+        try enqueueOnRoute()
     }
 
     /// The end of a call queued with ``startWithoutWaiting()``: `failure` is `nil` when the body ran,
