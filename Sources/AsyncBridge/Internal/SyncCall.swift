@@ -11,6 +11,15 @@ enum SyncTarget {
     /// A user's executor.
     case custom(any BlockingExecutor)
 
+    /// Whether `other` is this very executor or lane.
+    func isSame(as other: SyncTarget) -> Bool {
+        switch (self, other) {
+        case (.executor(let a), .executor(let b)): return a === b
+        case (.lane(let a), .lane(let b)): return a === b
+        default: return false
+        }
+    }
+
     /// The object whose thread a body running here occupies (for deadlock detection).
     var occupant: ObjectIdentifier? {
         switch self {
@@ -146,8 +155,8 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
             // falls back along its own chain only).
             let refused = route.target
             route.target = try route.reroute(state: callerState)
-            if case .executor(let before) = refused, case .executor(let after) = route.target, before === after {
-                // Routing chose the executor that has just refused: retrying could only spin.
+            if route.target.isSame(as: refused) {
+                // Routing chose the target that has just refused: retrying could only spin.
                 throw BridgeError.executorFinished
             }
         }
