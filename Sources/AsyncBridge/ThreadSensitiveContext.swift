@@ -59,14 +59,9 @@ public enum ThreadSensitiveContext {
             return try await body()
         }
         let thread = DedicatedThreads.acquire()
-        let lane = SensitiveLane(thread: thread)
+        let lane = SensitiveLane(thread: thread, limit: limit)
         state.sensitiveLane = lane
-        defer {
-            lane.close {
-                DedicatedThreads.release(thread)
-                limit.release()
-            }
-        }
+        defer { lane.close() }
         return try await BridgeState.$current.withValue(state, operation: body, isolation: isolation)
     }
 }
