@@ -20,6 +20,12 @@ import Darwin
 /// next if more work waits. Under a steady stream of small calls most of them are then taken
 /// without a sleep and a wake-up, which cost more than a small call itself.
 ///
+/// Nested calls never starve the pool. A non-thread-sensitive call made below an ``asyncToSync(_:)``
+/// that blocks one of this pool's threads (sync → async → sync) is queued only if a thread that is
+/// idle at that moment will take it; otherwise it runs on the blocked thread itself, which waits for
+/// exactly that work. So a pool whose every thread waits on such a nested call still makes progress,
+/// with no thread added; the call keeps its own `Local` scope and its cancellation.
+///
 /// ```swift
 /// let pool = BlockingThreadPool(threads: 4, queueLimit: 1_000)
 /// let rows = try await SyncToAsync.run(threadSensitive: false, executor: pool) { try db.query() }
