@@ -20,6 +20,12 @@ import Darwin
 /// next if more work waits. Under a steady stream of small calls most of them are then taken
 /// without a sleep and a wake-up, which cost more than a small call itself.
 ///
+/// Nested calls never starve the pool. A non-thread-sensitive call made below an ``asyncToSync(_:)``
+/// that blocks one of this pool's threads (sync → async → sync) is queued only if a thread that is
+/// idle at that moment will take it; otherwise it runs on the blocked thread itself, which waits for
+/// exactly that work. So a pool whose every thread waits on such a nested call still makes progress,
+/// with no thread added; the call keeps its own `Local` scope and its cancellation.
+///
 /// ```swift
 /// let pool = BlockingThreadPool(threads: 4, queueLimit: 1_000)
 /// let rows = try await SyncToAsync.run(threadSensitive: false, executor: pool) { try db.query() }
@@ -90,11 +96,35 @@ public final class BlockingThreadPool: BlockingExecutor, @unchecked Sendable {
     func submit(_ item: any WorkItem) throws {
         if !started.load(ordering: .acquiring) { startThreads() }
         switch queue.push(.item(item)) {
-        case .queued: return
+        case .queued, .noIdleThread: return
         case .full: throw BridgeError.queueFull
         case .closed: throw BridgeError.executorShutDown
         }
     }
+
+    /// Queues `item` only if a thread idle now will take it; `false` (nothing queued) when every
+    /// thread is busy.
+    /// - Throws: ``BridgeError/executorShutDown``.
+    func submitToIdleThread(_ item: any WorkItem) throws -> Bool {
+        if !started.load(ordering: .acquiring) { startThreads() }
+        switch queue.pushToIdleThread(.item(item)) {
+        case .queued: return true
+        case .noIdleThread, .full: return false
+        case .closed: throw BridgeError.executorShutDown
+        }
+    }
+
+    /// The queue of the pool the calling thread belongs to, if it is a pool thread.
+    static func queueOfCurrentThread() -> UnsafeMutableRawPointer? {
+        pthread_getspecific(memberKey)
+    }
+
+    /// A pool thread's pool (its queue, unretained: the thread holds the queue for its whole life).
+    private static let memberKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
 
     private func startThreads() {
         startLock.withLock { count in
@@ -102,6 +132,7 @@ public final class BlockingThreadPool: BlockingExecutor, @unchecked Sendable {
             for index in 0..<threads {
                 let queue = self.queue
                 startBridgeThread(name: "\(name)-\(index)") {
+                    pthread_setspecific(Self.memberKey, Unmanaged.passUnretained(queue).toOpaque())
                     // A binding for the thread's whole life keeps the runtime's per-thread
                     // task-local storage alive (see WorkerThread).
                     BridgeState.$current.withValue(BridgeState()) {

@@ -42,6 +42,9 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
     /// Set once ``run(until:)`` (or `asyncToSync`) starts draining; an executor serves one operation.
     private let started = Atomic<Bool>(false)
     let thread = currentThreadID()
+    /// The queue of the ``BlockingThreadPool`` whose thread this executor blocks, if it blocks one:
+    /// that pool's calls from below may then run here instead of waiting for a pool thread.
+    let hostPool = BlockingThreadPool.queueOfCurrentThread()
     /// The executor of the enclosing `asyncToSync`, if any: the fallback once this one finishes.
     /// Changed only while nothing else references the executor (see ``ExecutorCache``).
     @exclusivity(unchecked)
@@ -85,10 +88,13 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
     }
 
     /// Whether the executor has finished its operation and accepts no more work.
-    public var isFinished: Bool { queue.isClosed }
+    public var isFinished: Bool { started.load(ordering: .acquiring) && !queue.acceptsWork }
 
-    /// Whether the executor is serving its operation now.
-    var isLive: Bool { started.load(ordering: .acquiring) && !queue.isClosed }
+    /// Whether the executor accepts new work: it has started and its operation has not returned.
+    ///
+    /// An executor whose operation has returned is not live even while its thread still drains the
+    /// work queued before (it refuses every push from then on), so routing never offers it new work.
+    var isLive: Bool { started.load(ordering: .acquiring) && queue.acceptsWork }
 
     /// Runs `operation` as a task whose jobs all run on the calling thread, which drains this
     /// executor until the operation has finished; returns its result or throws its error.

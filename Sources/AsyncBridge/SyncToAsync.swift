@@ -6,7 +6,9 @@
 ///   above the caller (which serves it through its ``CurrentThreadExecutor``), else on the thread of
 ///   the current ``ThreadSensitiveContext``, else on one process-wide sensitive thread. So blocking
 ///   code bound to a thread (a SQLite handle, thread-local state) always meets the same thread.
-/// - `threadSensitive: false`: on `executor`, or on ``BlockingThreadPool/shared``.
+/// - `threadSensitive: false`: on `executor`, or on ``BlockingThreadPool/shared``; when the call is
+///   nested below an ``asyncToSync(_:)`` that blocks a thread of that pool and no pool thread is
+///   idle, on that blocked thread (see ``BlockingThreadPool``), so nested calls cannot starve the pool.
 ///
 /// Errors thrown by the body reach the caller unchanged. A cancelled caller gets `CancellationError`
 /// at once; a body already running keeps running (it can check ``isCancelled``) and its result is

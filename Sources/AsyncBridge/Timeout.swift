@@ -22,6 +22,10 @@ public struct TimeoutError: Error, Hashable, Sendable, CustomStringConvertible {
 ///
 /// Cancellation of the caller is never turned into a timeout: it arrives as `CancellationError`.
 ///
+/// A timeout costs nothing once the body has finished: its deadline lives in one process-wide heap
+/// served by a thread of the library's own, and finishing early removes it at once. So wrapping
+/// every request in a long timeout holds no memory for requests that ended.
+///
 /// ```swift
 /// let row = try await withTimeout(.seconds(2)) { try await SyncToAsync.run { try db.slowQuery() } }
 /// ```
@@ -33,7 +37,9 @@ public func withTimeout<R: Sendable>(
     return try await withThrowingTaskGroup(of: TimeoutRace<R>.self) { group in
         group.addTask { .finished(try await body()) }
         group.addTask {
-            try await Task.sleep(for: duration)
+            // Not `Task.sleep`: a cancelled sleep would hold this child task's memory until the
+            // deadline, so every call that finished early would cost memory for the whole duration.
+            try await DeadlineTimers.shared.sleep(for: duration)
             return .timedOut
         }
         defer { group.cancelAll() }

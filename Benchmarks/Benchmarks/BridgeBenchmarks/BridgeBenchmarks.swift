@@ -97,6 +97,25 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(try await SyncToAsync.run { try AsyncToSync.run { 1 } })
         }
     }
+
+    // 7. A one-minute timeout around a body that returns at once, as a request timeout wraps a
+    // fast request: the deadline must cost nothing once the body has returned (resident memory).
+    Benchmark(
+        "7 withTimeout(60 s) around an immediate body",
+        configuration: .init(metrics: [.wallClock, .mallocCountTotal, .throughput, .peakMemoryResident])
+    ) { benchmark async throws in
+        for _ in benchmark.scaledIterations {
+            blackHole(try await withTimeout(.seconds(60)) { 1 })
+        }
+    }
+
+    // 8. A thread-sensitive context with one call in it, as `WSGIToASGI(threadSensitive: true)`
+    // runs each request: entering takes a thread from the idle set under the context thread limit.
+    Benchmark("8 ThreadSensitiveContext.run{SyncToAsync} (task)") { benchmark async throws in
+        for _ in benchmark.scaledIterations {
+            blackHole(try await ThreadSensitiveContext.run { try await SyncToAsync.run { 1 } })
+        }
+    }
 }
 
 // MARK: - Plain-thread helpers

@@ -9,6 +9,10 @@ import Synchronization
 /// response has started, the client gets `504 Gateway Timeout`; otherwise the call fails so the
 /// server aborts the connection. Either way one warning is logged. Other scopes pass through.
 ///
+/// The deadline costs nothing once the request has ended: it lives in the process-wide deadline
+/// heap behind ``AsyncBridge/withTimeout(_:_:)`` and leaves it when the application returns, so a
+/// long limit holds no memory for the requests that finished well within it.
+///
 /// ```swift
 /// let app = RequestTimeout(WSGIToASGI(legacy), limit: .seconds(30))
 /// ```

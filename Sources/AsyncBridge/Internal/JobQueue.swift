@@ -70,6 +70,10 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
     private var wakesInFlight = 0
     /// `items.count`, readable without the lock by the polling thread.
     private let pending = Atomic<Int>(0)
+    /// Pushes refused because the queue was finishing or closed (a diagnostic: a caller that keeps
+    /// retrying a refusing queue shows here).
+    @exclusivity(unchecked)
+    private var refusals = 0
     /// Pushing beyond this many waiting items fails (`nil`: no limit).
     let limit: Int?
 
@@ -85,6 +89,8 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
         case queued
         case closed
         case full
+        /// Refused by ``pushToIdleThread(_:)``: no idle thread would take the work.
+        case noIdleThread
     }
 
     /// Appends work; wakes a sleeping thread if there is one.
@@ -92,6 +98,7 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
     func push(_ work: QueuedWork) -> PushResult {
         lock.lock()
         if closed || finishing {
+            refusals += 1
             lock.unlock()
             return .closed
         }
@@ -99,6 +106,29 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
             lock.unlock()
             return .full
         }
+        return appendAndWake(work)
+    }
+
+    /// Appends work only if a thread that is idle now (parked, polling, or woken for earlier work)
+    /// will take it: fewer items wait than such threads exist. Busy threads are not counted, so
+    /// work queued this way never waits for a thread that is itself waiting.
+    func pushToIdleThread(_ work: QueuedWork) -> PushResult {
+        lock.lock()
+        if closed || finishing {
+            refusals += 1
+            lock.unlock()
+            return .closed
+        }
+        guard items.count < parked.count + spinning + wakesInFlight + sleepers else {
+            lock.unlock()
+            return .noIdleThread
+        }
+        return appendAndWake(work)
+    }
+
+    /// With the lock held (released on return): appends `work` and wakes a thread for it.
+    @inline(__always)
+    private func appendAndWake(_ work: QueuedWork) -> PushResult {
         items.append(work)
         pending.store(items.count, ordering: .relaxed)
         // One wake-up in flight is enough: the woken thread wakes the next if more is waiting
@@ -217,6 +247,22 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
     /// Whether the queue has closed (finished and drained).
     var isClosed: Bool {
         lock.withLock { closed }
+    }
+
+    /// Whether a push would be accepted now: neither finishing nor closed. Once `false` it stays
+    /// so (only ``reopen()``, for a queue nothing else references, undoes it).
+    var acceptsWork: Bool {
+        lock.withLock { !finishing && !closed }
+    }
+
+    /// How many pushes were refused because the queue was finishing or closed.
+    var refusedPushes: Int {
+        lock.withLock { refusals }
+    }
+
+    /// Threads idle now: parked, polling, or woken and not yet at their work.
+    var idleThreads: Int {
+        lock.withLock { parked.count + spinning + wakesInFlight + sleepers }
     }
 
     /// How many items are waiting.

@@ -6,12 +6,16 @@ import Synchronization
 /// When a context ends, its lane closes: work still queued runs, then the thread goes back to the
 /// idle set for the next context. Calls that arrive after closing (from tasks that outlived the
 /// context) are refused, and the bridge routes them as if there were no context.
-final class SensitiveLane: @unchecked Sendable {
+final class SensitiveLane: WorkItem, @unchecked Sendable {
     let thread: WorkerThread
+    /// The bound the lane's context counts against (`nil` for the process lane); its permit goes
+    /// back once the lane has drained.
+    private let limit: ContextThreadLimit?
     private let open = Mutex(true)
 
-    init(thread: WorkerThread) {
+    init(thread: WorkerThread, limit: ContextThreadLimit? = nil) {
         self.thread = thread
+        self.limit = limit
     }
 
     /// Whether the lane still accepts work (its context has not ended).
@@ -24,12 +28,20 @@ final class SensitiveLane: @unchecked Sendable {
         }
     }
 
-    /// Closes the lane; `whenDrained` runs on the lane's thread once the work queued before has run.
-    func close(whenDrained: @escaping @Sendable () -> Void) {
+    /// Closes the lane: once the work queued before has run, its thread goes back to the idle set
+    /// and its permit back to its limit (on the thread itself).
+    func close() {
         open.withLock { open in
             open = false
-            if thread.submit(ClosureWork(whenDrained)) != .queued { whenDrained() }
+            // The lane itself is the last work item: no closure to allocate per context.
+            if thread.submit(self) != .queued { run() }
         }
+    }
+
+    /// Runs after the lane's last work: gives its thread and its permit back.
+    func run() {
+        DedicatedThreads.release(thread)
+        limit?.release()
     }
 
     /// The lane every thread-sensitive call uses when nothing closer applies.

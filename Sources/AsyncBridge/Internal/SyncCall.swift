@@ -11,6 +11,15 @@ enum SyncTarget {
     /// A user's executor.
     case custom(any BlockingExecutor)
 
+    /// Whether `other` is this very executor or lane.
+    func isSame(as other: SyncTarget) -> Bool {
+        switch (self, other) {
+        case (.executor(let a), .executor(let b)): return a === b
+        case (.lane(let a), .lane(let b)): return a === b
+        default: return false
+        }
+    }
+
     /// The object whose thread a body running here occupies (for deadlock detection).
     var occupant: ObjectIdentifier? {
         switch self {
@@ -126,15 +135,29 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
     /// Installs the caller's continuation and queues the call (or resumes the caller at once).
     private final func start(_ continuation: UnsafeContinuation<Void, Never>) {
         guard install(continuation) else { return }
+        do {
+            try enqueueOnRoute()
+        } catch {
+            resume(failure: error)
+        }
+    }
+
+    /// Queues the call on its route, routing again when the target has finished.
+    ///
+    /// This runs on the caller's (cooperative) thread, so it must never wait or spin: a target
+    /// refuses work only once it accepts none for good (an executor whose operation has returned is
+    /// not live, so routing does not pick it again), and each retry therefore moves one step up the
+    /// chain of executors, then to a lane that never closes.
+    private final func enqueueOnRoute() throws {
         while true {
-            do {
-                if try enqueue(on: route.target) { return }
-                // The executor finished between routing and queuing: route again (an explicit
-                // executor falls back along its own chain only).
-                route.target = try route.reroute(state: callerState)
-            } catch {
-                resume(failure: error)
-                return
+            if try enqueue(on: route.target) { return }
+            // The executor finished between routing and queuing: route again (an explicit executor
+            // falls back along its own chain only).
+            let refused = route.target
+            route.target = try route.reroute(state: callerState)
+            if route.target.isSame(as: refused) {
+                // Routing chose the target that has just refused: retrying could only spin.
+                throw BridgeError.executorFinished
             }
         }
     }
@@ -168,12 +191,32 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
             bodyState.occupying = ObjectIdentifier(SensitiveLane.process.thread)
             return SensitiveLane.process.submit(self)
         case .pool(let pool):
+            if let waiting = waitingExecutor(on: pool) {
+                // The caller's chain blocks one of this pool's threads: queue the call on the pool
+                // only if a thread that is idle now takes it, else run it on the blocked thread,
+                // which waits for exactly this kind of work. Otherwise, with every thread blocked
+                // like this one (sync → async → sync, nested in each), the pool would deadlock.
+                if try pool.submitToIdleThread(self) { return true }
+                bodyState.occupying = ObjectIdentifier(waiting)
+                if waiting.queue.push(.item(self)) == .queued { return true }
+                bodyState.occupying = nil
+            }
             try pool.submit(self)
             return true
         case .custom(let executor):
             try executor.execute { self.run() }
             return true
         }
+    }
+
+    /// The live executor of the caller's chain, when its thread is one of `pool`'s: that thread
+    /// waits for the caller's work and can run this call instead of waiting for another pool thread.
+    private final func waitingExecutor(on pool: BlockingThreadPool) -> CurrentThreadExecutor? {
+        guard let executor = callerState.executor?.liveExecutor,
+              let host = executor.hostPool,
+              host == Unmanaged.passUnretained(pool.queue).toOpaque()
+        else { return nil }
+        return executor
     }
 
     /// Resumes the caller, with `failure` (`nil`: the body's value is ready), unless it was resumed
@@ -210,10 +253,7 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
     /// - Throws: ``BridgeError/queueFull`` and the routing errors, before anything was queued.
     final func startWithoutWaiting() throws {
         control.withLock { $0.started = true }
-        while true {
-            if try enqueue(on: route.target) { return }
-            route.target = try route.reroute(state: callerState)
-        }
+        try enqueueOnRoute()
     }
 
     /// The end of a call queued with ``startWithoutWaiting()``: `failure` is `nil` when the body ran,
