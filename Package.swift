@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "AsyncBridge", targets: ["AsyncBridge"]),
         .library(name: "ASGI", targets: ["ASGI"]),
         .library(name: "ASGITesting", targets: ["ASGITesting"]),
+        .library(name: "ASGIToolkit", targets: ["ASGIToolkit"]),
         .library(name: "ASGIHTTPServer", targets: ["ASGIHTTPServer"]),
         .library(name: "ASGIFastCGI", targets: ["ASGIFastCGI"]),
         .library(name: "Gateway", targets: ["Gateway"]),
@@ -45,6 +46,12 @@ let package = Package(
         .target(
             name: "ASGITesting",
             dependencies: ["ASGI", "AsyncBridge"],
+            swiftSettings: swiftSettings
+        ),
+        // Forms, multipart, cookies, escaping for handlers (werkzeug's role): depends on ASGI only.
+        .target(
+            name: "ASGIToolkit",
+            dependencies: ["ASGI"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -97,7 +104,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "HelloLegacy",
-            dependencies: ["ASGI", "Gateway"],
+            dependencies: ["ASGI", "ASGIToolkit", "Gateway"],
             path: "examples/HelloLegacy",
             swiftSettings: swiftSettings
         ),
@@ -160,6 +167,7 @@ let package = Package(
             name: "LegacyMigrationApp",
             dependencies: [
                 "ASGI",
+                "ASGIToolkit",
                 "AsyncBridge",
                 "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
@@ -170,6 +178,7 @@ let package = Package(
         .executableTarget(
             name: "LegacyMigration",
             dependencies: [
+                "ASGIFastCGI",
                 "ASGIHTTPServer",
                 "AsyncBridge",
                 "LegacyMigrationApp",
@@ -186,6 +195,16 @@ let package = Package(
         .testTarget(
             name: "ASGITests",
             dependencies: ["ASGI", "ASGITesting", "AsyncBridge"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ASGIToolkitTests",
+            dependencies: ["ASGI", "ASGITesting", "ASGIToolkit"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HelloLegacyTests",
+            dependencies: ["ASGI", "ASGITesting", "HelloLegacy"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
