@@ -183,6 +183,8 @@ let package = Package(
                 "AsyncBridge",
                 "LegacyMigrationApp",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             path: "examples/LegacyMigration/Main",
             swiftSettings: swiftSettings
@@ -200,6 +202,7 @@ let package = Package(
         .testTarget(
             name: "ASGIToolkitTests",
             dependencies: ["ASGI", "ASGITesting", "ASGIToolkit"],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

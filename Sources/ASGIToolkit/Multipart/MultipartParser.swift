@@ -34,7 +34,9 @@ import Darwin
 /// delimiter (`--boundary--`) are ignored; the boundary may be followed by spaces or tabs before
 /// its CRLF (transport padding). Part headers are CRLF-terminated lines (a line starting with a
 /// space or tab continues the one before) ending at an empty line; `Content-Disposition` with a
-/// `name` is required (RFC 7578 §4.2). Line breaks must be CRLF: a body with bare LF line breaks
+/// `name` is required (RFC 7578 §4.2). A part's body starts after the empty line that ends its
+/// headers (werkzeug lets that line break also begin a delimiter, so there a body that starts with
+/// `--boundary` ends at once; such a body breaks RFC 2046 either way). Line breaks must be CRLF: a body with bare LF line breaks
 /// (which werkzeug also accepts) is malformed here, since in it a boundary could hide inside data.
 /// Errors are ``FormError``s: `malformedMultipart`, `partHeadersTooLarge`, `tooManyFields`, and
 /// `truncatedBody` when the input ends before the close delimiter.
