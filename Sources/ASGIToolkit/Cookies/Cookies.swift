@@ -19,7 +19,8 @@ public struct Cookie: Sendable, Hashable {
 /// The cookies of a request, in the order of the `Cookie` header, repeated names kept.
 ///
 /// A browser sends the cookie with the longest matching path first (RFC 6265 §5.4), so the
-/// subscript, which gives the first value, gives the most specific one.
+/// subscript, which gives the first value, gives the most specific one. Names are matched code
+/// point by code point, not by Swift's canonical equivalence.
 ///
 /// ```swift
 /// let cookies = Cookies(header: "session=abc; theme=\"dark\"; session=old")
@@ -64,12 +65,12 @@ public struct Cookies: Sendable, Hashable, RandomAccessCollection {
 
     /// The first value of the cookie `name`, or `nil`.
     public subscript(name: String) -> String? {
-        elements.first { $0.name == name }?.value
+        elements.first { $0.name.utf8.elementsEqual(name.utf8) }?.value
     }
 
     /// Every value of the cookie `name`, in order.
     public func values(for name: String) -> [String] {
-        elements.compactMap { $0.name == name ? $0.value : nil }
+        elements.compactMap { $0.name.utf8.elementsEqual(name.utf8) ? $0.value : nil }
     }
 
     @inline(__always)

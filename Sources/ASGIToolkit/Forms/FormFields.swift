@@ -16,7 +16,8 @@ public struct FormField: Sendable, Hashable {
 ///
 /// The WHATWG URL standard's "list of name-value tuples" (what `URLSearchParams` holds, and
 /// werkzeug's `MultiDict`): the subscript gives the first value of a name, ``values(for:)``
-/// all of them.
+/// all of them. Names are matched code point by code point, as in Python and JavaScript, not by
+/// Swift's canonical equivalence (`"e\u{301}"` is not `"é"` here).
 ///
 /// ```swift
 /// let query = try FormFields(urlEncoded: Array("tag=a&tag=b&q=caf%C3%A9".utf8))
@@ -43,17 +44,17 @@ public struct FormFields: Sendable, Hashable, RandomAccessCollection, Expressibl
 
     /// The first value of `name`, or `nil` when no field has that name.
     public subscript(name: String) -> String? {
-        elements.first { $0.name == name }?.value
+        elements.first { $0.name.utf8.elementsEqual(name.utf8) }?.value
     }
 
     /// Every value of `name`, in order.
     public func values(for name: String) -> [String] {
-        elements.compactMap { $0.name == name ? $0.value : nil }
+        elements.compactMap { $0.name.utf8.elementsEqual(name.utf8) ? $0.value : nil }
     }
 
     /// Whether a field has this name.
     public func contains(_ name: String) -> Bool {
-        elements.contains { $0.name == name }
+        elements.contains { $0.name.utf8.elementsEqual(name.utf8) }
     }
 
     /// Appends a field.
