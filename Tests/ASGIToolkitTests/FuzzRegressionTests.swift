@@ -32,6 +32,16 @@ import Testing
         #expect(fields["é"] == nil)
     }
 
+    /// FuzzEscaping: U+06DD ARABIC END OF AYAH is a prepended mark, so "\u{6DD}&" is one Character
+    /// and a Character search misses the "&". Escaping works on bytes, so the "&" is escaped.
+    @Test func ampersandInsideAGraphemeClusterIsEscaped() throws {
+        let text = String(decoding: try Self.input("FuzzEscaping", "prepend-mark-before-ampersand"), as: UTF8.self)
+        let escaped = HTML.escape(text)
+        #expect(Array(escaped.utf8).suffix(7) == Array("\u{6DD}&amp;".utf8))
+        #expect(!escaped.utf8.contains(UInt8(ascii: "<")))
+        #expect(HTML.escape("\u{6DD}&<") == "\u{6DD}&amp;&lt;")
+    }
+
     /// Every regression input, fed to the parser of its target: none traps.
     @Test func everyRegressionInputParses() throws {
         let targets = (try? FileManager.default.contentsOfDirectory(atPath: Self.regressions.path)) ?? []

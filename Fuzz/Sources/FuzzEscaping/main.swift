@@ -19,21 +19,28 @@ public func fuzzEscaping(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     fuzzCheck(Array(buffer.dropFirst()) == Array(escaped.utf8), "HTML.escape forms disagree")
     fuzzCheck(!escaped.utf8.contains { $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'") },
               "unescaped character in \(escaped.debugDescription)")
-    var unescaped = ""
-    var rest = Substring(escaped)
-    while let ampersand = rest.firstIndex(of: "&") {
-        unescaped += rest[..<ampersand]
-        rest = rest[ampersand...]
-        let references: [(String, String)] = [("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'")]
-        guard let match = references.first(where: { rest.hasPrefix($0.0) }) else {
+    // Undone on bytes: as Characters, "&" after a prepended mark such as U+06DD is part of one
+    // grapheme cluster and a Character search would not find it.
+    let references: [([UInt8], UInt8)] = [("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'")]
+        .map { (Array($0.0.utf8), $0.1.utf8.first!) }
+    let output = Array(escaped.utf8)
+    var unescapedBytes: [UInt8] = []
+    var index = 0
+    while index < output.count {
+        guard output[index] == UInt8(ascii: "&") else {
+            unescapedBytes.append(output[index])
+            index += 1
+            continue
+        }
+        guard let match = references.first(where: { output[index...].starts(with: $0.0) }) else {
             fuzzCheck(false, "bare & in \(escaped.debugDescription)")
             return 0
         }
-        unescaped += match.1
-        rest = rest.dropFirst(match.0.count)
+        unescapedBytes.append(match.1)
+        index += match.0.count
     }
-    unescaped += rest
-    fuzzCheck(unescaped == text, "unescaping does not give the text back")
+    let unescaped = String(decoding: unescapedBytes, as: UTF8.self)
+    fuzzCheck(unescapedBytes == Array(text.utf8), "unescaping does not give the text back: \(unescaped.debugDescription)")
 
     for (set, allowed) in [(PercentEncoding.Set.component, "-._~"), (.path, "-._~/"), (.form, "-._*+")] {
         let encoded = PercentEncoding.encode(bytes, set)
