@@ -13,7 +13,8 @@
 # wrk -tWRK_THREADS -cCONNS -dDURATION s --latency, the targets interleaved in each round. Reported:
 # median req/s, p50, p99, errors (socket errors + non-2xx), backend peak RSS (sum of VmHWM over its
 # process tree; nginx not counted), backend CPU per request, backend context switches per request
-# (voluntary + involuntary, all threads: a count of thread hand-offs), and the goals against
+# (voluntary + involuntary, all threads: a count of thread hand-offs), the machine's load from
+# other processes during each run ("foreign", percent of one core), and the goals against
 # php_fpm / gunicorn of the same size in the same run.
 #
 # Env: REPS (3) DURATION (10) WARMUP (3) CONNS (32) WRK_THREADS (2) SIZES ("200 50")
@@ -95,6 +96,7 @@ TCK=$(getconf CLK_TCK)
 tree() { echo "$1"; descendants "$1"; }
 ticks() { local p s=0; for p in $(tree "$1"); do s=$((s + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$s"; }
 switches() { local p s=0; for p in $(tree "$1"); do s=$((s + $(cat /proc/"$p"/task/*/status 2>/dev/null | awk '/ctxt_switches/{s+=$2} END{print s+0}'))); done; echo "$s"; }
+busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
 hwm() { local p s=0; for p in $(tree "$1"); do s=$((s + $(awk '/^VmHWM/{print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$s"; }
 parse_wrk() { # file -> "rps p50ms p99ms requests errors"
     awk 'function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
@@ -103,18 +105,22 @@ parse_wrk() { # file -> "rps p50ms p99ms requests errors"
          END {printf "%s %s %s %s %d\n", rps, p50, p99, req, err}' "$1"
 }
 
-# measure SIZE NAME URL BACKEND_PID REP
+# measure SIZE NAME URL BACKEND_PID REP: "foreign" is the machine's busy time minus the backend's,
+# nginx's and wrk's (other sessions on a shared machine), in percent of one core.
 measure() {
-    local size=$1 name=$2 url=$3 bpid=$4 rep=$5 b0 b1 c0 c1 line file="$W/$2.$1.$5"
-    b0=$(ticks "$bpid"); c0=$(switches "$bpid")
-    timeout -k 2 $((DURATION + 15)) wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$file.wrk" 2>&1
-    b1=$(ticks "$bpid"); c1=$(switches "$bpid")
+    local size=$1 name=$2 url=$3 bpid=$4 rep=$5 b0 b1 c0 c1 n0 n1 m0 m1 t0 t1 line file="$W/$2.$1.$5"
+    b0=$(ticks "$bpid"); c0=$(switches "$bpid"); n0=$(ticks "$NGINX_PID"); m0=$(busy); t0=$(date +%s.%N)
+    { TIMEFORMAT='%U %S'; time timeout -k 2 $((DURATION + 15)) wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" > "$file.wrk" 2>&1; } 2> "$file.time"
+    b1=$(ticks "$bpid"); c1=$(switches "$bpid"); n1=$(ticks "$NGINX_PID"); m1=$(busy); t1=$(date +%s.%N)
+    [ "$name" = swift_fcgi ] || [ "$name" = php_fpm ] || n1=$n0
     line=$(parse_wrk "$file.wrk")
-    read -r cpu ctx <<< "$(awk -v b=$((b1 - b0)) -v c=$((c1 - c0)) -v tck="$TCK" -v line="$line" \
-        'BEGIN{split(line,f," "); if (f[4]>0) printf "%.1f %.2f", 1e6*b/tck/f[4], c/f[4]; else print "0 0"}')"
-    echo -e "$size\t$name\t$rep\t$line\t$cpu\t$ctx\t$(hwm "$bpid")" >> "$RAW"
+    read -r cpu ctx foreign <<< "$(awk -v b=$((b1 - b0)) -v c=$((c1 - c0)) -v n=$((n1 - n0)) -v m=$((m1 - m0)) -v t0="$t0" -v t1="$t1" \
+        -v w="$(awk '{print $1+$2}' "$file.time")" -v tck="$TCK" -v line="$line" \
+        'BEGIN{split(line,f," "); d=t1-t0; fo=100*((m-b-n)/tck-w)/d; if (fo<0) fo=0;
+               if (f[4]>0) printf "%.1f %.2f %.0f", 1e6*b/tck/f[4], c/f[4], fo; else printf "0 0 %.0f", fo}')"
+    echo -e "$size\t$name\t$rep\t$line\t$cpu\t$ctx\t$(hwm "$bpid")\t$foreign" >> "$RAW"
     set -- $line
-    log "  $size notes, $name: $1 req/s  p50 ${2}ms  p99 ${3}ms  errors $5  ${cpu}us CPU/req  ${ctx} switches/req  peak RSS $(hwm "$bpid") KiB"
+    log "  $size notes, $name: $1 req/s  p50 ${2}ms  p99 ${3}ms  errors $5  ${cpu}us CPU/req  ${ctx} switches/req  peak RSS $(hwm "$bpid") KiB  foreign ${foreign}%"
 }
 
 wait_for() { # url what pid
@@ -251,9 +257,9 @@ for line in open(sys.argv[1]):
     if name not in order: order.append(name)
     rps, p50, p99, req, err = f[3].split()
     rows.setdefault((size, name), []).append(dict(rps=float(rps or 0), p50=float(p50 or 0), p99=float(p99 or 0),
-        err=int(err), cpu=float(f[4]), ctx=float(f[5]), rss=int(f[6] or 0)))
+        err=int(err), cpu=float(f[4]), ctx=float(f[5]), rss=int(f[6] or 0), foreign=float(f[7]) if len(f) > 7 else 0))
 med = lambda k, key: st.median(r[key] for r in rows[k])
-print(f"{'notes':>5s} {'target':12s} {'req/s':>8s} {'x php':>6s} {'x guni':>6s} {'p50 ms':>7s} {'p99 ms':>8s} {'errors':>6s} {'RSS MiB':>7s} {'us CPU/req':>10s} {'switch/req':>10s}")
+print(f"{'notes':>5s} {'target':12s} {'req/s':>8s} {'x php':>6s} {'x guni':>6s} {'p50 ms':>7s} {'p99 ms':>8s} {'errors':>6s} {'RSS MiB':>7s} {'us CPU/req':>10s} {'switch/req':>10s} {'foreign%':>8s}")
 for size in sizes:
     for name in order:
         k = (size, name)
@@ -262,7 +268,7 @@ for size in sizes:
         xp = med(k, "rps") / med(php, "rps") if php in rows else 0
         xg = med(k, "rps") / med(gun, "rps") if gun in rows else 0
         print(f"{size:>5s} {name:12s} {med(k,'rps'):8.0f} {xp:6.2f} {xg:6.2f} {med(k,'p50'):7.2f} {med(k,'p99'):8.2f} "
-              f"{sum(r['err'] for r in rows[k]):6d} {max(r['rss'] for r in rows[k])/1024:7.1f} {med(k,'cpu'):10.1f} {med(k,'ctx'):10.2f}")
+              f"{sum(r['err'] for r in rows[k]):6d} {max(r['rss'] for r in rows[k])/1024:7.1f} {med(k,'cpu'):10.1f} {med(k,'ctx'):10.2f} {med(k,'foreign'):8.0f}")
 print()
 print("goals (same size, same run): req/s >= 2x php_fpm and >= 4x gunicorn; p99 <= php_fpm's; peak RSS <= php_fpm's")
 for size in sizes:
