@@ -1,11 +1,14 @@
 # swift-asgi: the two commands of the README.
 #   make run   builds and serves the example legacy app (examples/HelloLegacy) on http://127.0.0.1:8080
 #   make test  builds and runs the whole test suite
+#   make fuzz        fuzzes every parser of Fuzz/ for FUZZ_SECONDS each (make fuzz-smoke: FUZZ_RUNS runs, for CI)
 # Both install what a fresh machine of this kind lacks (see scripts/bootstrap.sh).
 
 SWIFT ?= swift
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= 20000
 
-.PHONY: run tour run-hummingbird test bootstrap benchmark
+.PHONY: run tour run-hummingbird test bootstrap benchmark fuzz fuzz-smoke
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -29,3 +32,9 @@ run-hummingbird: bootstrap
 
 benchmark: bootstrap
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+
+fuzz: bootstrap
+	Fuzz/fuzz.sh time $(FUZZ_SECONDS)
+
+fuzz-smoke: bootstrap
+	Fuzz/fuzz.sh runs $(FUZZ_RUNS)

@@ -18,6 +18,7 @@ let package = Package(
         // The applications and tables every frontend's conformance tests share (the core package's
         // and the Hummingbird mount's): test support, not API.
         .library(name: "ASGIConformance", targets: ["ASGIConformance"]),
+        .library(name: "ASGIToolkit", targets: ["ASGIToolkit"]),
         .library(name: "ASGIHTTPServer", targets: ["ASGIHTTPServer"]),
         .library(name: "ASGIFastCGI", targets: ["ASGIFastCGI"]),
         .library(name: "Gateway", targets: ["Gateway"]),
@@ -48,6 +49,12 @@ let package = Package(
         .target(
             name: "ASGITesting",
             dependencies: ["ASGI", "AsyncBridge"],
+            swiftSettings: swiftSettings
+        ),
+        // Forms, multipart, cookies, escaping for handlers (werkzeug's role): depends on ASGI only.
+        .target(
+            name: "ASGIToolkit",
+            dependencies: ["ASGI"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -105,7 +112,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "HelloLegacy",
-            dependencies: ["ASGI", "Gateway"],
+            dependencies: ["ASGI", "ASGIToolkit", "Gateway"],
             path: "examples/HelloLegacy",
             swiftSettings: swiftSettings
         ),
@@ -178,6 +185,7 @@ let package = Package(
             name: "LegacyMigrationApp",
             dependencies: [
                 "ASGI",
+                "ASGIToolkit",
                 "AsyncBridge",
                 "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
@@ -188,10 +196,13 @@ let package = Package(
         .executableTarget(
             name: "LegacyMigration",
             dependencies: [
+                "ASGIFastCGI",
                 "ASGIHTTPServer",
                 "AsyncBridge",
                 "LegacyMigrationApp",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             path: "examples/LegacyMigration/Main",
             swiftSettings: swiftSettings
@@ -204,6 +215,17 @@ let package = Package(
         .testTarget(
             name: "ASGITests",
             dependencies: ["ASGI", "ASGITesting", "AsyncBridge"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ASGIToolkitTests",
+            dependencies: ["ASGI", "ASGITesting", "ASGIToolkit"],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HelloLegacyTests",
+            dependencies: ["ASGI", "ASGITesting", "HelloLegacy"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

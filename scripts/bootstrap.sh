@@ -29,10 +29,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Python clients the ASGIHTTPServer tests drive the server with: websockets (a real WebSocket peer)
-# and h11 (raw HTTP/1.1 for pipelining and trailers). Installed only when missing.
+# and h11 (raw HTTP/1.1 for pipelining and trailers); werkzeug, the reference the ASGIToolkit tests
+# compare their parsers with (Tests/ASGIToolkitTests/Fixtures). Installed only when missing.
 if command -v python3 >/dev/null 2>&1; then
-    if ! python3 -c "import websockets, h11" >/dev/null 2>&1; then
-        python3 -m pip install --quiet websockets h11
+    if ! python3 -c "import websockets, h11, werkzeug" >/dev/null 2>&1; then
+        python3 -m pip install --quiet websockets h11 werkzeug
     fi
 else
     echo "bootstrap: python3 is needed by the ASGIHTTPServer tests (websockets, h11)" >&2

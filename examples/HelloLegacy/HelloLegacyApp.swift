@@ -1,21 +1,27 @@
 import ASGI
+import ASGIToolkit
 
 /// The example legacy application: a blocking, WSGI-style handler that routes on `PATH_INFO`,
 /// reads a form POST from `environ.input`, streams a response and shows an error page.
 ///
 /// It knows nothing of async code: the same value is served over HTTP (`--http`), behind nginx
-/// over FastCGI (`--fastcgi`), and in tests through `HTTPCommunicator`.
+/// over FastCGI (`--fastcgi`), and in tests through `HTTPCommunicator`. Forms, escaping and
+/// responses come from `ASGIToolkit`, so hostile input gets a plain 4xx answer, never a trap.
 enum HelloLegacy {
     static let app = WSGIApp { environ, startResponse in
-        let path = environ["PATH_INFO"].flatMap { $0.isEmpty ? nil : $0 } ?? "/"
-        let method = environ["REQUEST_METHOD"] ?? "GET"
-        switch (method, path) {
+        let request = WSGIRequest(environ)
+        switch (request.method, request.path) {
         case ("GET", "/"), ("HEAD", "/"):
-            return try html(startResponse, "200 OK", indexPage(scriptName: environ["SCRIPT_NAME"] ?? ""))
+            return try page(indexPage(scriptName: request.scriptName))(startResponse)
         case ("POST", "/greet"):
-            let form = parseForm(try environ.input.read())
+            let form: FormFields
+            do {
+                form = try request.form()
+            } catch let error as FormError {
+                return try WSGIResponse(error: error)(startResponse)
+            }
             let name = form["name"].flatMap { $0.isEmpty ? nil : $0 } ?? "stranger"
-            return try html(startResponse, "200 OK", "<h1>Hello, \(escape(name))!</h1><p><a href=\"./\">back</a></p>")
+            return try page("<h1>Hello, \(HTML.escape(name))!</h1><p><a href=\"./\">back</a></p>")(startResponse)
         case ("GET", "/stream"):
             _ = try startResponse("200 OK", [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-cache")], nil)
             var line = 0
@@ -26,12 +32,11 @@ enum HelloLegacy {
             })
         case ("GET", "/environ"):
             let lines = environ.variables.keys.sorted().map { "\($0)=\(environ.variables[$0] ?? "")" }
-            _ = try startResponse("200 OK", [("Content-Type", "text/plain; charset=utf-8")], nil)
-            return [Array((lines.joined(separator: "\n") + "\n").utf8)]
+            return try WSGIResponse.text(lines.joined(separator: "\n") + "\n")(startResponse)
         case ("GET", "/error"):
             throw LegacyFailure(reason: "the legacy code failed on purpose")
         default:
-            return try html(startResponse, "404 Not Found", "<h1>Not found</h1><p>\(escape(path))</p>")
+            return try page("<h1>Not found</h1><p>\(HTML.escape(request.path))</p>", status: 404)(startResponse)
         }
     }
 
@@ -41,63 +46,20 @@ enum HelloLegacy {
         var description: String { reason }
     }
 
-    static func html(_ startResponse: StartResponse, _ status: String, _ body: String) throws -> any WSGIBody {
-        let page = Array("<!doctype html><meta charset=utf-8><title>HelloLegacy</title>\(body)\n".utf8)
-        _ = try startResponse(status, [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", String(page.count))], nil)
-        return [page]
+    /// An HTML page around `body` (already escaped).
+    static func page(_ body: String, status: Int = 200) -> WSGIResponse {
+        .html("<!doctype html><meta charset=utf-8><title>HelloLegacy</title>\(body)\n", status: status)
     }
 
     static func indexPage(scriptName: String) -> String {
-        """
-        <h1>HelloLegacy</h1>
-        <p>A blocking, WSGI-style Swift handler served by swift-asgi.</p>
-        <form method="post" action="\(scriptName)/greet"><input name="name" placeholder="your name"> <button>Greet</button></form>
-        <ul><li><a href="\(scriptName)/stream">a streamed response</a></li>
-        <li><a href="\(scriptName)/environ">the environ</a></li>
-        <li><a href="\(scriptName)/error">an error page</a></li></ul>
-        """
-    }
-
-    /// Parses `application/x-www-form-urlencoded`.
-    static func parseForm(_ body: [UInt8]) -> [String: String] {
-        var form: [String: String] = [:]
-        for pair in String(decoding: body, as: UTF8.self).split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map { decode(String($0)) }
-            form[parts[0]] = parts.count > 1 ? parts[1] : ""
-        }
-        return form
-    }
-
-    static func decode(_ text: String) -> String {
-        var bytes: [UInt8] = []
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            switch byte {
-            case UInt8(ascii: "+"):
-                bytes.append(UInt8(ascii: " "))
-            case UInt8(ascii: "%"):
-                if let high = iterator.next(), let low = iterator.next(),
-                   let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) {
-                    bytes.append(value)
-                }
-            default:
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    static func escape(_ text: String) -> String {
-        text.replacingAll("&", "&amp;").replacingAll("<", "&lt;").replacingAll(">", "&gt;").replacingAll("\"", "&quot;")
-    }
-}
-
-extension String {
-    fileprivate func replacingAll(_ target: Character, _ replacement: String) -> String {
-        var result = ""
-        for character in self {
-            if character == target { result += replacement } else { result.append(character) }
-        }
-        return result
+        let base = HTML.escape(PercentEncoding.encode(scriptName, .path))
+        return """
+            <h1>HelloLegacy</h1>
+            <p>A blocking, WSGI-style Swift handler served by swift-asgi.</p>
+            <form method="post" action="\(base)/greet"><input name="name" placeholder="your name"> <button>Greet</button></form>
+            <ul><li><a href="\(base)/stream">a streamed response</a></li>
+            <li><a href="\(base)/environ">the environ</a></li>
+            <li><a href="\(base)/error">an error page</a></li></ul>
+            """
     }
 }

@@ -63,65 +63,6 @@ func readBody(_ receive: Receive, limit: Int) async throws -> [UInt8] {
     }
 }
 
-/// The fields of an `application/x-www-form-urlencoded` body; the first value of a repeated
-/// name wins.
-func decodeForm(_ bytes: [UInt8]) -> [String: String] {
-    var fields: [String: String] = [:]
-    for pair in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
-        let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
-        let name = percentDecode(parts[0])
-        let value = parts.count > 1 ? percentDecode(parts[1]) : ""
-        if fields[name] == nil { fields[name] = value }
-    }
-    return fields
-}
-
-/// Decodes `+` as a space and `%XX` escapes, then the bytes as UTF-8.
-private func percentDecode(_ bytes: ArraySlice<UInt8>) -> String {
-    var decoded: [UInt8] = []
-    decoded.reserveCapacity(bytes.count)
-    var index = bytes.startIndex
-    while index < bytes.endIndex {
-        let byte = bytes[index]
-        if byte == UInt8(ascii: "+") {
-            decoded.append(UInt8(ascii: " "))
-        } else if byte == UInt8(ascii: "%"), index + 2 < bytes.endIndex, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) {
-            decoded.append(high << 4 | low)
-            index += 2
-        } else {
-            decoded.append(byte)
-        }
-        index += 1
-    }
-    return String(decoding: decoded, as: UTF8.self)
-}
-
-private func hexValue(_ byte: UInt8) -> UInt8? {
-    switch byte {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-    default: return nil
-    }
-}
-
-/// Escapes text for HTML element content and attribute values.
-func escapeHTML(_ text: String) -> String {
-    var escaped = ""
-    escaped.reserveCapacity(text.utf8.count)
-    for character in text {
-        switch character {
-        case "&": escaped += "&amp;"
-        case "<": escaped += "&lt;"
-        case ">": escaped += "&gt;"
-        case "\"": escaped += "&quot;"
-        case "'": escaped += "&#39;"
-        default: escaped.append(character)
-        }
-    }
-    return escaped
-}
-
 extension String {
     /// The string without leading and trailing white space.
     var trimmed: String {

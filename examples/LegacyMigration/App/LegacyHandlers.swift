@@ -1,4 +1,5 @@
 import ASGI
+import ASGIToolkit
 import AsyncBridge
 
 /// The legacy half of the app: blocking, WSGI-style handlers, as they were before the migration.
@@ -6,7 +7,8 @@ import AsyncBridge
 /// They call ``NoteStore`` directly (they run on a blocking thread, where that is fine), read the
 /// request user from ``RequestUser`` (set by the async router; the bridge carries it here), and
 /// route on `PATH_INFO` below their mount point, which `SCRIPT_NAME` gives. One of them already
-/// calls new async code, the ``AuditTrail``, through `AsyncToSync.run`.
+/// calls new async code, the ``AuditTrail``, through `AsyncToSync.run`. Forms, escaping and
+/// responses come from `ASGIToolkit`.
 enum LegacyHandlers {
     /// The largest form body accepted.
     static let maxFormBytes = 64 * 1024
@@ -20,42 +22,47 @@ enum LegacyHandlers {
         beforeWrite: (@Sendable () -> Void)?
     ) -> WSGIApp {
         WSGIApp { environ, startResponse in
-            let base = environ["SCRIPT_NAME"] ?? ""
-            switch environ["PATH_INFO"] ?? "" {
+            let request = WSGIRequest(environ)
+            switch request.path {
             case "/notes", "/notes/":
-                switch environ["REQUEST_METHOD"] ?? "GET" {
+                switch request.method {
                 case "GET":
-                    return try notesPage(store: store, base: base, startResponse)
+                    return try notesPage(store: store, base: request.scriptName)(startResponse)
                 case "POST":
-                    return try postNote(environ, store: store, audit: audit, base: base, beforeWrite: beforeWrite, startResponse)
+                    return try postNote(environ, store: store, audit: audit, base: request.scriptName, beforeWrite: beforeWrite)(startResponse)
                 default:
-                    return try respond(startResponse, "405 Method Not Allowed", "Use GET or POST.\n", headers: [("Allow", "GET, POST")])
+                    var response = WSGIResponse.text("Use GET or POST.\n", status: 405)
+                    response.headers.append(("Allow", "GET, POST"))
+                    return try response(startResponse)
                 }
             default:
-                return try respond(startResponse, "404 Not Found", "No legacy page here.\n")
+                return try WSGIResponse.text("No legacy page here.\n", status: 404)(startResponse)
             }
         }
     }
 
     /// `GET /notes`: every note, and a form to add one.
-    static func notesPage(store: NoteStore, base: String, _ startResponse: StartResponse) throws -> any WSGIBody {
+    ///
+    /// The page is written as bytes, each piece of text escaped straight into it.
+    static func notesPage(store: NoteStore, base: String) throws -> WSGIResponse {
         let notes = try store.list()
-        var items = ""
+        var page: [UInt8] = []
+        page.reserveCapacity(512 + notes.count * 96)
+        page += #"<!doctype html><meta charset="utf-8"><title>Notes (legacy)</title>"#.utf8
+        page += "\n<h1>Notes</h1>\n<p>Signed in as <b>".utf8
+        HTML.escape(RequestUser.current, into: &page)
+        page += "</b>.</p>\n<ul>\n".utf8
         for note in notes {
-            items += "<li><b>\(escapeHTML(note.author))</b>: \(escapeHTML(note.text))</li>\n"
+            page += "<li><b>".utf8
+            HTML.escape(note.author, into: &page)
+            page += "</b>: ".utf8
+            HTML.escape(note.text, into: &page)
+            page += "</li>\n".utf8
         }
-        let page = """
-            <!doctype html><meta charset="utf-8"><title>Notes (legacy)</title>
-            <h1>Notes</h1>
-            <p>Signed in as <b>\(escapeHTML(RequestUser.current))</b>.</p>
-            <ul>
-            \(items)</ul>
-            <form method="post" action="\(escapeHTML(base))/notes">
-            <input name="text" autocomplete="off"> <button>Add note</button>
-            </form>
-
-            """
-        return try respond(startResponse, "200 OK", page, contentType: "text/html; charset=utf-8")
+        page += "</ul>\n<form method=\"post\" action=\"".utf8
+        HTML.escape(base, into: &page)
+        page += "/notes\">\n<input name=\"text\" autocomplete=\"off\"> <button>Add note</button>\n</form>\n".utf8
+        return .html(bytes: page)
     }
 
     /// `POST /notes` with form field `text`: stores the note and its audit entry in one
@@ -65,15 +72,16 @@ enum LegacyHandlers {
         store: NoteStore,
         audit: AuditTrail,
         base: String,
-        beforeWrite: (@Sendable () -> Void)?,
-        _ startResponse: StartResponse
-    ) throws -> any WSGIBody {
-        let body = try environ.input.read(maxFormBytes + 1)
-        guard body.count <= maxFormBytes else {
-            return try respond(startResponse, "413 Payload Too Large", "The form is larger than \(maxFormBytes) bytes.\n")
+        beforeWrite: (@Sendable () -> Void)?
+    ) throws -> WSGIResponse {
+        let form: FormFields
+        do {
+            form = try FormFields(form: environ, limits: FormLimits(maxBytes: maxFormBytes))
+        } catch let error as FormError {
+            return WSGIResponse(error: error)
         }
-        guard let text = decodeForm(body)["text"]?.trimmed, !text.isEmpty else {
-            return try respond(startResponse, "400 Bad Request", "Missing form field 'text'.\n")
+        guard let text = form["text"]?.trimmed, !text.isEmpty else {
+            return .text("Missing form field 'text'.\n", status: 400)
         }
         beforeWrite?()
         let note = try store.transaction {
@@ -86,19 +94,8 @@ enum LegacyHandlers {
             }
             return note
         }
-        return try respond(startResponse, "303 See Other", "Created note \(note.id).\n", headers: [("Location", "\(base)/notes")])
-    }
-
-    /// Starts a response with `body` as its whole content.
-    static func respond(
-        _ startResponse: StartResponse,
-        _ status: String,
-        _ body: String,
-        contentType: String = "text/plain; charset=utf-8",
-        headers: [(String, String)] = []
-    ) throws -> any WSGIBody {
-        let bytes = Array(body.utf8)
-        _ = try startResponse(status, [("Content-Type", contentType), ("Content-Length", String(bytes.count))] + headers, nil)
-        return [bytes]
+        var response = WSGIResponse.text("Created note \(note.id).\n", status: 303)
+        response.headers.append(("Location", "\(base)/notes"))
+        return response
     }
 }
