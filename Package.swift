@@ -81,6 +81,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Linux calls the Gateway's supervisor and workers use that Swift does not import
+        // (prctl, memfd_create, sigabbrev_np).
+        .target(name: "CGatewaySystem"),
         .target(
             name: "Gateway",
             dependencies: [
@@ -88,6 +91,7 @@ let package = Package(
                 "ASGIFastCGI",
                 "ASGIHTTPServer",
                 "AsyncBridge",
+                "CGatewaySystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -147,6 +151,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/StreamingServer",
+            swiftSettings: swiftSettings
+        ),
+        // The misbehaving application the supervisor's tests serve through the Gateway runner:
+        // routes that trap, hang, leak and answer normally.
+        .executableTarget(
+            name: "FaultyApp",
+            dependencies: ["ASGI", "Gateway"],
+            path: "Tests/FaultyApp",
             swiftSettings: swiftSettings
         ),
         // The LegacyMigration example: its app in a library (so its tests can import it), its

@@ -109,21 +109,28 @@ public struct ASGIHTTPServer: Service {
     private func serve(_ context: ServerContext) async throws {
         let quiescing = ServerQuiescingHelper(group: eventLoopGroup)
         let serverChannel: NIOAsyncChannel<AcceptedConnection, Never>
-        do {
-            serverChannel = try await ServerBootstrap(group: eventLoopGroup)
-                .serverChannelOption(.backlog, value: Int32(clamping: configuration.backlog))
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .serverChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
-                    }
+        let bootstrap = ServerBootstrap(group: eventLoopGroup)
+            .serverChannelOption(.backlog, value: Int32(clamping: configuration.backlog))
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                 }
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .bind(host: configuration.host, port: configuration.port) { channel in
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        do {
+            if let socket = configuration.listeningSocket {
+                serverChannel = try await bootstrap.bind(socket.descriptor) { channel in
                     context.setUpChild(channel)
                 }
+            } else {
+                serverChannel = try await bootstrap.bind(host: configuration.host, port: configuration.port) { channel in
+                    context.setUpChild(channel)
+                }
+            }
         } catch {
-            throw HTTPServerError(.bindFailed, "Could not listen on \(configuration.host):\(configuration.port): \(error)")
+            let target = configuration.listeningSocket.map { "the inherited socket \($0)" } ?? "\(configuration.host):\(configuration.port)"
+            throw HTTPServerError(.bindFailed, "Could not listen on \(target): \(error)")
         }
         let address = serverChannel.channel.localAddress.flatMap(ASGIAddress.init(_:))
             ?? ASGIAddress(host: configuration.host, port: configuration.port)

@@ -10,8 +10,8 @@ import UnixSignals
 /// The version of swift-asgi, as `--version` prints it.
 let asgiVersionString = asgiVersion
 
-/// The runner a user's `main` calls: parses the command line, serves the application over HTTP
-/// and/or FastCGI, and shuts down gracefully on SIGTERM/SIGINT.
+/// The runner a user's `main` calls: parses the command line, and serves the application over
+/// HTTP and/or FastCGI from supervised worker processes (or from this process with `--workers 0`).
 ///
 /// ```swift
 /// @main struct Main {
@@ -20,13 +20,20 @@ let asgiVersionString = asgiVersion
 /// ```
 ///
 /// ```text
-/// $ my-app --http 127.0.0.1:8080 --fastcgi unix:/run/my-app.sock --threads 16
+/// $ my-app --http 127.0.0.1:8080 --fastcgi unix:/run/my-app.sock --threads 16 --workers 4
 /// ```
 ///
 /// Options: `--http HOST:PORT` (default 127.0.0.1:8080 when neither server is chosen),
 /// `--fastcgi unix:PATH|HOST:PORT|stdin`, `--threads N`, `--log-level LEVEL`, `--max-body BYTES`,
-/// `--request-timeout SECONDS`, `--graceful-timeout SECONDS`, `--version`, `--help`. Bad options
-/// print a clear message and exit non-zero.
+/// `--request-timeout SECONDS`, `--graceful-timeout SECONDS`, `--workers N`,
+/// `--worker-timeout SECONDS`, `--max-requests N`, `--max-requests-jitter N`,
+/// `--worker-memory-limit MiB`, `--status PATH`, `--ping PATH`, `--version`, `--help`. Bad
+/// options print a clear message and exit non-zero.
+///
+/// The process started is the supervisor: it binds the sockets and spawns `--workers` copies of
+/// the executable that serve them (each calls `Gateway.run` again and finds itself a worker), and
+/// never calls the application. Code that `main` runs before `Gateway.run` runs in every process;
+/// the application's own startup belongs in its `lifespan` scope, which each worker runs.
 public enum Gateway {
     /// The command name shown in `--help`: the executable's name.
     static var commandName: String {
@@ -51,7 +58,9 @@ public enum Gateway {
         case wsgi(any WSGIApplication)
     }
 
-    /// Parses `arguments` (exiting on `--help`, `--version` or a bad option) and serves.
+    /// Parses `arguments` (exiting on `--help`, `--version` or a bad option) and serves: as a
+    /// worker when a supervisor started this process, else as the supervisor, or in this process
+    /// with `--workers 0`.
     static func run(_ application: Application, arguments: [String]) async throws {
         let options: GatewayOptions
         do {
@@ -66,56 +75,40 @@ public enum Gateway {
             return handler
         }
         let logger = Logger(label: "asgi.gateway")
-        let services = try makeServices(application, options: options, logger: logger)
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        ))
-        try await group.run()
+        let handOver: WorkerHandOver?
+        do {
+            handOver = try WorkerHandOver.take()
+        } catch {
+            logger.critical("\(error)")
+            throw error
+        }
+        if let handOver {
+            await serveAsWorker(application, options: options, handOver: handOver)
+        } else if options.supervision.workers == 0 {
+            try await serveInProcess(application, options: options, logger: logger)
+        } else {
+            try await supervise(options: options, arguments: [CommandLine.arguments.first ?? commandName] + arguments, logger: logger)
+        }
     }
 
-    /// The servers the options ask for.
-    static func makeServices(_ application: Application, options: GatewayOptions, logger: Logger) throws -> [any Service] {
-        var services: [any Service] = []
-        let timeout: Duration? = options.requestTimeout > 0 ? .milliseconds(Int64(options.requestTimeout * 1000)) : nil
-        let grace = Duration.milliseconds(Int64(options.gracefulTimeout * 1000))
-        if let bind = options.fastcgiBind {
-            var configuration = FastCGIConfiguration(
-                bind: bind,
-                workerThreads: options.threads,
-                maxRequestBodyBytes: options.maxBody,
-                requestTimeout: timeout,
-                gracefulShutdownTimeout: grace
-            )
-            configuration.accessLog = true
-            let fastcgiLogger = Logger(label: "asgi.fastcgi")
-            switch application {
-            case .asgi(let app):
-                services.append(FastCGIServer(application: app, configuration: configuration, logger: fastcgiLogger))
-            case .wsgi(let app):
-                services.append(FastCGIServer(application: app, configuration: configuration, logger: fastcgiLogger))
+    /// Runs the supervisor on a thread of its own until it has stopped every worker.
+    static func supervise(options: GatewayOptions, arguments: [String], logger: Logger) async throws {
+        let supervisor: Supervisor
+        do {
+            supervisor = try Supervisor(options: options, arguments: arguments, logger: logger)
+        } catch {
+            logger.critical("\(error)")
+            throw error
+        }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            do {
+                try PlainThread.start(name: "asgi-supervisor") {
+                    supervisor.run()
+                    continuation.resume()
+                }
+            } catch {
+                continuation.resume(throwing: error)
             }
         }
-        if options.http != nil || options.fastcgi == nil {
-            let address = options.http ?? HostPort(argument: "127.0.0.1:8080")!
-            let asgi: any ASGIApplication
-            switch application {
-            case .asgi(let app):
-                asgi = app
-            case .wsgi(let app):
-                let pool = options.threads.map { BlockingThreadPool(threads: $0, queueLimit: 65_536, name: "asgi-wsgi") }
-                asgi = WSGIToASGI(app, maxRequestBodyBytes: options.maxBody, executor: pool, logger: Logger(label: "asgi.wsgi"))
-            }
-            let configuration = HTTPServerConfiguration(
-                host: address.host,
-                port: address.port,
-                maxRequestBodyBytes: options.maxBody,
-                gracefulShutdownTimeout: grace
-            )
-            let served = timeout.map { RequestTimeout(asgi, limit: $0) as any ASGIApplication } ?? asgi
-            services.append(ASGIHTTPServer(application: served, configuration: configuration, logger: Logger(label: "asgi.http")))
-        }
-        return services
     }
 }

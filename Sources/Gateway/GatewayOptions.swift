@@ -11,6 +11,14 @@ struct GatewayOptions: ParsableCommand {
             With neither --http nor --fastcgi, serves HTTP on 127.0.0.1:8080. Both can be given to \
             serve both at once. SIGTERM or SIGINT stops accepting, lets in-flight requests finish \
             for up to --graceful-timeout seconds, and exits 0.
+
+            A supervisor process binds the sockets and runs --workers worker processes that serve \
+            them; it never runs the application. A worker that crashes is replaced at once (the \
+            log names the request it was serving), one that hangs past --worker-timeout or grows \
+            past --max-requests or --worker-memory-limit is replaced by a new one first. SIGHUP \
+            starts workers from the executable on disk and retires the old ones once the new ones \
+            accept (zero downtime). SIGQUIT stops at once. With NOTIFY_SOCKET set (systemd \
+            Type=notify), READY=1, RELOADING=1 and STOPPING=1 are sent.
             """,
         version: asgiVersionString
     )
@@ -38,6 +46,9 @@ struct GatewayOptions: ParsableCommand {
 
     @Option(help: ArgumentHelp("How long in-flight requests may run after SIGTERM/SIGINT, in seconds.", valueName: "SECONDS"))
     var gracefulTimeout: Double = 30
+
+    @OptionGroup(title: "Process model and status")
+    var supervision: SupervisionOptions
 
     /// The FastCGI address, parsed.
     var fastcgiBind: FastCGIConfiguration.Bind? {
