@@ -107,33 +107,21 @@ public struct ASGIHTTPServer: Service {
     }
 
     private func serve(_ context: ServerContext) async throws {
-        let quiescing = ServerQuiescingHelper(group: eventLoopGroup)
-        let serverChannel: NIOAsyncChannel<AcceptedConnection, Never>
-        let bootstrap = ServerBootstrap(group: eventLoopGroup)
-            .serverChannelOption(.backlog, value: Int32(clamping: configuration.backlog))
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
-                }
-            }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        let source: any ConnectionSource
         do {
             if let socket = configuration.listeningSocket {
-                serverChannel = try await bootstrap.bind(socket.descriptor) { channel in
-                    context.setUpChild(channel)
-                }
+                source = try SharedConnectionSource(descriptor: socket.descriptor, eventLoopGroup: eventLoopGroup, context: context)
             } else {
-                serverChannel = try await bootstrap.bind(host: configuration.host, port: configuration.port) { channel in
-                    context.setUpChild(channel)
-                }
+                source = try await BoundConnectionSource(
+                    host: configuration.host, port: configuration.port, backlog: configuration.backlog,
+                    eventLoopGroup: eventLoopGroup, context: context
+                )
             }
         } catch {
             let target = configuration.listeningSocket.map { "the inherited socket \($0)" } ?? "\(configuration.host):\(configuration.port)"
             throw HTTPServerError(.bindFailed, "Could not listen on \(target): \(error)")
         }
-        let address = serverChannel.channel.localAddress.flatMap(ASGIAddress.init(_:))
-            ?? ASGIAddress(host: configuration.host, port: configuration.port)
+        let address = source.address ?? ASGIAddress(host: configuration.host, port: configuration.port)
         status.listening(at: address)
         defer { status.stopped() }
         logger.info("ASGI HTTP server listening on http://\(address.host):\(address.port ?? 0)")
@@ -151,7 +139,7 @@ public struct ASGIHTTPServer: Service {
                     return .other
                 }
                 logger.info("Shutting down: no new connections; waiting up to \(grace) for requests in flight.")
-                quiescing.initiateShutdown(promise: nil)
+                source.initiateShutdown()
                 do {
                     try await Task.sleep(for: grace)
                 } catch {
@@ -172,10 +160,11 @@ public struct ASGIHTTPServer: Service {
             group.addTask {
                 await withDiscardingTaskGroup { connections in
                     do {
-                        try await serverChannel.executeThenClose { inbound in
-                            for try await accepted in inbound {
-                                let executor = executors?.executor(for: accepted.channel.eventLoop)
-                                connections.addTask(executorPreference: executor) { await context.handle(accepted) }
+                        try await source.acceptConnections { eventLoop, accepted in
+                            let executor = executors?.executor(for: eventLoop)
+                            connections.addTask(executorPreference: executor) {
+                                guard let accepted = try? await accepted() else { return }
+                                await context.handle(accepted)
                             }
                         }
                     } catch {
