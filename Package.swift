@@ -229,6 +229,8 @@ let package = Package(
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            // The supervisor tests' load client runs as a Python process of its own.
+            exclude: ["Support/load_client.py"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -52,12 +52,17 @@ enum ServerAssembly {
         if servesHTTP {
             let address = options.http ?? HostPort(argument: "127.0.0.1:8080")!
             let asgi: any ASGIApplication
+            let tracker: RequestTracker?
             switch application {
             case .asgi(let app):
                 asgi = app
+                tracker = process.tracker
             case .wsgi(let app):
+                // Recorded on its thread: a request timeout answers the client, not the thread.
+                let tracked = TrackedWSGIApplication(application: app, tracker: process.tracker, endpoints: nil)
                 let pool = options.threads.map { BlockingThreadPool(threads: $0, queueLimit: 65_536, name: "asgi-wsgi") }
-                asgi = WSGIToASGI(app, maxRequestBodyBytes: options.maxBody, executor: pool, logger: Logger(label: "asgi.wsgi", metadata: metadata))
+                asgi = WSGIToASGI(tracked, maxRequestBodyBytes: options.maxBody, executor: pool, logger: Logger(label: "asgi.wsgi", metadata: metadata))
+                tracker = nil
             }
             var configuration = HTTPServerConfiguration(
                 host: address.host,
@@ -67,7 +72,7 @@ enum ServerAssembly {
             )
             configuration.listeningSocket = process.handOver?.http.map { .descriptor($0) }
             let limited = timeout.map { RequestTimeout(asgi, limit: $0) as any ASGIApplication } ?? asgi
-            let tracked = TrackedApplication(application: limited, tracker: process.tracker, endpoints: endpoints)
+            let tracked = TrackedApplication(application: limited, tracker: tracker, endpoints: endpoints)
             services.append(ASGIHTTPServer(
                 application: tracked, configuration: configuration, logger: Logger(label: "asgi.http", metadata: metadata),
                 onServerRunning: { _ in onListening() }

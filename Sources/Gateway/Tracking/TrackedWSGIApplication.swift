@@ -6,16 +6,17 @@ import ASGI
 ///
 /// An in-memory body (an array of chunks) is complete when the application returns, so it is
 /// handed on as is (the servers send it without flushing between chunks); any other body is
-/// wrapped so that its `close()` ends the record.
+/// wrapped so that its `close()` ends the record. Behind ``WSGIToASGI`` (over HTTP) the status and
+/// ping paths are answered before it (`endpoints` is `nil`).
 struct TrackedWSGIApplication: WSGIApplication {
     let application: any WSGIApplication
     let tracker: RequestTracker
-    let endpoints: StatusEndpoints
+    let endpoints: StatusEndpoints?
 
     func callAsFunction(_ environ: Environ, _ startResponse: @escaping StartResponse) throws -> any WSGIBody {
         let scriptName = environ["SCRIPT_NAME"] ?? ""
         let pathInfo = environ["PATH_INFO"] ?? ""
-        if !endpoints.isEmpty,
+        if let endpoints, !endpoints.isEmpty,
            let answer = endpoints.answer(path: scriptName.isEmpty ? pathInfo : scriptName + pathInfo, query: (environ["QUERY_STRING"] ?? "").utf8) {
             _ = try startResponse("200 OK", [
                 ("Content-Type", answer.contentType), ("Content-Length", String(answer.body.count)),
