@@ -41,14 +41,14 @@ struct LifecycleSignalTests {
     @Test func reloadPicksUpTheExecutableOnDisk() async throws {
         try await withTestDirectory("sv-deploy") { directory in
             let installed = directory.file("app")
-            try FileManager.default.copyItem(atPath: try builtExecutable("FaultyApp"), toPath: installed)
+            try copyExecutable(try builtExecutable("FaultyApp"), to: installed)
             let app = try await SupervisedApp.start(
                 in: directory, arguments: ["--workers", "1", "--status", "/status"], environment: ["SWIFT_BACKTRACE": "enable=no"],
                 executable: installed
             )
             try await onFailure({ await app.stop() }) {
                 // Deploy as installers do: write the new file beside, rename it over the old one.
-                try FileManager.default.copyItem(atPath: try builtExecutable("HelloLegacy"), toPath: installed + ".new")
+                try copyExecutable(try builtExecutable("HelloLegacy"), to: installed + ".new")
                 #expect(rename(installed + ".new", installed) == 0)
                 await #expect(throws: (any Error).self) { try await app.get("/trap") }
                 let respawned = try await app.get("/pid")
@@ -112,6 +112,23 @@ struct LifecycleSignalTests {
             #expect(await hung == nil)
             #expect(workers.allSatisfy(processIsGone))
             #expect(!app.logLines(containing: "Stopping at once (SIGQUIT)").isEmpty)
+        }
+    }
+}
+
+/// Copies an executable with a close-on-exec descriptor: a process another test spawns meanwhile
+/// must not inherit it open for writing (exec would then fail with ETXTBSY for as long as it runs).
+func copyExecutable(_ source: String, to destination: String) throws {
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: source))
+    let fd = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+    guard fd >= 0 else { throw TestFailure("open \(destination) failed: errno \(errno)") }
+    defer { close(fd) }
+    try bytes.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
+            guard written > 0 else { throw TestFailure("write \(destination) failed: errno \(errno)") }
+            offset += written
         }
     }
 }

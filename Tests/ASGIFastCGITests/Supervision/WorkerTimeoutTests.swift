@@ -14,7 +14,7 @@ struct WorkerTimeoutTests {
     func hungWorkersAreReplaced(frontend: String) async throws {
         try await withTestDirectory("sv-hang") { directory in
             let app = try await SupervisedApp.start(in: directory, http: true, fastCGI: frontend == "fastcgi", arguments: [
-                "--workers", "2", "--threads", "4", "--request-timeout", "1", "--worker-timeout", "3",
+                "--workers", "2", "--threads", "4", "--request-timeout", "1", "--worker-timeout", "3", "--graceful-timeout", "2",
             ])
             let nginx = frontend == "fastcgi"
                 ? try await Nginx.start(in: directory, backend: "unix:\(app.socket!)", locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }")
@@ -22,21 +22,26 @@ struct WorkerTimeoutTests {
             try await onFailure({ await nginx?.stop(); await app.stop() }) {
                 let before = try await app.workerPIDs()
                 let stuck = try await withThrowingTaskGroup(of: Int.self) { group in
-                    // Hang requests until all eight threads hold one (a request that lands on a
-                    // worker whose threads are all stuck waits, and times out, without running).
-                    var sent = 0
-                    try await eventually("eight stuck requests", timeout: .seconds(60)) {
-                        if (try? await app.status()["requests_in_flight"] as? Int) == 8 { return true }
-                        if sent < 40 {
-                            sent += 1
-                            if let nginx {
-                                group.addTask { try await curl("\(nginx.url)/hang", in: directory).status }
-                            } else {
+                    if let nginx {
+                        // A FastCGI worker thread accepts only when it is free: eight requests
+                        // take the eight threads.
+                        for _ in 0..<8 {
+                            group.addTask { try await curl("\(nginx.url)/hang", in: directory).status }
+                        }
+                    } else {
+                        // The HTTP server accepts connections whether or not a thread is free:
+                        // hang requests until all eight threads hold one (one that lands on a
+                        // worker whose threads are all stuck waits, and times out, without running).
+                        var sent = 0
+                        try await eventually("eight stuck requests", timeout: .seconds(60)) {
+                            if (try? await app.status()["requests_in_flight"] as? Int) == 8 { return true }
+                            if sent < 40 {
+                                sent += 1
                                 group.addTask { try await app.get("/hang").status }
                             }
+                            try await Task.sleep(for: .milliseconds(100))
+                            return false
                         }
-                        try await Task.sleep(for: .milliseconds(100))
-                        return false
                     }
                     return try await group.reduce(into: [Int]()) { $0.append($1) }
                 }

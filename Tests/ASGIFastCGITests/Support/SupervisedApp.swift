@@ -53,11 +53,21 @@ final class SupervisedApp: Sendable {
         if !arguments.contains("--status") { listen += ["--status", "/status"] }
         var childEnvironment = ["PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "FAULTY_APP_KIND": kind]
         childEnvironment.merge(environment) { _, new in new }
-        let process = try ChildProcess(
-            try executable ?? builtExecutable("FaultyApp"), listen + arguments,
-            environment: childEnvironment,
-            stdoutPath: directory.file("\(logName).out"), stderrPath: directory.file("\(logName).log")
-        )
+        var started: ChildProcess? = nil
+        for _ in 0..<100 where started == nil {
+            do {
+                started = try ChildProcess(
+                    try executable ?? builtExecutable("FaultyApp"), listen + arguments,
+                    environment: childEnvironment,
+                    stdoutPath: directory.file("\(logName).out"), stderrPath: directory.file("\(logName).log")
+                )
+            } catch let failure as TestFailure where failure.description.hasSuffix("errno \(ETXTBSY)") {
+                // An executable the test just wrote: another thread's spawn may still hold it open
+                // for writing for a moment.
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        guard let process = started else { throw TestFailure("the executable stayed busy") }
         let app = SupervisedApp(process: process, directory: directory, port: port, socket: socket)
         do {
             try await app.waitForLog("worker(s) ready (generation 0", timeout: .seconds(60))
