@@ -234,6 +234,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "GatewayTests",
+            dependencies: ["Gateway"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "LegacyMigrationTests",
             dependencies: ["ASGI", "ASGITesting", "AsyncBridge", "LegacyMigrationApp"],
             swiftSettings: swiftSettings

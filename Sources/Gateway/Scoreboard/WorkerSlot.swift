@@ -108,9 +108,14 @@ struct WorkerSlot: @unchecked Sendable {
         return oldest
     }
 
-    private func readEntry(_ index: Int) -> InFlightRequest? {
+    /// Request entry `index`, read whole or not at all: if it changed while it was read (the
+    /// request ended, another took the entry), the read starts again, up to four times.
+    /// - Parameter interleaving: runs once, between reading the words and checking that they did
+    ///   not change (tests use it to change the entry at that moment).
+    func readEntry(_ index: Int, interleaving: (() -> Void)? = nil) -> InFlightRequest? {
         typealias Entry = ScoreboardLayout.Entry
         let words = entry(index)
+        var interleaving = interleaving
         for _ in 0..<4 {
             let before = words[Entry.sequence].load(ordering: .acquiring)
             guard before & 3 == 2 else { return nil }
@@ -122,6 +127,8 @@ struct WorkerSlot: @unchecked Sendable {
                 var value = words[Entry.text + word].load(ordering: .relaxed).littleEndian
                 withUnsafeBytes(of: &value) { bytes.append(contentsOf: $0) }
             }
+            interleaving?()
+            interleaving = nil
             atomicMemoryFence(ordering: .acquiring)
             guard words[Entry.sequence].load(ordering: .relaxed) == before else { continue }
             let methodLength = min(Int(lengths & 0xFFFF), bytes.count)

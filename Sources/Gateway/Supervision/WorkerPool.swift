@@ -217,7 +217,10 @@ struct WorkerPool: Sendable {
     mutating func actions(at now: UInt64, freeSlots: Int) -> [Action] {
         var actions = deadlines(at: now)
         guard phase == .serving else { return actions }
-        if workers.contains(where: { $0.isLive && $0.readyAt.map { now >= $0 + RestartBackoff.settledNanos } == true }) {
+        if backoff.failures > 0, workers.contains(where: { worker in
+            worker.isLive && worker.spawnedAt >= backoff.lastFailureAt
+                && worker.readyAt.map { now >= $0 + RestartBackoff.settledNanos } == true
+        }) {
             backoff.succeeded()
         }
         var freeSlots = freeSlots

@@ -22,7 +22,8 @@ final class RequestTracker: Sendable {
     /// A request's hold on an entry; `entry` is -1 when every entry was taken (the request is
     /// counted as in flight but not named).
     struct Ticket: Sendable {
-        fileprivate let entry: Int
+        /// The entry it holds (-1: none).
+        let entry: Int
         fileprivate let sequence: UInt64
     }
 
