@@ -132,3 +132,44 @@ func copyExecutable(_ source: String, to destination: String) throws {
         }
     }
 }
+
+/// The systemd unit's way (deploy/systemd): the listening socket inherited on fd 0, handed by the
+/// supervisor to its workers, kept across a reload, and left in place at exit for its owner.
+@Suite("Supervisor: socket activation")
+struct SocketActivationTests {
+    @Test func inheritedSocketServedByWorkers() async throws {
+        try await withTestDirectory("sv-activation") { directory in
+            let path = directory.file("activated.sock")
+            let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                raw.copyBytes(from: Array(path.utf8))
+                raw[path.utf8.count] = 0
+            }
+            let bound = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            #expect(bound == 0 && listen(listener, 64) == 0)
+            let process = try ChildProcess(
+                try builtExecutable("FaultyApp"), ["--fastcgi", "stdin", "--workers", "2", "--status", "/status"],
+                stdin: .descriptor(listener), stdoutPath: directory.file("app.out"), stderrPath: directory.file("app.log")
+            )
+            close(listener)
+            let nginx = try await Nginx.start(in: directory, backend: "unix:\(path)", locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }")
+            try await onFailure({ await nginx.stop(); await process.stop() }) {
+                try await eventually("two workers ready") { process.standardError.contains("worker(s) ready (generation 0") }
+                let first = try await curl("\(nginx.url)/status?json&full", in: directory)
+                #expect(first.json["total_processes"] as? Int == 2)
+                #expect(try await curl("\(nginx.url)/", in: directory).text == "hello")
+                process.signal(SIGHUP)
+                try await eventually("the reload done") { process.standardError.contains("worker(s) ready (generation 1") }
+                #expect(try await curl("\(nginx.url)/", in: directory).text == "hello")
+                process.signal(SIGTERM)
+                #expect(try await process.wait(timeout: .seconds(60)) == 0)
+                #expect(FileManager.default.fileExists(atPath: path), "the inherited socket stays for its owner")
+            }
+            await nginx.stop()
+        }
+    }
+}
