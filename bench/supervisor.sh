@@ -10,17 +10,21 @@
 #   fcgi_KIND_wN/keep   the same with fastcgi_keep_conn on and an upstream keepalive of THREADS
 # All run at once (an idle one costs nothing); each round runs every target once in turn, so that
 # drifting foreign load on a shared machine spreads over all of them alike. Reported: median req/s,
-# p50, p99, errors (socket errors + non-2xx), and each target's ratio to its --workers 0 baseline
-# (goal at one worker: >= 0.97).
+# p50, p99, errors (socket errors + non-2xx), the runner's CPU per request (all its processes:
+# what supervision could add to the request path, and the figure least moved by foreign load), and
+# each target's ratio to its --workers 0 baseline run in the same round (median over the rounds;
+# goal at one worker: req/s >= 0.97).
 #
 # Then:
 #   worker start  SIGHUP a --workers 1 runner STARTS times in a row, idle; each new worker's time
 #                 from spawn to accepting, as the supervisor logs it (goal < 100 ms)
 #   reload        wrk on http_wsgi_w2 and on fcgi_wsgi_w2/keep while the runner is sent SIGHUP
-#                 RELOADS times, each after the previous reload completed: errors must be 0
+#                 RELOADS times, each after the previous one completed (its status page shows the
+#                 new generation and only its two workers): errors must be 0
 #
 # Env: REPS (3) DURATION (8) WARMUP (2) THREADS (4) CONNS (32) WRK_THREADS (2) STARTS (10)
 #      RELOADS (5) PORT (18500: PORT..PORT+29 on 127.0.0.1) MAX_SECONDS (2400) KEEP_WORK=1
+#      ONLY (a regular expression: measure only the targets it matches, e.g. '_w[01]')
 # Needs: swift, wrk, nginx, curl, python3 (apt-get install as root when missing). Every process
 # it starts is stopped by its PID; the work directory is removed at the end.
 set -u
@@ -87,6 +91,13 @@ wait_ok() { # url: up to 30 s for "hello"
     done
     echo "no hello from $1"; return 1
 }
+descendants() { local c; for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do echo "$c"; descendants "$c"; done; }
+tree_ticks() { # user+system clock ticks of a process and its descendants (the runner's workers)
+    local s=0 p v
+    for p in $1 $(descendants "$1"); do v=$(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null) && s=$((s + v)); done
+    echo $s
+}
+TCK=$(getconf CLK_TCK)
 parse_wrk() { # -> "rps p50_ms p99_ms errors"
     awk 'function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
         /Requests\/sec:/ {rps=$2} /^ +50%/ {p50=ms($2)} /^ +99%/ {p99=ms($2)}
@@ -102,7 +113,7 @@ declare -A SUPERVISOR
 for kind in wsgi asgi; do
     for workers in 0 1 2; do
         name="http_${kind}_w$workers"; port=$((PORT + n)); n=$((n + 1))
-        start_bg "$name" env FAULTY_APP_KIND=$kind "$APP" --http "127.0.0.1:$port" --workers "$workers" --threads "$THREADS" --log-level warning
+        start_bg "$name" env FAULTY_APP_KIND=$kind "$APP" --http "127.0.0.1:$port" --workers "$workers" --threads "$THREADS" --status /__status --log-level warning
         SUPERVISOR[$name]=$LAST_PID
         NAMES+=("$name"); URLS+=("http://127.0.0.1:$port/")
     done
@@ -111,7 +122,7 @@ NGINX_SERVERS=""
 for kind in wsgi asgi; do
     for workers in 0 1 2; do
         name="fcgi_${kind}_w$workers"; sock="$W/$name.sock"
-        start_bg "$name" env FAULTY_APP_KIND=$kind "$APP" --fastcgi "unix:$sock" --workers "$workers" --threads "$THREADS" --log-level warning
+        start_bg "$name" env FAULTY_APP_KIND=$kind "$APP" --fastcgi "unix:$sock" --workers "$workers" --threads "$THREADS" --status /__status --log-level warning
         SUPERVISOR[$name]=$LAST_PID
         for mode in close keep; do
             port=$((PORT + n)); n=$((n + 1))
@@ -146,21 +157,32 @@ for i in "${!NAMES[@]}"; do wait_ok "${URLS[$i]}" || { cat "$W/${NAMES[$i]%%/*}.
 log "nproc=$(nproc); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ------------------------------------------------------------------ throughput
+RELOAD_HTTP=${URLS[2]}; RELOAD_FCGI=${URLS[11]}
+if [ -n "${ONLY:-}" ]; then  # measure only the targets whose name matches this regular expression
+    for i in "${!NAMES[@]}"; do
+        if ! echo "${NAMES[$i]}" | grep -Eq "$ONLY"; then unset 'NAMES[i]' 'URLS[i]'; fi
+    done
+fi
 for i in "${!NAMES[@]}"; do wrk -t"$WRK_THREADS" -c"$CONNS" -d"${WARMUP}s" "${URLS[$i]}" > /dev/null 2>&1; done
 for rep in $(seq "$REPS"); do
     for i in "${!NAMES[@]}"; do
         out="$W/$(echo "${NAMES[$i]}" | tr / _).$rep.wrk"
+        runner=${SUPERVISOR[${NAMES[$i]%%/*}]}
+        t0=$(tree_ticks "$runner")
         wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${URLS[$i]}" > "$out" 2>&1
+        t1=$(tree_ticks "$runner")
         line=$(parse_wrk "$out")
-        echo -e "${NAMES[$i]}\t$rep\t$line" >> "$RAW"
         set -- $line
-        log "  ${NAMES[$i]} rep $rep: $1 req/s  p50 ${2}ms  p99 ${3}ms  errors $4"
+        # The runner's CPU per request (all its processes), in microseconds.
+        cpu=$(awk -v t=$((t1 - t0)) -v tck="$TCK" -v rps="$1" -v d="$DURATION" 'BEGIN { printf "%.1f", (rps > 0 ? 1e6 * t / tck / (rps * d) : 0) }')
+        echo -e "${NAMES[$i]}\t$rep\t$line\t$cpu" >> "$RAW"
+        log "  ${NAMES[$i]} rep $rep: $1 req/s  p50 ${2}ms  p99 ${3}ms  errors $4  cpu ${cpu}us/req"
     done
 done
 
 # ------------------------------------------------------------------ reload under load
 RELOAD_RESULTS=""
-for target in "http_wsgi_w2 ${URLS[2]}" "fcgi_wsgi_w2/keep ${URLS[11]}"; do
+for target in "http_wsgi_w2 $RELOAD_HTTP" "fcgi_wsgi_w2/keep $RELOAD_FCGI"; do
     set -- $target
     name=$1; url=$2; supervisor=${SUPERVISOR[${name%%/*}]}; logfile="$W/${name%%/*}.log"
     out="$W/reload-$(echo "$name" | tr / _).wrk"
@@ -169,13 +191,13 @@ for target in "http_wsgi_w2 ${URLS[2]}" "fcgi_wsgi_w2/keep ${URLS[11]}"; do
     sleep 2
     done_reloads=0
     for r in $(seq "$RELOADS"); do
-        before=$(grep -c "worker(s) ready (generation" "$logfile")
         kill -HUP "$supervisor"
+        # Done when the status page shows generation r and nothing but its two workers.
         for i in $(seq 100); do
-            [ "$(grep -c "worker(s) ready (generation" "$logfile")" -gt "$before" ] && break
+            curl -s --max-time 2 "${url}__status?json" | grep -q "\"generation\":$r,.*\"total_processes\":2," && break
             sleep 0.1
         done
-        [ "$(grep -c "worker(s) ready (generation" "$logfile")" -gt "$before" ] && done_reloads=$((done_reloads + 1))
+        curl -s --max-time 2 "${url}__status?json" | grep -q "\"generation\":$r,.*\"total_processes\":2," && done_reloads=$((done_reloads + 1))
         sleep 1
     done
     wait "$WRK_PID"
@@ -215,14 +237,19 @@ for line in open(sys.argv[1]):
     name = f[0]
     if name not in order: order.append(name)
     rps, p50, p99, err = f[2].split()
-    runs.setdefault(name, []).append(dict(rps=float(rps), p50=float(p50), p99=float(p99), err=int(err)))
-med = {n: {k: st.median(r[k] for r in rs) for k in ("rps", "p50", "p99")} for n, rs in runs.items()}
-print(f"{'target':<20} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7} {'x w0':>6}")
+    runs.setdefault(name, []).append(dict(rps=float(rps), p50=float(p50), p99=float(p99), err=int(err), cpu=float(f[3])))
+med = {n: {k: st.median(r[k] for r in rs) for k in ("rps", "p50", "p99", "cpu")} for n, rs in runs.items()}
+print(f"{'target':<20} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7} {'cpu us/req':>10} {'req/s x w0':>10} {'cpu x w0':>8}")
 for n in order:
     m = med[n]
     base = n.replace("_w1", "_w0").replace("_w2", "_w0")
-    ratio = f"{m['rps'] / med[base]['rps']:.3f}" if base in med and base != n else "-"
-    print(f"{n:<20} {m['rps']:>9,.0f} {m['p50']:>7.2f} {m['p99']:>7.2f} {sum(r['err'] for r in runs[n]):>7} {ratio:>6}")
+    if base in runs and base != n:
+        # Each round runs w0, w1, w2 back to back: the ratio within a round, then its median.
+        rps_ratio = f"{st.median(r['rps'] / b['rps'] for r, b in zip(runs[n], runs[base])):.3f}"
+        cpu_ratio = f"{st.median(r['cpu'] / b['cpu'] for r, b in zip(runs[n], runs[base]) if b['cpu'] > 0):.3f}"
+    else:
+        rps_ratio = cpu_ratio = "-"
+    print(f"{n:<20} {m['rps']:>9,.0f} {m['p50']:>7.2f} {m['p99']:>7.2f} {sum(r['err'] for r in runs[n]):>7} {m['cpu']:>10.1f} {rps_ratio:>10} {cpu_ratio:>8}")
 print("runs (req/s):", "; ".join(f"{n} " + " ".join(f"{r['rps']:,.0f}" for r in runs[n]) for n in order))
 EOF
 echo

@@ -19,7 +19,9 @@ extension Gateway {
             let process = try ServingProcess.worker(handOver, frontends: (fastCGI ? 1 : 0) + (http ? 1 : 0), logger: logger)
             try process.startMonitor()
             let services = try ServerAssembly.services(application, options: options, process: process, metadata: metadata)
-            try await runServices(services, logger: logger)
+            // A worker stops when its supervisor says so (SIGTERM): a Ctrl-C in a terminal reaches
+            // the whole process group, and the supervisor stops its workers itself.
+            try await runServices(services, signals: [.sigterm], logger: logger)
         } catch {
             logger.critical("Worker \(handOver.number) (pid \(getpid())) cannot serve: \(error)")
             exit(1)
@@ -37,10 +39,10 @@ extension Gateway {
         try process.startMonitor()
         var services = try ServerAssembly.services(application, options: options, process: process, metadata: [:])
         if let notifier { services.append(StoppingNotice(notifier: notifier)) }
-        try await runServices(services, logger: logger)
+        try await runServices(services, signals: [.sigterm, .sigint], logger: logger)
     }
 
-    private static func runServices(_ services: [any Service], logger: Logger) async throws {
+    private static func runServices(_ services: [any Service], signals: [UnixSignal], logger: Logger) async throws {
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services.map { service in
                 // The notice returns once shutdown began; that must not cut the servers short.
@@ -48,7 +50,7 @@ extension Gateway {
                     ? .init(service: service, successTerminationBehavior: .ignore)
                     : .init(service: service)
             },
-            gracefulShutdownSignals: [.sigterm, .sigint],
+            gracefulShutdownSignals: signals,
             logger: logger
         ))
         try await group.run()

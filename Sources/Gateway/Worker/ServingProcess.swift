@@ -33,7 +33,8 @@ final class ServingProcess: Sendable {
     }
 
     /// Sets this process up as the worker `handOver` describes: it gets SIGTERM when the
-    /// supervisor's thread that spawned it ends, ignores SIGHUP (reloading is the supervisor's),
+    /// supervisor's thread that spawned it ends, ignores SIGHUP and SIGINT (reloading and
+    /// stopping are the supervisor's; a terminal's Ctrl-C reaches the whole process group),
     /// takes the executable's name in `ps`, maps the scoreboard and keeps the inherited
     /// descriptors from the programs it starts.
     /// - Throws: ``GatewayError`` `workerHandOver` when the hand-over does not hold.
@@ -43,7 +44,10 @@ final class ServingProcess: Sendable {
             // The supervisor died before the signal was armed.
             throw GatewayError(.workerHandOver, "The supervisor (pid \(handOver.supervisorPID)) is gone.")
         }
-        signal(SIGHUP, SIG_IGN)
+        // A handler that does nothing rather than SIG_IGN: programs the application starts get
+        // the default back at exec, where an ignored signal would stay ignored.
+        signal(SIGHUP, { _ in })
+        signal(SIGINT, { _ in })
         nameProcess()
         let scoreboard = try Scoreboard.attach(descriptor: handOver.scoreboard)
         close(handOver.scoreboard)
