@@ -72,11 +72,13 @@ struct LifecycleSignalTests {
                 let workers = try await app.workerPIDs()
                 async let slow = withThrowingTaskGroup(of: RawHTTPResponse.self) { group in
                     for _ in 0..<4 {
-                        group.addTask { try await app.get("/slow?ms=1500") }
+                        group.addTask { try await app.get("/slow?ms=5000") }
                     }
                     return try await group.reduce(into: [RawHTTPResponse]()) { $0.append($1) }
                 }
-                try await eventually("four requests in flight") { (try? await app.status()["requests_in_flight"] as? Int) == 4 }
+                try await eventually("four requests in flight", timeout: .seconds(60)) {
+                    (try? await app.status()["requests_in_flight"] as? Int) == 4
+                }
                 app.process.signal(SIGTERM)
                 let responses = try await slow
                 #expect(responses.map(\.status) == [200, 200, 200, 200])
