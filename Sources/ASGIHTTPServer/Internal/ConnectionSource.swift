@@ -1,5 +1,4 @@
 import ASGI
-import Dispatch
 import NIOCore
 import NIOExtras
 import NIOPosix
@@ -74,19 +73,20 @@ struct BoundConnectionSource: ConnectionSource {
 ///
 /// SwiftNIO's server channel assumes it alone accepts from its socket: when another process takes
 /// the connection first, its accept finds nothing, which a debug build of SwiftNIO traps on. So a
-/// dispatch source watches the socket instead and accepts without blocking (a wake-up that finds
-/// nothing is simply skipped), and each connection is handed to SwiftNIO as a connected socket.
-/// Open connections are tracked here, so that a graceful shutdown reaches them.
+/// thread of its own accepts instead, blocking in `accept`: the kernel wakes one waiter per
+/// connection, in turn, so the processes sharing the socket take connections round-robin rather
+/// than all waking for each. It wakes every 200 ms (the socket's receive timeout) to see whether
+/// it should stop. Each connection is handed to SwiftNIO as a connected socket, and tracked here,
+/// so that a graceful shutdown reaches it.
 final class SharedConnectionSource: ConnectionSource, @unchecked Sendable {
-    // Sendable: `source` is created in `init` and cancelled through its own thread-safe API;
-    // `state` is behind a mutex.
+    // Sendable: the descriptor, stream and continuation are set once in `init`; `stopping` is
+    // atomic; `state` is behind a mutex.
     private let descriptor: Int32
     private let eventLoopGroup: any EventLoopGroup
     private let context: ServerContext
-    private let queue = DispatchQueue(label: "asgi.http.accept")
-    private let source: any DispatchSourceRead
     private let stream: AsyncStream<Int32>
     private let continuation: AsyncStream<Int32>.Continuation
+    private let stopping = Atomic<Bool>(false)
     private let state = Mutex(State())
     let address: ASGIAddress?
 
@@ -101,48 +101,58 @@ final class SharedConnectionSource: ConnectionSource, @unchecked Sendable {
         guard getsockopt(descriptor, SOL_SOCKET, SO_ACCEPTCONN, &acceptsConnections, &length) == 0, acceptsConnections == 1 else {
             throw HTTPServerError(.bindFailed, "Descriptor \(descriptor) is not a listening socket.")
         }
-        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+        // Blocking, with a receive timeout: both are the socket's (every process sharing it
+        // accepts the same way).
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
+        var wakeUp = timeval(tv_sec: 0, tv_usec: 200_000)
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &wakeUp, socklen_t(MemoryLayout<timeval>.size))
         self.descriptor = descriptor
         self.eventLoopGroup = eventLoopGroup
         self.context = context
         self.address = Self.boundAddress(descriptor)
         (stream, continuation) = AsyncStream<Int32>.makeStream()
-        source = DispatchSource.makeReadSource(fileDescriptor: descriptor, queue: queue)
-        let continuation = self.continuation
-        source.setEventHandler { [weak self] in
-            while true {
-                let accepted = accept(descriptor, nil, nil)
-                if accepted >= 0 {
-                    _ = fcntl(accepted, F_SETFD, FD_CLOEXEC)
-                    if case .terminated = continuation.yield(accepted) { close(accepted) }
-                    continue
-                }
-                switch errno {
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    // Out of descriptors or memory: the connection stays queued (for another
-                    // process, or for a retry here shortly) rather than spinning on it.
-                    guard let self else { return }
-                    self.source.suspend()
-                    self.queue.asyncAfter(deadline: .now() + .milliseconds(100), execute: { [self] in self.source.resume() })
-                default:
-                    // EAGAIN: another process took it, or none is left.
-                    break
-                }
-                return
+        let started = AcceptThread.start { [self] in acceptLoop() }
+        guard started else {
+            continuation.finish()
+            throw HTTPServerError(.bindFailed, "Starting the thread that accepts on descriptor \(descriptor) failed.")
+        }
+    }
+
+    /// Runs on the accepting thread until ``stop()``; then closes the socket.
+    private func acceptLoop() {
+        while !stopping.load(ordering: .relaxed) {
+            let accepted = accept(descriptor, nil, nil)
+            if accepted >= 0 {
+                _ = fcntl(accepted, F_SETFD, FD_CLOEXEC)
+                // Accepted as the shutdown began: still served (told at once to close after its
+                // request), since the client already counts on it.
+                if case .terminated = continuation.yield(accepted) { close(accepted) }
+                continue
+            }
+            switch errno {
+            case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED, EPROTO:
+                continue   // the periodic wake-up, or a connection gone before it was accepted
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                // Out of descriptors or memory: leave the connection queued (for another
+                // process, or for a retry here shortly) rather than spinning on it.
+                usleep(100_000)
+            default:
+                stopping.store(true, ordering: .relaxed)
             }
         }
-        source.setCancelHandler {
-            continuation.finish()
-            close(descriptor)
-        }
-        source.resume()
+        continuation.finish()
+        close(descriptor)
+    }
+
+    private func stop() {
+        stopping.store(true, ordering: .relaxed)
     }
 
     func acceptConnections(
         _ connection: (any EventLoop, @escaping @Sendable () async throws -> AcceptedConnection) -> Void
     ) async throws {
-        // Cancelled rather than shut down: stop watching the socket all the same.
-        defer { source.cancel() }
+        // Cancelled rather than shut down: stop accepting all the same.
+        defer { stop() }
         for await fd in stream {
             let loop = eventLoopGroup.next()
             connection(loop, { [self] in
@@ -167,7 +177,7 @@ final class SharedConnectionSource: ConnectionSource, @unchecked Sendable {
             state.stopped = true
             return Array(state.channels.values)
         }
-        source.cancel()
+        stop()
         for channel in channels {
             channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         }
@@ -205,5 +215,31 @@ final class SharedConnectionSource: ConnectionSource, @unchecked Sendable {
             address = nil
         }
         return address.flatMap(ASGIAddress.init(_:))
+    }
+}
+
+/// Starts the detached thread a ``SharedConnectionSource`` accepts on.
+private enum AcceptThread {
+    private final class Start {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+
+    static func start(_ body: @escaping @Sendable () -> Void) -> Bool {
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        let start = Unmanaged.passRetained(Start(body)).toOpaque()
+        var thread = pthread_t()
+        let result = pthread_create(&thread, &attributes, { argument in
+            Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue().body()
+            return nil
+        }, start)
+        guard result == 0 else {
+            Unmanaged<Start>.fromOpaque(start).release()
+            return false
+        }
+        return true
     }
 }

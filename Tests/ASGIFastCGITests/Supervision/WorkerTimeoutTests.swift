@@ -29,19 +29,25 @@ struct WorkerTimeoutTests {
                             group.addTask { try await curl("\(nginx.url)/hang", in: directory).status }
                         }
                     } else {
-                        // The HTTP server accepts connections whether or not a thread is free:
-                        // hang requests until all eight threads hold one (one that lands on a
-                        // worker whose threads are all stuck waits, and times out, without running).
+                        // The HTTP server accepts connections whether or not a thread is free
+                        // (the workers take turns at accepting): hang requests one at a time until
+                        // all eight threads hold one. One that lands on a worker whose threads are
+                        // all stuck waits, and gets its 504, without running.
                         var sent = 0
                         try await eventually("eight stuck requests", timeout: .seconds(60)) {
-                            if (try? await app.status()["requests_in_flight"] as? Int) == 8 { return true }
-                            if sent < 40 {
-                                sent += 1
-                                // One sent late may still wait on a stuck worker when it is
-                                // killed: its connection then closes without an answer (nil).
-                                group.addTask { try? await app.get("/hang").status }
+                            guard let inFlight = try? await app.status()["requests_in_flight"] as? Int else { return false }
+                            if inFlight == 8 { return true }
+                            guard sent < 24 else { return false }
+                            sent += 1
+                            // One may still wait on a stuck worker when it is killed: its
+                            // connection then closes without an answer (nil).
+                            group.addTask { try? await app.get("/hang").status }
+                            // Until it is stuck, or has had its 504.
+                            let deadline = ContinuousClock.now + .milliseconds(1500)
+                            while ContinuousClock.now < deadline,
+                                  (try? await app.status()["requests_in_flight"] as? Int) == inFlight {
+                                try await Task.sleep(for: .milliseconds(20))
                             }
-                            try await Task.sleep(for: .milliseconds(100))
                             return false
                         }
                     }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// The FaultyApp test application (Tests/FaultyApp) served by the Gateway runner as a user runs
 /// it: a supervisor and its workers, stopped by the supervisor's pid (its workers follow it).
@@ -85,21 +86,47 @@ final class SupervisedApp: Sendable {
         self.socket = socket
     }
 
+    /// The log read so far: its complete lines, and where the next read starts.
+    private let logState = Mutex<(offset: Int, lines: [String], partial: [UInt8])>((0, [], []))
+
     /// The runner's log (stderr: the supervisor's and every worker's).
     var log: String { process.standardError }
 
-    /// Lines of the log that contain `text`.
+    /// Lines of the log that contain `text`. The log is read from where the last call stopped: a
+    /// load test's access log grows large, and the tests ask often.
     func logLines(containing text: String) -> [String] {
-        log.split(separator: "\n").map(String.init).filter { $0.contains(text) }
+        logState.withLock { state in
+            let fd = open(process.stderrPath, O_RDONLY | O_CLOEXEC)
+            if fd >= 0 {
+                defer { close(fd) }
+                var buffer = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(state.offset)) }
+                    guard count > 0 else { break }
+                    state.offset += count
+                    for byte in buffer[..<count] {
+                        if byte == UInt8(ascii: "\n") {
+                            state.lines.append(String(decoding: state.partial, as: UTF8.self))
+                            state.partial.removeAll(keepingCapacity: true)
+                        } else {
+                            state.partial.append(byte)
+                        }
+                    }
+                }
+            }
+            return state.lines.filter { $0.contains(text) }
+        }
     }
 
     /// Waits until the log contains `text` (failing at once if the supervisor exits).
     func waitForLog(_ text: String, count: Int = 1, timeout: Duration = .seconds(30)) async throws {
-        try await eventually("'\(text)' in the log", timeout: timeout) {
+        let deadline = ContinuousClock.now + timeout
+        while logLines(containing: text).count < count {
             if let status = process.poll() {
                 throw TestFailure("the supervisor exited (\(status)) before '\(text)': \(log.prefix(3000))")
             }
-            return logLines(containing: text).count >= count
+            if ContinuousClock.now > deadline { throw TestFailure("timed out waiting for '\(text)' in the log") }
+            try await Task.sleep(for: .milliseconds(20))
         }
     }
 
