@@ -96,6 +96,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Linux calls the Gateway's supervisor and workers use that Swift does not import
+        // (prctl, memfd_create, sigabbrev_np).
+        .target(name: "CGatewaySystem"),
         .target(
             name: "Gateway",
             dependencies: [
@@ -103,6 +106,7 @@ let package = Package(
                 "ASGIFastCGI",
                 "ASGIHTTPServer",
                 "AsyncBridge",
+                "CGatewaySystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -172,6 +176,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/StreamingServer",
+            swiftSettings: swiftSettings
+        ),
+        // The misbehaving application the supervisor's tests serve through the Gateway runner:
+        // routes that trap, hang, leak and answer normally.
+        .executableTarget(
+            name: "FaultyApp",
+            dependencies: ["ASGI", "Gateway"],
+            path: "Tests/FaultyApp",
             swiftSettings: swiftSettings
         ),
         // The LegacyMigration example: its app in a library (so its tests can import it), its
@@ -258,6 +270,8 @@ let package = Package(
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            // The supervisor tests' load client runs as a Python process of its own.
+            exclude: ["Support/load_client.py"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -69,6 +69,21 @@ public struct FastCGIServer: Service {
         core = ServerCore(application: .wsgi(application, lifespan), configuration: configuration, logger: logger)
     }
 
+    /// A server that calls `onListening` once its worker threads accept connections (the
+    /// `Gateway` runner's workers report readiness to their supervisor with it).
+    package init(application: any ASGIApplication, configuration: FastCGIConfiguration, logger: Logger, onListening: @escaping @Sendable () -> Void) {
+        core = ServerCore(application: .asgi(application), configuration: configuration, logger: logger, onListening: onListening)
+    }
+
+    /// A server for a WSGI-style application that calls `onListening` once its worker threads
+    /// accept connections.
+    package init(
+        application: any WSGIApplication, lifespan: WSGILifespan = WSGILifespan(), configuration: FastCGIConfiguration, logger: Logger,
+        onListening: @escaping @Sendable () -> Void
+    ) {
+        core = ServerCore(application: .wsgi(application, lifespan), configuration: configuration, logger: logger, onListening: onListening)
+    }
+
     /// The configuration the server runs with.
     public var configuration: FastCGIConfiguration { core.configuration }
 

@@ -106,26 +106,21 @@ public struct ASGIHTTPServer: Service {
 
     private func serve(lifespanState: LifespanState?) async throws {
         let context = ServerContext(application: application, configuration: configuration, logger: logger, lifespanState: lifespanState)
-        let quiescing = ServerQuiescingHelper(group: eventLoopGroup)
-        let serverChannel: NIOAsyncChannel<AcceptedConnection, Never>
+        let source: any ConnectionSource
         do {
-            serverChannel = try await ServerBootstrap(group: eventLoopGroup)
-                .serverChannelOption(.backlog, value: Int32(clamping: configuration.backlog))
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .serverChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
-                    }
-                }
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .bind(host: configuration.host, port: configuration.port) { channel in
-                    context.setUpChild(channel)
-                }
+            if let socket = configuration.listeningSocket {
+                source = try SharedConnectionSource(descriptor: socket.descriptor, eventLoopGroup: eventLoopGroup, context: context)
+            } else {
+                source = try await BoundConnectionSource(
+                    host: configuration.host, port: configuration.port, backlog: configuration.backlog,
+                    eventLoopGroup: eventLoopGroup, context: context
+                )
+            }
         } catch {
-            throw HTTPServerError(.bindFailed, "Could not listen on \(configuration.host):\(configuration.port): \(error)")
+            let target = configuration.listeningSocket.map { "the inherited socket \($0)" } ?? "\(configuration.host):\(configuration.port)"
+            throw HTTPServerError(.bindFailed, "Could not listen on \(target): \(error)")
         }
-        let address = serverChannel.channel.localAddress.flatMap(ASGIAddress.init(_:))
-            ?? ASGIAddress(host: configuration.host, port: configuration.port)
+        let address = source.address ?? ASGIAddress(host: configuration.host, port: configuration.port)
         status.listening(at: address)
         defer { status.stopped() }
         logger.info("ASGI HTTP server listening on http://\(address.host):\(address.port ?? 0)")
@@ -143,7 +138,7 @@ public struct ASGIHTTPServer: Service {
                     return .other
                 }
                 logger.info("Shutting down: no new connections; waiting up to \(grace) for requests in flight.")
-                quiescing.initiateShutdown(promise: nil)
+                source.initiateShutdown()
                 do {
                     try await Task.sleep(for: grace)
                 } catch {
@@ -164,10 +159,11 @@ public struct ASGIHTTPServer: Service {
             group.addTask {
                 await withDiscardingTaskGroup { connections in
                     do {
-                        try await serverChannel.executeThenClose { inbound in
-                            for try await accepted in inbound {
-                                let executor = executors?.executor(for: accepted.channel.eventLoop)
-                                connections.addTask(executorPreference: executor) { await context.handle(accepted) }
+                        try await source.acceptConnections { eventLoop, accepted in
+                            let executor = executors?.executor(for: eventLoop)
+                            connections.addTask(executorPreference: executor) {
+                                guard let accepted = try? await accepted() else { return }
+                                await context.handle(accepted)
                             }
                         }
                     } catch {

@@ -17,6 +17,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var host: String
     /// The TCP port; `0` picks an ephemeral port (see ``ASGIHTTPServer/listeningAddress``). Default 8080.
     public var port: Int
+    /// An already-bound listening socket to serve on instead of binding ``host``:``port`` (which
+    /// are then unused). Default `nil`: bind ``host``:``port``.
+    public var listeningSocket: ListeningSocket? = nil
     /// The listen backlog. Default ``ASGI/ServerDefaults/backlog``.
     public var backlog: Int
     /// Largest request head (request line and all header lines): a larger one gets 431. Default 64 KiB.

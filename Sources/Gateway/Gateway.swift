@@ -10,8 +10,8 @@ import UnixSignals
 /// The version of swift-asgi, as `--version` prints it.
 let asgiVersionString = asgiVersion
 
-/// The runner a user's `main` calls: parses the command line, serves the application over HTTP
-/// and/or FastCGI, and shuts down gracefully on SIGTERM/SIGINT.
+/// The runner a user's `main` calls: parses the command line, and serves the application over
+/// HTTP and/or FastCGI from supervised worker processes (or from this process with `--workers 0`).
 ///
 /// ```swift
 /// @main struct Main {
@@ -20,7 +20,7 @@ let asgiVersionString = asgiVersion
 /// ```
 ///
 /// ```text
-/// $ my-app --http 127.0.0.1:8080 --fastcgi unix:/run/my-app.sock --threads 16
+/// $ my-app --http 127.0.0.1:8080 --fastcgi unix:/run/my-app.sock --threads 16 --workers 4
 /// ```
 ///
 /// Options: `--http HOST:PORT` (default 127.0.0.1:8080 when neither server is chosen),
@@ -28,7 +28,14 @@ let asgiVersionString = asgiVersion
 /// `--request-timeout SECONDS`, `--graceful-timeout SECONDS`, `--slow-log SECONDS`,
 /// `--root-path PATH`, `--limit-concurrency N`, `--socket-mode OCTAL`, `--socket-group NAME`,
 /// `--proxy-headers`, `--forwarded-allow-ips LIST`, `--access-log`/`--no-access-log`,
-/// `--version`, `--help`. Bad options print a clear message and exit non-zero.
+/// `--workers N`, `--worker-timeout SECONDS`, `--max-requests N`, `--max-requests-jitter N`,
+/// `--worker-memory-limit MiB`, `--status PATH`, `--ping PATH`, `--version`, `--help`. Bad
+/// options print a clear message and exit non-zero.
+///
+/// The process started is the supervisor: it binds the sockets and spawns `--workers` copies of
+/// the executable that serve them (each calls `Gateway.run` again and finds itself a worker), and
+/// never calls the application. Code that `main` runs before `Gateway.run` runs in every process;
+/// the application's own startup belongs in its `lifespan` scope, which each worker runs.
 ///
 /// The runner never calls `LoggingSystem.bootstrap`, so it works whether or not the host program
 /// has bootstrapped logging: its own lines go to standard error at `--log-level`, or through the
@@ -72,7 +79,9 @@ public enum Gateway {
         case wsgi(any WSGIApplication)
     }
 
-    /// Parses `arguments` (exiting on `--help`, `--version` or a bad option) and serves.
+    /// Parses `arguments` (exiting on `--help`, `--version` or a bad option) and serves: as a
+    /// worker when a supervisor started this process, else as the supervisor, or in this process
+    /// with `--workers 0`.
     static func run(_ application: Application, arguments: [String], hostLogger: Logger?) async throws {
         let options: GatewayOptions
         do {
@@ -82,60 +91,40 @@ public enum Gateway {
         }
         let logging = hostLogger.map { GatewayLogging(host: $0, level: options.logLevel) } ?? GatewayLogging(level: options.logLevel)
         let logger = logging.logger("asgi.gateway")
-        let services = try makeServices(application, options: options, logging: logging)
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        ))
-        try await group.run()
+        let handOver: WorkerHandOver?
+        do {
+            handOver = try WorkerHandOver.take()
+        } catch {
+            logger.critical("\(error)")
+            throw error
+        }
+        if let handOver {
+            await serveAsWorker(application, options: options, handOver: handOver, logging: logging)
+        } else if options.supervision.workers == 0 {
+            try await serveInProcess(application, options: options, logging: logging)
+        } else {
+            try await supervise(options: options, arguments: [CommandLine.arguments.first ?? commandName] + arguments, logger: logger)
+        }
     }
 
-    /// The servers the options ask for.
-    static func makeServices(_ application: Application, options: GatewayOptions, logging: GatewayLogging) throws -> [any Service] {
-        var services: [any Service] = []
-        let timeout: Duration? = options.requestTimeout > 0 ? .milliseconds(Int64(options.requestTimeout * 1000)) : nil
-        let grace = Duration.milliseconds(Int64(options.gracefulTimeout * 1000))
-        if let bind = options.fastcgiBind {
-            var configuration = FastCGIConfiguration(
-                bind: bind,
-                workerThreads: options.threads,
-                maxRequestBodyBytes: options.maxBody,
-                requestTimeout: timeout,
-                gracefulShutdownTimeout: grace
-            )
-            options.applyServingOptions(to: &configuration)
-            let fastcgiLogger = logging.logger("asgi.fastcgi")
-            switch application {
-            case .asgi(let app):
-                services.append(FastCGIServer(application: app, configuration: configuration, logger: fastcgiLogger))
-            case .wsgi(let app):
-                services.append(FastCGIServer(application: app, configuration: configuration, logger: fastcgiLogger))
+    /// Runs the supervisor on a thread of its own until it has stopped every worker.
+    static func supervise(options: GatewayOptions, arguments: [String], logger: Logger) async throws {
+        let supervisor: Supervisor
+        do {
+            supervisor = try Supervisor(options: options, arguments: arguments, logger: logger)
+        } catch {
+            logger.critical("\(error)")
+            throw error
+        }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            do {
+                try PlainThread.start(name: "asgi-supervisor") {
+                    supervisor.run()
+                    continuation.resume()
+                }
+            } catch {
+                continuation.resume(throwing: error)
             }
         }
-        if options.servesHTTP {
-            let address = options.http ?? HostPort(argument: "127.0.0.1:8080")!
-            let asgi: any ASGIApplication
-            switch application {
-            case .asgi(let app):
-                asgi = app
-            case .wsgi(let app):
-                let pool = options.threads.map { BlockingThreadPool(threads: $0, queueLimit: 65_536, name: "asgi-wsgi") }
-                asgi = WSGIToASGI(app, maxRequestBodyBytes: options.maxBody, executor: pool, logger: logging.logger("asgi.wsgi"))
-            }
-            var configuration = HTTPServerConfiguration(
-                host: address.host,
-                port: address.port,
-                maxRequestBodyBytes: options.maxBody,
-                gracefulShutdownTimeout: grace
-            )
-            options.applyServingOptions(to: &configuration)
-            let limited = timeout.map { RequestTimeout(asgi, limit: $0, logger: logging.logger("asgi.timeout")) as any ASGIApplication } ?? asgi
-            let (served, slowLog) = options.httpApplication(limited, logger: logging.logger("asgi.slow"))
-            // Before the server: a graceful shutdown ends services in reverse order.
-            if let slowLog { services.append(SlowRequestWatcher(log: slowLog)) }
-            services.append(ASGIHTTPServer(application: served, configuration: configuration, logger: logging.logger("asgi.http")))
-        }
-        return services
     }
 }

@@ -10,6 +10,7 @@ import Logging
 struct GatewayLogging: Sendable {
     private let makeHandler: @Sendable (String) -> any LogHandler
     private let tagsLabel: Bool
+    private var metadata: Logger.Metadata = [:]
     /// The level of every logger made here (`--log-level`).
     let level: Logger.Level
 
@@ -32,6 +33,14 @@ struct GatewayLogging: Sendable {
         var logger = Logger(label: label, factory: makeHandler)
         logger.logLevel = level
         if tagsLabel { logger[metadataKey: "logger"] = "\(label)" }
+        for (key, value) in metadata { logger[metadataKey: key] = value }
         return logger
+    }
+
+    /// The same loggers, each carrying `metadata` too (a worker's number).
+    func adding(metadata: Logger.Metadata) -> GatewayLogging {
+        var copy = self
+        copy.metadata.merge(metadata) { _, new in new }
+        return copy
     }
 }

@@ -1,3 +1,4 @@
+import ASGI
 import ASGIFastCGI
 import ArgumentParser
 import Logging
@@ -11,6 +12,14 @@ struct GatewayOptions: ParsableCommand {
             With neither --http nor --fastcgi, serves HTTP on 127.0.0.1:8080. Both can be given to \
             serve both at once. SIGTERM or SIGINT stops accepting, lets in-flight requests finish \
             for up to --graceful-timeout seconds, and exits 0.
+
+            A supervisor process binds the sockets and runs --workers worker processes that serve \
+            them; it never runs the application. A worker that crashes is replaced at once (the \
+            log names the request it was serving), one that hangs past --worker-timeout or grows \
+            past --max-requests or --worker-memory-limit is replaced by a new one first. SIGHUP \
+            starts workers from the executable on disk and retires the old ones once the new ones \
+            accept (zero downtime). SIGQUIT stops at once. With NOTIFY_SOCKET set (systemd \
+            Type=notify), READY=1, RELOADING=1 and STOPPING=1 are sent.
             """,
         version: asgiVersionString
     )
@@ -31,7 +40,7 @@ struct GatewayOptions: ParsableCommand {
     var logLevel: Logger.Level = .info
 
     @Option(help: ArgumentHelp("Largest request body accepted, in bytes (413 past it).", valueName: "BYTES"))
-    var maxBody: Int = 100 * 1024 * 1024
+    var maxBody: Int = ServerDefaults.maxRequestBodyBytes ?? .max
 
     @Option(help: ArgumentHelp("Longest time a request may take before it is answered 504, in seconds (0: no limit).", valueName: "SECONDS"))
     var requestTimeout: Double = 60
@@ -44,6 +53,10 @@ struct GatewayOptions: ParsableCommand {
     @OptionGroup(title: "Serving (both servers)") var serving: ServingOptions
     @OptionGroup(title: "FastCGI unix socket") var unixSocket: UnixSocketOptions
     @OptionGroup(title: "HTTP behind a reverse proxy") var proxy: ProxyOptions
+
+    // MARK: Supervised worker processes (SupervisionOptions.swift)
+
+    @OptionGroup(title: "Process model and status") var supervision: SupervisionOptions
 
     /// The FastCGI address, parsed (a unix socket with `--socket-mode`, default 0660).
     var fastcgiBind: FastCGIConfiguration.Bind? {

@@ -96,8 +96,8 @@ import Testing
         #expect(slow.fields["submit-name"] == "Larry")
         let half = Array(Self.specificationExample.prefix(100))
         let vanishing = postEnviron(body: half, contentType: Self.contentType, contentLength: Self.specificationExample.count,
-                                    pieceSize: 10, then: WSGIError.clientDisconnected)
-        #expect(throws: WSGIError.clientDisconnected) { try MultipartForm(environ: vanishing) }
+                                    pieceSize: 10, then: ClientDisconnectedError.connectionClosed)
+        #expect(throws: ClientDisconnectedError.connectionClosed) { try MultipartForm(environ: vanishing) }
     }
 
     @Test func contentTypeProblems() throws {
@@ -224,8 +224,8 @@ import Testing
             }
             #expect(try entries(of: directory).isEmpty)
             let vanishing = postEnviron(body: Array(body.prefix(700 * 1024)), contentType: Self.contentType, contentLength: body.count + 100,
-                                        then: WSGIError.clientDisconnected)
-            #expect(throws: WSGIError.clientDisconnected) { try MultipartForm(environ: vanishing, limits: limits) }
+                                        then: ClientDisconnectedError.connectionClosed)
+            #expect(throws: ClientDisconnectedError.connectionClosed) { try MultipartForm(environ: vanishing, limits: limits) }
             #expect(try entries(of: directory).isEmpty)
         }
     }

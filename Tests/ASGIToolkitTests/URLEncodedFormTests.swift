@@ -117,8 +117,8 @@ import Testing
 
     @Test func vanishingClientErrorReachesTheHandler() throws {
         let environ = postEnviron(body: utf8("a=1&b="), contentType: "application/x-www-form-urlencoded", contentLength: 1000,
-                                  pieceSize: 2, then: WSGIError.clientDisconnected)
-        #expect(throws: WSGIError.clientDisconnected) { try FormFields(form: environ) }
+                                  pieceSize: 2, then: ClientDisconnectedError.connectionClosed)
+        #expect(throws: ClientDisconnectedError.connectionClosed) { try FormFields(form: environ) }
     }
 
     @Test func oversizedBodyIsRefusedBeforeItIsRead() throws {

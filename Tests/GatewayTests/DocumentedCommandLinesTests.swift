@@ -34,13 +34,6 @@ struct DocumentedCommandLinesTests {
     /// Shell variables the lines use, with a value of the kind the script gives them.
     static let variables = ["STATE_DIR": "/tmp/swift-asgi-local-0", "THREADS": "4", "BACKEND_ARGS": "", "PORT": "8080"]
 
-    /// Options another branch adds (the supervised workers and their status pages). A line that
-    /// uses one fails to parse until that branch is merged; it is then reported as a known issue
-    /// rather than a failure. Empty this list once they are in: from then on such a line fails.
-    static let optionsPendingMerge: Set<String> = [
-        "--workers", "--worker-timeout", "--max-requests", "--max-requests-jitter", "--worker-memory-limit", "--status", "--ping",
-    ]
-
     struct CommandLine: CustomStringConvertible {
         var file: String
         var text: String
@@ -95,16 +88,7 @@ struct DocumentedCommandLinesTests {
         } catch where GatewayOptions.exitCode(for: error) == .success {
             // --help, --version
         } catch {
-            let message = GatewayOptions.message(for: error)
-            let help = GatewayOptions.helpMessage(columns: 1000)
-            let pending = line.arguments.filter { Self.optionsPendingMerge.contains($0) && !help.contains($0 + " ") }
-            if pending.isEmpty {
-                Issue.record("\(line) does not parse: \(message)")
-            } else {
-                withKnownIssue("\(pending.joined(separator: ", ")) come(s) with the supervisor branch", isIntermittent: true) {
-                    Issue.record("\(line) does not parse: \(message)")
-                }
-            }
+            Issue.record("\(line) does not parse: \(GatewayOptions.message(for: error))")
         }
     }
 

@@ -237,7 +237,7 @@ final class Listener: @unchecked Sendable {
 
     // MARK: Binding
 
-    private static func bindUnix(path: String, mode: UInt16, group: gid_t?, backlog: Int) throws -> (Int32, ino_t) {
+    static func bindUnix(path: String, mode: UInt16, group: gid_t?, backlog: Int) throws -> (Int32, ino_t) {
         var existing = stat()
         if lstat(path, &existing) == 0 {
             guard existing.st_mode & S_IFMT == S_IFSOCK else {
@@ -327,7 +327,7 @@ final class Listener: @unchecked Sendable {
         }
     }
 
-    private static func bindTCP(host: String, port: Int, backlog: Int) throws -> Int32 {
+    static func bindTCP(host: String, port: Int, backlog: Int) throws -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -359,7 +359,7 @@ final class Listener: @unchecked Sendable {
         throw FastCGIError(.bindFailed, "Binding \(host):\(port) failed: \(lastError).")
     }
 
-    private static func adoptInherited() throws -> Int32 {
+    static func adoptInherited() throws -> Int32 {
         let fd: Int32 = 0   // FCGI_LISTENSOCK_FILENO
         guard Posix.socketOption(fd, SOL_SOCKET, SO_ACCEPTCONN) == 1,
               Posix.socketOption(fd, SOL_SOCKET, SO_TYPE) == Int32(SOCK_STREAM.rawValue) else {

@@ -45,10 +45,12 @@ final class ServerCore: Sendable {
     let logger: Logger
     let counters = ServerCounters()
     let slots: [Slot]
+    /// Called once the worker threads accept connections.
+    let onListening: (@Sendable () -> Void)?
     private let lifecycle = Mutex(Lifecycle())
     private let lifespan = Mutex<LifespanState?>(nil)
 
-    init(application: Application, configuration: FastCGIConfiguration, logger: Logger) {
+    init(application: Application, configuration: FastCGIConfiguration, logger: Logger, onListening: (@Sendable () -> Void)? = nil) {
         self.application = application
         switch application {
         case .wsgi(let wsgi, _): servedApplication = wsgi
@@ -56,6 +58,7 @@ final class ServerCore: Sendable {
         }
         self.configuration = configuration
         self.logger = logger
+        self.onListening = onListening
         self.slots = (0..<max(1, configuration.workerThreads)).map { _ in Slot() }
     }
 
@@ -131,6 +134,7 @@ final class ServerCore: Sendable {
             throw error
         }
         logger.info("FastCGI server listening on \(configuration.bind) with \(configuration.workerThreads) worker threads.")
+        onListening?()
 
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {

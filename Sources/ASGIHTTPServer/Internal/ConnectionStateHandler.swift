@@ -6,6 +6,12 @@ import NIOHTTP1
 /// request (the keep-alive idle timeout, which also bounds a client that never finishes a request
 /// head), and on graceful shutdown closes it as soon as no request is outstanding.
 ///
+/// A graceful shutdown never closes a keep-alive connection under a request the client may be
+/// sending at that moment (which it would see as a reset and, unlike after `Connection: close`,
+/// could not retry safely): responses written from then on say `Connection: close`, and a
+/// connection with no request outstanding is given a short linger for one to arrive before it
+/// is closed.
+///
 /// A request is outstanding from its head until the final `.end` of its response; pipelined
 /// requests count one each, so a request waiting behind another keeps the connection open.
 ///
@@ -22,6 +28,9 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var idleSince: NIODeadline
     private var timer: Scheduled<Void>?
     private var quiescing = false
+    private var lingerTimer: Scheduled<Void>?
+    /// How long a graceful shutdown waits on a connection with no request outstanding.
+    private static let quiesceLinger = TimeAmount.seconds(1)
     private var failed = false
     private let serverHeader: String?
 
@@ -38,6 +47,8 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        lingerTimer?.cancel()
+        lingerTimer = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -48,6 +59,8 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        lingerTimer?.cancel()
+        lingerTimer = nil
         context.fireChannelInactive()
     }
 
@@ -60,6 +73,11 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch Self.unwrapOutboundIn(data) {
+        case .head(var head) where quiescing && head.status.code >= 200:
+            // The connection closes after this response: say so, so the client does not send
+            // another request on it.
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+            context.write(Self.wrapOutboundOut(.head(head)), promise: promise)
         case .head, .body:
             // A 1xx head (100 Continue) has no `.end` of its own: only the final response's counts.
             context.write(data, promise: promise)
@@ -80,7 +98,15 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             quiescing = true
-            if outstanding == 0 { context.close(promise: nil) }
+            if outstanding == 0 {
+                // A request may be on its way: give it a moment to arrive and be answered with
+                // `Connection: close` rather than closing under it.
+                let linger = min(Self.quiesceLinger, idleTimeout)
+                lingerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: linger) { [self] in
+                    lingerTimer = nil
+                    if outstanding == 0 { context.close(promise: nil) }
+                }
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)
