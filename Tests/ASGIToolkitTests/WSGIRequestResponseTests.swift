@@ -81,7 +81,7 @@ import Testing
         let form = try await HTTPCommunicator(
             application: Self.app, method: "POST", path: "/echo",
             body: utf8("name=%3Cb%3E+%26&x="), headers: [("content-type", "application/x-www-form-urlencoded")]
-        ).getResponse()
+        ).getResponse(timeout: .seconds(30))
         #expect(form.status == 200)
         #expect(form.text == "<ul><li>name=&lt;b&gt; &amp;</li><li>x=</li></ul>")
         #expect(form.headers["set-cookie"] == "last=%3Cb%3E%20%26; Path=/; HttpOnly; SameSite=Lax")
@@ -90,16 +90,16 @@ import Testing
         let upload = try await HTTPCommunicator(
             application: Self.app, method: "POST", path: "/echo", body: MultipartTests.specificationExample,
             headers: [("content-type", MultipartTests.contentType)], chunkSize: 3
-        ).getResponse()
+        ).getResponse(timeout: .seconds(30))
         #expect(upload.text == "<ul><li>submit-name=Larry</li><li>file file1.txt 29</li></ul>")
 
         let tooMany = try await HTTPCommunicator(
             application: Self.app, method: "POST", path: "/echo", body: utf8(String(repeating: "a=1&", count: 11)),
             headers: [("content-type", "application/x-www-form-urlencoded")]
-        ).getResponse()
+        ).getResponse(timeout: .seconds(30))
         #expect(tooMany.status == 413)
 
-        let redirect = try await HTTPCommunicator(application: Self.app, path: "/elsewhere", rootPath: "").getResponse()
+        let redirect = try await HTTPCommunicator(application: Self.app, path: "/elsewhere", rootPath: "").getResponse(timeout: .seconds(30))
         #expect(redirect.status == 303)
         #expect(redirect.headers["location"] == "/echo")
     }

@@ -69,15 +69,15 @@ import Testing
     }
 
     @Test func otherRoutes() async throws {
-        let index = try await HTTPCommunicator(application: app, path: "/", rootPath: "").getResponse()
+        let index = try await HTTPCommunicator(application: app, path: "/", rootPath: "").getResponse(timeout: .seconds(30))
         #expect(index.status == 200)
         #expect(index.text.contains("action=\"/greet\""))
-        let mounted = try await HTTPCommunicator(application: app, path: "/my app/", rootPath: "/my app").getResponse()
+        let mounted = try await HTTPCommunicator(application: app, path: "/my app/", rootPath: "/my app").getResponse(timeout: .seconds(30))
         #expect(mounted.text.contains("action=\"/my%20app/greet\""))
-        let missing = try await HTTPCommunicator(application: app, path: "/<b>").getResponse()
+        let missing = try await HTTPCommunicator(application: app, path: "/<b>").getResponse(timeout: .seconds(30))
         #expect(missing.status == 404)
         #expect(missing.text.contains("<p>/&lt;b&gt;</p>"))
-        let stream = try await HTTPCommunicator(application: app, path: "/stream").getResponse()
+        let stream = try await HTTPCommunicator(application: app, path: "/stream").getResponse(timeout: .seconds(30))
         #expect(stream.text == (1...5).map { "line \($0) of 5\n" }.joined())
     }
 }
