@@ -21,11 +21,11 @@ tour: bootstrap
 
 test: bootstrap
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --skip MemoryTests
-	# Memory bounds are measured in a process of their own: parallel tests would move its RSS.
-	$(SWIFT) test --skip-build --filter MemoryTests
+	# One target at a time, each under a watchdog; the memory bounds last, alone (scripts/test.sh).
+	SWIFT=$(SWIFT) bash scripts/test.sh
 	# The Hummingbird adapter is a package of its own, so the core's build never pays for Hummingbird.
-	cd Integrations/ASGIHummingbird && $(SWIFT) build --build-tests && $(SWIFT) test --skip-build
+	cd Integrations/ASGIHummingbird && $(SWIFT) build --build-tests
+	SWIFT=$(SWIFT) TEST_PACKAGE_PATH=Integrations/ASGIHummingbird bash scripts/test.sh
 
 run-hummingbird: bootstrap
 	cd Integrations/ASGIHummingbird && $(SWIFT) run MountInHummingbird

@@ -7,6 +7,7 @@
 //   GET /trap      force-unwraps nil        GET /index      indexes past an array's end
 //   GET /hang      never returns            GET /leak?mib=N allocates N MiB (default 32), touches
 //   GET /slow?ms=N answers after N ms                          and never frees them
+//   GET /wait?file=PATH answers once PATH exists (a gate the test opens; at most 120 s)
 import ASGI
 import Gateway
 
@@ -21,6 +22,24 @@ func leak(mebibytes: Int) {
     guard let memory = malloc(size) else { return }
     memset(memory, 0x5A, size)
 }
+
+/// The value of `name` in `query` (no percent-decoding: the tests pass plain paths).
+func parameter(_ query: String, _ name: String) -> String? {
+    for pair in query.split(separator: "&") {
+        let parts = pair.split(separator: "=", maxSplits: 1)
+        if parts.count == 2, parts[0] == name { return String(parts[1]) }
+    }
+    return nil
+}
+
+/// Whether the gate file of a `/wait` request exists yet.
+func gateIsOpen(_ query: String) -> Bool {
+    guard let path = parameter(query, "file") else { return true }
+    return access(path, F_OK) == 0
+}
+
+/// How long a `/wait` request waits for its gate at most.
+let gateLimit = ContinuousClock.Duration.seconds(120)
 
 func number(_ query: String, _ name: String) -> Int? {
     for pair in query.split(separator: "&") {
@@ -61,6 +80,11 @@ let wsgi = WSGIApp { environ, startResponse in
         usleep(UInt32(max(0, number(query, "ms") ?? 100)) * 1000)
         _ = try startResponse("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "4")], nil)
         return [Array("slow".utf8)]
+    case "/wait":
+        let deadline = ContinuousClock.now + gateLimit
+        while !gateIsOpen(query), ContinuousClock.now < deadline { usleep(10_000) }
+        _ = try startResponse("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "4")], nil)
+        return [Array("open".utf8)]
     default:
         let (status, text) = route(path, query: query) ?? (404, "not found")
         let body = Array(text.utf8)
@@ -84,6 +108,10 @@ let asgi = ASGIApp { scope, receive, send in
     case "/slow":
         try await Task.sleep(for: .milliseconds(number(query, "ms") ?? 100))
         (status, body) = (200, Array("slow".utf8))
+    case "/wait":
+        let deadline = ContinuousClock.now + gateLimit
+        while !gateIsOpen(query), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        (status, body) = (200, Array("open".utf8))
     default:
         let (code, text) = route(http.path, query: query) ?? (404, "not found")
         (status, body) = (code, Array(text.utf8))

@@ -70,19 +70,24 @@ struct LifecycleSignalTests {
             let app = try await SupervisedApp.start(in: directory, arguments: ["--workers", "2", "--threads", "4", "--status", "/status"])
             try await onFailure({ await app.stop() }) {
                 let workers = try await app.workerPIDs()
-                async let slow = withThrowingTaskGroup(of: RawHTTPResponse.self) { group in
+                // Four requests that stay in flight until the test opens their gate.
+                let gate = directory.file("gate")
+                async let waiting = withThrowingTaskGroup(of: RawHTTPResponse.self) { group in
                     for _ in 0..<4 {
-                        group.addTask { try await app.get("/slow?ms=5000") }
+                        group.addTask { try await app.get("/wait?file=\(gate)", timeout: .seconds(120)) }
                     }
                     return try await group.reduce(into: [RawHTTPResponse]()) { $0.append($1) }
                 }
+                defer { _ = FileManager.default.createFile(atPath: gate, contents: nil) }
                 try await eventually("four requests in flight", timeout: .seconds(60)) {
                     (try? await app.status()["requests_in_flight"] as? Int) == 4
                 }
                 app.process.signal(SIGTERM)
-                let responses = try await slow
+                try await app.waitForLog("Shutting down (SIGTERM)")
+                #expect(FileManager.default.createFile(atPath: gate, contents: nil))
+                let responses = try await waiting
                 #expect(responses.map(\.status) == [200, 200, 200, 200])
-                #expect(responses.allSatisfy { $0.text == "slow" })
+                #expect(responses.allSatisfy { $0.text == "open" })
                 #expect(try await app.process.wait(timeout: .seconds(60)) == 0)
                 #expect(workers.allSatisfy(processIsGone))
                 #expect(app.logLines(containing: "stopped (exited with status 0)").count == 2)

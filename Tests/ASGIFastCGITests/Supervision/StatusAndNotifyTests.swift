@@ -26,7 +26,12 @@ struct StatusAndNotifyTests {
 
                 let workers = try await app.workerPIDs()
                 #expect(workers.count == 2)
-                async let slow = app.get("/slow?ms=3000")
+                // A request that stays in flight until the test opens its gate.
+                let gate = directory.file("gate")
+                async let slow = app.get("/wait?file=\(gate)", timeout: .seconds(120))
+                // Declared after it, so it runs first: a failure opens the gate before the scope
+                // waits for the request.
+                defer { _ = FileManager.default.createFile(atPath: gate, contents: nil) }
                 for _ in 0..<3 {
                     let status = try await curl("\(nginx.url)/status?json&full", in: directory)
                     #expect(status.status == 200)
@@ -37,19 +42,20 @@ struct StatusAndNotifyTests {
                     let processes = status.json["processes"] as? [[String: Any]] ?? []
                     #expect(Set(processes.compactMap { ($0["pid"] as? Int).map { Int32($0) } }) == workers)
                 }
-                try await eventually("the slow request on the status page") {
+                try await eventually("the waiting request on the status page", timeout: .seconds(60)) {
                     let status = try await curl("\(nginx.url)/status?json&full", in: directory)
                     let requests = (status.json["processes"] as? [[String: Any]] ?? []).flatMap { $0["requests"] as? [[String: Any]] ?? [] }
-                    return requests.contains { $0["method"] as? String == "GET" && $0["path"] as? String == "/slow" }
+                    return requests.contains { $0["method"] as? String == "GET" && $0["path"] as? String == "/wait" }
                 }
                 let text = try await curl("\(nginx.url)/status?full", in: directory)
                 let lines = statusLines(text.text)
                 #expect(lines.first { $0.label == "process manager" }?.value == "supervisor")
                 #expect(lines.filter { $0.label == "worker" }.map(\.value).sorted() == ["1", "2"])
-                #expect(lines.contains { $0.label == "request" && $0.value.hasPrefix("GET /slow (") })
+                #expect(lines.contains { $0.label == "request" && $0.value.hasPrefix("GET /wait (") })
                 let plain = try await app.get("/status")
                 #expect(plain.status == 200 && plain.text.hasPrefix("pool:"))
                 #expect(!plain.text.contains("worker:"))
+                #expect(FileManager.default.createFile(atPath: gate, contents: nil))
                 #expect(try await slow.status == 200)
             }
             await nginx.stop()

@@ -14,7 +14,7 @@ struct WorkerTimeoutTests {
     func hungWorkersAreReplaced(frontend: String) async throws {
         try await withTestDirectory("sv-hang") { directory in
             let app = try await SupervisedApp.start(in: directory, http: true, fastCGI: frontend == "fastcgi", arguments: [
-                "--workers", "2", "--threads", "4", "--request-timeout", "1", "--worker-timeout", "3", "--graceful-timeout", "2",
+                "--workers", "2", "--threads", "4", "--request-timeout", "1", "--worker-timeout", "30", "--graceful-timeout", "2",
             ])
             let nginx = frontend == "fastcgi"
                 ? try await Nginx.start(in: directory, backend: "unix:\(app.socket!)", locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }")
@@ -29,33 +29,37 @@ struct WorkerTimeoutTests {
                             group.addTask { try await curl("\(nginx.url)/hang", in: directory).status }
                         }
                     } else {
-                        // The HTTP server accepts connections whether or not a thread is free
-                        // (the workers take turns at accepting): hang requests one at a time until
-                        // all eight threads hold one. One that lands on a worker whose threads are
-                        // all stuck waits, and gets its 504, without running.
-                        var sent = 0
-                        try await eventually("eight stuck requests", timeout: .seconds(60)) {
-                            guard let inFlight = try? await app.status()["requests_in_flight"] as? Int else { return false }
-                            if inFlight == 8 { return true }
-                            guard sent < 24 else { return false }
-                            sent += 1
-                            // One may still wait on a stuck worker when it is killed: its
-                            // connection then closes without an answer (nil).
-                            group.addTask { try? await app.get("/hang").status }
-                            // Until it is stuck, or has had its 504.
-                            let deadline = ContinuousClock.now + .milliseconds(1500)
-                            while ContinuousClock.now < deadline,
-                                  (try? await app.status()["requests_in_flight"] as? Int) == inFlight {
-                                try await Task.sleep(for: .milliseconds(20))
+                        // The HTTP server accepts connections whether or not a thread is free, and
+                        // a burst of connections may all go to one worker. So the test first opens
+                        // keep-alive connections one at a time (the workers take turns at
+                        // accepting) until it holds four on each worker, then hangs all eight.
+                        var byWorker: [Int32: [KeepAliveConnection]] = [:]
+                        var opened = 0
+                        try await eventually("four connections on each worker", timeout: .seconds(60)) {
+                            guard opened < 200 else { throw TestFailure("200 connections did not reach both workers: \(byWorker.mapValues(\.count))") }
+                            opened += 1
+                            let connection = try await offPool { try KeepAliveConnection(port: app.port!) }
+                            let answer = try await offPool { try connection.get("/pid") }
+                            guard answer.status == 200, let pid = Int32(answer.text), before.contains(pid) else {
+                                throw TestFailure("/pid answered \(answer.status) \(answer.text)")
                             }
-                            return false
+                            if byWorker[pid, default: []].count < 4 { byWorker[pid, default: []].append(connection) }
+                            return byWorker.count == 2 && byWorker.values.allSatisfy { $0.count == 4 }
                         }
+                        for connection in byWorker.values.joined() {
+                            // Its 504 comes at --request-timeout; a connection that ends instead is nil.
+                            group.addTask { try? await offPool { try connection.get("/hang") }.status }
+                        }
+                    }
+                    var seen: [Int] = []
+                    try await eventually("eight stuck requests (seen: \(seen))", timeout: .seconds(60)) {
+                        let inFlight = (try? await app.status()["requests_in_flight"] as? Int) ?? -1
+                        if seen.last != inFlight { seen.append(inFlight) }
+                        return inFlight == 8
                     }
                     return try await group.reduce(into: [Int?]()) { $0.append($1) }
                 }
-                #expect(stuck.filter { $0 == 504 }.count >= 8, "\(stuck)")
-                #expect(stuck.allSatisfy { $0 == 504 || $0 == nil }, "\(stuck)")
-                if nginx != nil { #expect(stuck.count == 8 && !stuck.contains(nil)) }
+                #expect(stuck == Array(repeating: 504, count: 8), "\(stuck)")
                 try await eventually("an answer from a new worker", timeout: .seconds(60)) {
                     guard let response = try? await app.get("/pid", timeout: .seconds(2)), response.status == 200,
                           let pid = Int32(response.text) else { return false }
@@ -63,7 +67,7 @@ struct WorkerTimeoutTests {
                 }
                 try await app.waitForLog("Killing worker", count: 2, timeout: .seconds(30))
                 let warning = try #require(app.logLines(containing: "has been serving").first)
-                #expect(warning.contains("GET /hang for") && warning.contains("past --worker-timeout 3.000 s"), "\(warning)")
+                #expect(warning.contains("GET /hang for") && warning.contains("past --worker-timeout 30.000 s"), "\(warning)")
                 try await eventually("the stuck workers gone") { before.allSatisfy(processIsGone) }
                 #expect((try await app.status()["worker_timeouts"] as? Int ?? 0) == 2)
                 for _ in 0..<4 {
