@@ -19,6 +19,9 @@ final class Worker: @unchecked Sendable {
     let listener: Listener
     private let raw: UnsafeMutablePointer<FCGX_Request>
     private let isASGI: Bool
+    /// The look at each request's records before libfcgi reads them, and its buffer.
+    private let preflight: ParamsPreflight
+    private let peekBuffer: UnsafeMutableRawBufferPointer
 
     /// Unread body larger than this is not drained to keep a connection: it is closed instead.
     private static let drainLimit = 256 * 1024
@@ -30,6 +33,9 @@ final class Worker: @unchecked Sendable {
         if case .asgi = core.application { isASGI = true } else { isASGI = false }
         // libfcgi keeps pointers to the request in its streams: it must not move.
         self.raw = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        let configuration = core.configuration
+        preflight = ParamsPreflight(limit: configuration.maxParamsBytes + 8 * configuration.maxParamsCount)
+        peekBuffer = .allocate(byteCount: ParamsPreflight.bufferCapacity(limit: preflight.limit), alignment: 8)
     }
 
     func run() {
@@ -40,6 +46,7 @@ final class Worker: @unchecked Sendable {
                 raw.pointee.ipcFd = -1
             }
             raw.deallocate()
+            peekBuffer.deallocate()
             core.workerExited()
         }
         let thread = pthread_self()
@@ -72,12 +79,47 @@ final class Worker: @unchecked Sendable {
                 }
             }
             raw.pointee.detached = 1
+            guard admitRecords(readTimeout: readTimeout) else {
+                closeConnection()
+                continue
+            }
             guard FCGX_Accept_r(raw) == 0 else {
                 // libfcgi closed the connection (end of a kept connection, or a protocol error).
                 if raw.pointee.ipcFd >= 0 { closeConnection() }
                 continue
             }
             serveRequest(thread: thread)
+        }
+    }
+
+    /// Looks at the next request's records before libfcgi reads them (``ParamsPreflight``):
+    /// whether they may be handed over. Parameters announcing more than the limit get a 431
+    /// answered here; a peer that does not send its parameters within the read timeout, or
+    /// sends malformed management records, is closed.
+    private func admitRecords(readTimeout: Duration) -> Bool {
+        let fd = raw.pointee.ipcFd
+        switch preflight.inspect(fd: fd, buffer: peekBuffer, timeout: readTimeout) {
+        case .proceed:
+            return true
+        case .refuse(let requestID, let announced):
+            let configuration = core.configuration
+            let refusal = RequestHead.Refusal.paramsTooLarge(announced)
+                .response(maxCount: configuration.maxParamsCount, maxBytes: configuration.maxParamsBytes)
+            core.counters.rejectedRequests.add(1, ordering: .relaxed)
+            core.logger.notice("Refused a request before reading its parameters: \(refusal.text)")
+            let answer = ParamsPreflight.answer(requestID: requestID, refusal)
+            var offset = 0
+            while offset < answer.count {
+                let sent = answer[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard sent > 0 else { break }
+                offset += sent
+            }
+            shutdown(fd, Int32(SHUT_WR))
+            return false
+        case .close(let reason):
+            core.counters.rejectedRequests.add(1, ordering: .relaxed)
+            core.logger.notice("Closed a FastCGI connection before its request: \(reason).")
+            return false
         }
     }
 

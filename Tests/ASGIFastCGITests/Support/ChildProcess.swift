@@ -159,7 +159,7 @@ struct TestFailure: Error, CustomStringConvertible {
 /// a condition, never a fixed delay).
 func eventually(
     _ what: @autoclosure () -> String,
-    timeout: Duration = .seconds(10),
+    timeout: Duration = .seconds(30),
     _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
