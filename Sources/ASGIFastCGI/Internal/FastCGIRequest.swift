@@ -17,6 +17,9 @@ final class FastCGIRequest: @unchecked Sendable {
         static let timedOut: UInt8 = 1
         static let aborted: UInt8 = 2
         static let disconnected: UInt8 = 4
+        /// The worker finished the request: the libfcgi request it wrote through serves the
+        /// next request now, so nothing of this one may touch it again.
+        static let finished: UInt8 = 8
     }
 
     private struct OutputState {
@@ -63,7 +66,7 @@ final class FastCGIRequest: @unchecked Sendable {
     var isAborted: Bool { flags.load(ordering: .acquiring) & Flag.aborted != 0 }
     var isDisconnected: Bool { flags.load(ordering: .acquiring) & Flag.disconnected != 0 }
     /// Whether the request can no longer complete normally (timed out, aborted, client gone).
-    var isBroken: Bool { flags.load(ordering: .acquiring) != 0 }
+    var isBroken: Bool { flags.load(ordering: .acquiring) & ~Flag.finished != 0 }
     /// Whether the calling thread is this request's worker thread.
     var onWorkerThread: Bool { pthread_equal(pthread_self(), workerThread) != 0 }
 
@@ -166,7 +169,13 @@ final class FastCGIRequest: @unchecked Sendable {
                 }
             }
             if body.count > 0, let base = body.baseAddress {
-                _ = FCGX_PutStr(base.assumingMemoryBound(to: CChar.self), Int32(body.count), out)
+                // libfcgi takes an Int32 count: a chunk past 2 GiB goes in pieces.
+                var offset = 0
+                while offset < body.count, FCGX_GetError(out) == 0 {
+                    let piece = min(body.count - offset, Self.largestPut)
+                    _ = FCGX_PutStr((base + offset).assumingMemoryBound(to: CChar.self), Int32(piece), out)
+                    offset += piece
+                }
                 state.bodyBytes += body.count
             }
             if flush { _ = FCGX_FFlush(out) }
@@ -177,6 +186,9 @@ final class FastCGIRequest: @unchecked Sendable {
             }
         }
     }
+
+    /// The most bytes handed to one `FCGX_PutStr` call (its count is an `Int32`).
+    static let largestPut = 1 << 30
 
     /// Whether the response head has been written.
     var headWritten: Bool { output.withLock { $0.headWritten } }
@@ -238,7 +250,10 @@ final class FastCGIRequest: @unchecked Sendable {
     /// watchdog leaves the request alone from now on.
     func markFinished() {
         let handler = output.withLock { _ in
-            shared.withLock { state -> (@Sendable () -> Void)? in
+            // Under the output lock: a write in progress ends first, and every later one (an
+            // application task that outlived its request) is refused.
+            flags.bitwiseOr(Flag.finished, ordering: .acquiringAndReleasing)
+            return shared.withLock { state -> (@Sendable () -> Void)? in
                 state.socketValid = false
                 defer { state.disconnectHandler = nil }
                 return state.disconnectHandler
@@ -342,6 +357,9 @@ final class FastCGIRequest: @unchecked Sendable {
 
     private func checkUsable() throws {
         let current = flags.load(ordering: .acquiring)
+        if current & Flag.finished != 0 {
+            throw ASGIProtocolError("The request has finished: a read or write from the application after it ended is refused.")
+        }
         if current & Flag.timedOut != 0 { throw timeoutError }
         if current & Flag.aborted != 0 { throw ClientDisconnectedError.requestAbandoned }
         if current != 0 { throw ClientDisconnectedError.connectionClosed }
