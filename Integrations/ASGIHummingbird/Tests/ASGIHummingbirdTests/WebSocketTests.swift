@@ -100,7 +100,7 @@ struct WebSocketTests {
         }
     }
 
-    @Test("Echo text and bytes (1 MiB too); scope, subprotocol, headers and the client's close code reach the application; lifespan runs around it")
+    @Test("Echo text and bytes (1 MiB, and a message in three frames too); scope, subprotocol, headers and the client's close code reach the application; lifespan runs around it")
     func echo() async throws {
         let reports = Reports()
         let script = """
@@ -111,18 +111,21 @@ struct WebSocketTests {
                 text = ws.recv(timeout=30)
                 ws.send(bytes([1, 2, 3]))
                 data = ws.recv(timeout=30)
+                ws.send(["frag", "mented ", "text"])
+                fragmented = ws.recv(timeout=30)
                 big = bytes(range(256)) * 4096
                 ws.send(big)
                 echoed = ws.recv(timeout=30)
                 headers = dict(ws.response.headers)
                 ws.close(code=4001, reason="bye")
-            print(json.dumps({"text": text, "bytes": list(data), "big": echoed == big[::-1], "server": headers.get("x-server"), "subprotocol": ws.subprotocol}))
+            print(json.dumps({"text": text, "bytes": list(data), "fragmented": fragmented, "big": echoed == big[::-1], "server": headers.get("x-server"), "subprotocol": ws.subprotocol}))
             """
         let output = try await withServer(Self.echo(reports)) { port in
             try await python(script, ["ws://127.0.0.1:\(port)/ws/room%201?x=1&y"])
         }.json()
         #expect(output["text"] as? String == "echo: hello")
         #expect(output["bytes"] as? [Int] == [3, 2, 1])
+        #expect(output["fragmented"] as? String == "echo: fragmented text")
         #expect(output["big"] as? Bool == true)
         #expect(output["server"] as? String == "asgi")
         #expect(output["subprotocol"] as? String == "chat.v1")
@@ -190,17 +193,18 @@ struct WebSocketTests {
         #expect(await reports.saw("/ws/x: disconnect 4000 server bye"), "\(reports.unconsumed)")
     }
 
-    @Test("Hostile: a client that vanishes mid-message is a 1006 disconnect, a message over the limit closes with 1009; the next connection is served")
+    @Test("Hostile: a client that vanishes mid-message is a 1006 disconnect, text that is not UTF-8 closes with 1007, a message over the limit with 1009; the next connection is served")
     func hostileClients() async throws {
         let reports = Reports()
-        // A raw client: the handshake, then a frame announcing 200 bytes of which 20 come, then gone.
-        let vanishing = """
+        // A raw client: the handshake, then either a frame announcing 200 bytes of which 20 come,
+        // and gone; or a text frame that is not UTF-8.
+        let raw = """
             import base64, os, socket, sys
             port = int(sys.argv[1])
             s = socket.create_connection(("127.0.0.1", port), timeout=30)
             key = base64.b64encode(os.urandom(16)).decode()
-            s.sendall(("GET /ws/vanish HTTP/1.1\\r\\nHost: 127.0.0.1:%d\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
-                       "Sec-WebSocket-Key: %s\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n" % (port, key)).encode())
+            s.sendall(("GET /ws/%s HTTP/1.1\\r\\nHost: 127.0.0.1:%d\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
+                       "Sec-WebSocket-Key: %s\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n" % (sys.argv[2], port, key)).encode())
             head = b""
             while b"\\r\\n\\r\\n" not in head:
                 chunk = s.recv(4096)
@@ -209,9 +213,24 @@ struct WebSocketTests {
                 head += chunk
             status = head.split(b" ")[1].decode() if head else "none"
             mask = os.urandom(4)
-            s.sendall(bytes([0x82, 0x80 | 126]) + (200).to_bytes(2, "big") + mask + bytes(20))
-            s.close()
-            print(status)
+            if sys.argv[2] == "vanish":
+                s.sendall(bytes([0x82, 0x80 | 126]) + (200).to_bytes(2, "big") + mask + bytes(20))
+                s.close()
+                print(status)
+            else:
+                # A text frame that is not UTF-8: the server closes with 1007.
+                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(b"\\xff\\xfe"))
+                s.sendall(bytes([0x81, 0x80 | 2]) + mask + payload)
+                frame = s.recv(2)
+                length = frame[1] & 0x7F
+                body = b""
+                while len(body) < length:
+                    chunk = s.recv(length - len(body))
+                    if not chunk:
+                        break
+                    body += chunk
+                print(status, frame[0] & 0x0F, int.from_bytes(body[:2], "big"))
+                s.close()
             """
         let normal = """
             import sys
@@ -228,14 +247,18 @@ struct WebSocketTests {
                 ws.send("still here")
                 print(ws.recv(timeout=30))
             """
-        let (raw, after) = try await withServer(Self.echo(reports), maxMessageBytes: 4096) { port in
-            let raw = try await python(vanishing, ["\(port)"])
+        let (vanished, invalid, after) = try await withServer(Self.echo(reports), maxMessageBytes: 4096) { port in
+            let vanished = try await python(raw, ["\(port)", "vanish"])
+            let invalid = try await python(raw, ["\(port)", "invalid-utf8"])
             let after = try await python(normal, ["ws://127.0.0.1:\(port)/ws"])
-            return (raw, after)
+            return (vanished, invalid, after)
         }
-        #expect(raw.status == 0 && raw.stdout == "101\n", "\(raw.stdout) \(raw.stderr)")
+        #expect(vanished.status == 0 && vanished.stdout == "101\n", "\(vanished.stdout) \(vanished.stderr)")
+        // A close frame (opcode 8) with 1007.
+        #expect(invalid.status == 0 && invalid.stdout == "101 8 1007\n", "\(invalid.stdout) \(invalid.stderr)")
         #expect(after.status == 0 && after.stdout == "1009\necho: still here\n", "\(after.stdout) \(after.stderr)")
         #expect(await reports.saw("/ws/vanish: disconnect 1006 "), "\(reports.unconsumed)")
+        #expect(await reports.saw("/ws/invalid-utf8: disconnect 1007 "), "\(reports.unconsumed)")
         #expect(await reports.saw("/ws/too-big: disconnect 1009 "), "\(reports.unconsumed)")
         #expect(await reports.saw("/ws/after: disconnect 1000 "), "\(reports.unconsumed)")
     }
