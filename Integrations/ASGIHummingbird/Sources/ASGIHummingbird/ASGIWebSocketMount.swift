@@ -5,7 +5,7 @@ import HummingbirdWebSocket
 
 /// An ASGI application that answers the WebSocket handshakes for a path and everything below it,
 /// served by a Hummingbird application built with
-/// ``HummingbirdCore/HTTPServerBuilder/http1WebSocketUpgrade(mounting:configuration:maxMessageBytes:)``.
+/// `HTTPServerBuilder.http1WebSocketUpgrade(mounting:configuration:maxMessageBytes:)`.
 ///
 /// ```swift
 /// let lifespan = ASGILifespan(chat)
@@ -20,7 +20,8 @@ import HummingbirdWebSocket
 ///
 /// The scope is built by the package's one rule, as for HTTP requests: `root_path` is the mount
 /// point, `path` and `raw_path` the request's own, `subprotocols` from `Sec-WebSocket-Protocol`,
-/// `client` and `server` the connection's addresses, `state` the lifespan's.
+/// `client` and `server` the connection's addresses, `state` the lifespan's; the scope announces the
+/// `websocket.http.response` extension.
 public struct ASGIWebSocketMount: Sendable {
     /// Where the application is mounted: the whole path from the server's root (a router group's
     /// prefix included).
@@ -43,8 +44,10 @@ extension HTTPServerBuilder {
     ///
     /// A handshake under a mount's path (the longest that matches) reaches its application as a
     /// `websocket` scope; the upgrade happens when the application sends `websocket.accept`, and
-    /// `websocket.close` before that answers 403. An application that fails, or returns without
-    /// answering, gets a 500 before the upgrade and a 1011 close after it. A handshake no mount
+    /// `websocket.close` before that answers 403, and `websocket.http.response.*` (the extension)
+    /// answers with the application's own response. An application that fails, or returns without
+    /// answering, gets a 500 before the upgrade and a 1011 close after it. The peer's close code
+    /// reaches `websocket.disconnect` (1006 when the connection broke without a close frame). A handshake no mount
     /// takes is refused as Hummingbird refuses it (400). Every other request goes to the router.
     ///
     /// - Parameters:

@@ -10,7 +10,8 @@ import Synchronization
 
 /// One WebSocket connection between Hummingbird and an ASGI application, as the application sees
 /// it: `websocket.connect` first; the handshake answered only when the application sends
-/// `websocket.accept` (with its subprotocol and headers) or `websocket.close` (a 403); then
+/// `websocket.accept` (with its subprotocol and headers), `websocket.close` (a 403) or its own
+/// response (`websocket.http.response.*`, written by ``WebSocketDenial``); then
 /// messages both ways and `websocket.disconnect` with the close code.
 ///
 /// The application runs in a task of its own (``runApplication(_:scope:)``) from the handshake on;
@@ -28,6 +29,9 @@ final class WebSocketExchange: Sendable {
         case accept(HTTPFields)
         /// Refuse with this plain response.
         case deny(PlainResponse)
+        /// Refuse with the application's own response (`websocket.http.response.*`), read with
+        /// ``denialParts``.
+        case respond(status: Int, headers: ASGIHeaders)
         /// The connection went away before the application answered.
         case gone
     }
@@ -58,6 +62,11 @@ final class WebSocketExchange: Sendable {
         var disconnect: (code: Int, reason: String)?
         var failure: (any Error)?
         var failed = false
+        /// The application's denial response: its framing once started, and whether it is complete.
+        var denialFraming: ResponseFraming?
+        var denialComplete = false
+        /// The connection closed.
+        var connectionGone = false
 
         /// Records the answer and hands it to a waiting upgrade, if one waits.
         mutating func settle(_ answer: Answer) -> CheckedContinuation<Answer, Never>? {
@@ -77,6 +86,14 @@ final class WebSocketExchange: Sendable {
     private let settled = OneShot()
     /// Fires when the application returned.
     private let applicationDone = OneShot()
+    /// The body events of the application's denial response, on their way to the connection.
+    let denialParts = AsyncChannel<DenialPart>()
+
+    /// One `websocket.http.response.body` event.
+    struct DenialPart: Sendable {
+        var bytes: [UInt8]
+        var more: Bool
+    }
 
     init(logger: Logger, maxMessageBytes: Int, target: String) {
         self.logger = logger
@@ -114,6 +131,7 @@ final class WebSocketExchange: Sendable {
             logger.error("ASGI callable returned without sending the WebSocket handshake (\(where_)).")
         }
         waiter?.resume(returning: .deny(.internalServerError))
+        denialParts.finish()
         if unanswered {
             messages.finish()
             settled.fire()
@@ -223,8 +241,31 @@ final class WebSocketExchange: Sendable {
                 return
             }
 
-        case .websocketHTTPResponseStart, .websocketHTTPResponseBody:
-            throw ASGIProtocolError.unexpected(event, "the Hummingbird mount does not offer the 'websocket.http.response' extension")
+        case .websocketHTTPResponseStart(let status, let headers):
+            let framing = try ResponseFraming.checkingStart(status: status, headers: headers, requestMethod: "GET", event: event)
+            let waiter = try state.withLock { state -> CheckedContinuation<Answer, Never>? in
+                guard case .connecting = state.phase else {
+                    throw ASGIProtocolError.unexpected(event, "a denial response must come before any other answer to 'websocket.connect'")
+                }
+                state.phase = .denied
+                state.disconnect = (1006, "")
+                state.denialFraming = framing
+                return state.settle(.respond(status: status, headers: headers))
+            }
+            waiter?.resume(returning: .respond(status: status, headers: headers))
+            messages.finish()
+            settled.fire()
+
+        case .websocketHTTPResponseBody(let body, let moreBody):
+            try state.withLock { state in
+                guard state.denialFraming != nil, !state.denialComplete else {
+                    throw ASGIProtocolError.unexpected(event, "it must follow 'websocket.http.response.start' and precede the end of that response")
+                }
+                if !moreBody { state.denialComplete = true }
+            }
+            // Waits for the connection to take it; once the connection is done, returns at once.
+            await denialParts.send(DenialPart(bytes: body, more: moreBody))
+            if state.withLock({ $0.connectionGone }) { throw ClientDisconnectedError.connectionClosed }
 
         default:
             throw ASGIProtocolError.unexpected(event, "it is not a WebSocket event")
@@ -313,10 +354,21 @@ final class WebSocketExchange: Sendable {
         }
     }
 
+    /// The framing of the application's denial response (to cut a body longer than it declared).
+    func admitDenialBytes(_ count: Int) -> (allowed: Int, declaredLength: Int?) {
+        state.withLock { state in
+            guard var framing = state.denialFraming else { return (0, nil) }
+            let allowed = framing.admit(count)
+            state.denialFraming = framing
+            return (allowed, framing.declaredLength)
+        }
+    }
+
     /// The connection closed. Before the WebSocket opened, that ends the handshake (the
     /// application's accept fails, its `receive` reports 1006); once open, the frames' end does.
     func connectionClosed() {
         let waiter = state.withLock { state -> CheckedContinuation<Answer, Never>?? in
+            state.connectionGone = true
             switch state.phase {
             case .connecting, .accepted:
                 state.phase = .gone
@@ -326,6 +378,7 @@ final class WebSocketExchange: Sendable {
                 return .none
             }
         }
+        denialParts.finish()
         guard let waiter else { return }
         waiter?.resume(returning: .gone)
         messages.finish()

@@ -3,7 +3,6 @@ import HTTPTypes
 import HummingbirdWebSocket
 import Logging
 import NIOCore
-import NIOHTTP1
 
 /// Hummingbird's upgrade decision for WebSocket handshakes, made by the mounted ASGI application.
 struct WebSocketUpgrade: Sendable {
@@ -36,7 +35,7 @@ struct WebSocketUpgrade: Sendable {
             headers: request.asgiHeaders,
             client: channel.remoteAddress.map(ASGIAddress.init(socketAddress:)),
             server: channel.localAddress.map(ASGIAddress.init(socketAddress:))
-        ).webSocketScope(state: mount.lifespan?.requestState, extensions: [:])
+        ).webSocketScope(state: mount.lifespan?.requestState, extensions: [ServerExtension.webSocketHTTPResponse: [:]])
 
         let exchange = WebSocketExchange(logger: logger, maxMessageBytes: maxMessageBytes, target: targetText)
         channel.closeFuture.whenComplete { _ in exchange.connectionClosed() }
@@ -53,24 +52,13 @@ struct WebSocketUpgrade: Sendable {
                 try await exchange.serve(inbound: inbound, outbound: outbound)
             }
         case .deny(let response):
-            await Self.write(response, on: channel)
+            await WebSocketDenial.write(response, on: channel)
+            return .dontUpgrade
+        case .respond(let status, let headers):
+            await WebSocketDenial.writeResponse(status: status, headers: headers, from: exchange, on: channel, logger: logger)
             return .dontUpgrade
         case .gone:
             return .dontUpgrade
         }
-    }
-
-    /// Writes a refusal on the handshake's connection and closes its output: Hummingbird's own
-    /// answer to a handshake it does not upgrade (400) then finds the output closed and is dropped.
-    static func write(_ response: PlainResponse, on channel: any Channel) async {
-        var headers = HTTPHeaders()
-        for header in response.headers { headers.add(name: header.nameString, value: header.valueString) }
-        headers.replaceOrAdd(name: "connection", value: "close")
-        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
-        let body = ByteBuffer(bytes: response.body)
-        channel.write(HTTPServerResponsePart.head(head), promise: nil)
-        channel.write(HTTPServerResponsePart.body(.byteBuffer(body)), promise: nil)
-        try? await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
-        try? await channel.close(mode: .output).get()
     }
 }

@@ -34,12 +34,21 @@ struct WebSocketTests {
                 guard case .websocketConnect = try await receive() else { return }
                 let query = String(decoding: websocket.queryString, as: UTF8.self)
                 let greeting = websocket.state?["greeting"] as? String ?? "-"
+                reports.report("\(websocket.path): extensions \(websocket.extensions?.keys.sorted().joined(separator: ",") ?? "-")")
                 reports.report("scope \(websocket.scheme) \(websocket.rootPath) \(websocket.path) \(query) [\(websocket.subprotocols.joined(separator: ","))] \(greeting)")
                 let host = websocket.headers.values(for: "host").first ?? "-"
                 reports.report("\(websocket.path): host \(host.hasPrefix("127.0.0.1:") ? "ok" : host) client \(websocket.client?.host ?? "-") server \(websocket.server?.host ?? "-")")
                 switch websocket.path {
                 case let path where path.hasSuffix("/deny"):
                     try await send(.websocketClose())
+                    return
+                case let path where path.hasSuffix("/custom-deny"):
+                    try await send(.websocketHTTPResponseStart(status: 401, headers: [("x-reason", "token")]))
+                    try await send(.websocketHTTPResponseBody(body: Array("no ".utf8), moreBody: true))
+                    try await send(.websocketHTTPResponseBody(body: Array("entry".utf8)))
+                    return
+                case let path where path.hasSuffix("/bad-status"):
+                    try await send(.websocketHTTPResponseStart(status: 1000))
                     return
                 case let path where path.hasSuffix("/fail-before"):
                     struct Refused: Error {}
@@ -136,7 +145,7 @@ struct WebSocketTests {
         #expect(await reports.saw("shutdown"))
     }
 
-    @Test("websocket.close before accept answers 403; a failure before accept answers 500; HTTP and native routes go on beside")
+    @Test("websocket.close before accept answers 403, the application's own denial response goes out as sent; a failure or a bad status before accept answers 500; HTTP and native routes go on beside")
     func refusals() async throws {
         let reports = Reports()
         let script = """
@@ -144,22 +153,30 @@ struct WebSocketTests {
             from websockets.sync.client import connect
             from websockets.exceptions import InvalidStatus
             statuses = []
+            custom = None
             for url in sys.argv[1:]:
                 try:
                     with connect(url, open_timeout=30) as ws:
                         statuses.append(101)
                 except InvalidStatus as error:
                     statuses.append(error.response.status_code)
-            print(json.dumps({"statuses": statuses}))
+                    if url.endswith("/custom-deny"):
+                        custom = [error.response.headers.get("x-reason"), error.response.body.decode()]
+            print(json.dumps({"statuses": statuses, "custom": custom}))
             """
         let (output, http, native) = try await withServer(Self.echo(reports)) { port in
-            let output = try await python(script, ["ws://127.0.0.1:\(port)/ws/deny", "ws://127.0.0.1:\(port)/ws/fail-before", "ws://127.0.0.1:\(port)/elsewhere"])
+            let output = try await python(script, ["/ws/deny", "/ws/fail-before", "/ws/custom-deny", "/ws/bad-status", "/elsewhere"].map { "ws://127.0.0.1:\(port)\($0)" })
             let http = try await rawHTTP(port: port, rawRequest("GET", "/ws/plain", port: port))
             let native = try await rawHTTP(port: port, rawRequest("GET", "/native", port: port))
             return (output, http, native)
         }
         // The last handshake is under no mount: Hummingbird refuses it (400).
-        #expect(try output.json()["statuses"] as? [Int] == [403, 500, 400])
+        // An application's own denial response (the websocket.http.response extension) goes out as
+        // sent; a status HTTP cannot carry (1000) is an error the application sees, and a 500.
+        let answers = try output.json()
+        #expect(answers["statuses"] as? [Int] == [403, 500, 401, 500, 400])
+        #expect(answers["custom"] as? [String] == ["token", "no entry"])
+        #expect(await reports.saw("/ws/deny: extensions websocket.http.response"), "\(reports.unconsumed)")
         #expect(http.status == 200 && String(decoding: http.body, as: UTF8.self) == "http")
         #expect(native.status == 200 && String(decoding: native.body, as: UTF8.self) == "native")
     }
