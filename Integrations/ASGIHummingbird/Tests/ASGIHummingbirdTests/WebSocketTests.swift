@@ -57,6 +57,15 @@ struct WebSocketTests {
                     break
                 }
                 try await send(.websocketAccept(subprotocol: websocket.subprotocols.contains("chat.v1") ? "chat.v1" : nil, headers: [("x-server", "asgi")]))
+                if websocket.path.hasSuffix("/stream") {
+                    // Sends until the client is gone: the send fails, never hangs.
+                    do {
+                        while true { try await send(.websocketSend(bytes: Array(repeating: 7, count: 64 * 1024))) }
+                    } catch {
+                        reports.report("\(websocket.path): send failed with \(type(of: error))")
+                        return
+                    }
+                }
                 while true {
                     switch try await receive() {
                     case .websocketReceive(let bytes, let text):
@@ -210,7 +219,7 @@ struct WebSocketTests {
         #expect(await reports.saw("/ws/x: disconnect 4000 server bye"), "\(reports.unconsumed)")
     }
 
-    @Test("Hostile: a client that vanishes mid-message is a 1006 disconnect, text that is not UTF-8 closes with 1007, a message over the limit with 1009; the next connection is served")
+    @Test("Hostile: a client that vanishes mid-message is a 1006 disconnect, text that is not UTF-8 closes with 1007, a message over the limit with 1009, a reader leaving an endless stream fails the app's send; the next connection is served")
     func hostileClients() async throws {
         let reports = Reports()
         // A raw client: the handshake, then either a frame announcing 200 bytes of which 20 come,
@@ -230,7 +239,17 @@ struct WebSocketTests {
                 head += chunk
             status = head.split(b" ")[1].decode() if head else "none"
             mask = os.urandom(4)
-            if sys.argv[2] == "vanish":
+            if sys.argv[2] == "stream":
+                # Reads a little of an endless stream, then gone without a close frame.
+                got = len(head.split(b"\\r\\n\\r\\n", 1)[1]) if b"\\r\\n\\r\\n" in head else 0
+                while got < 200000:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    got += len(chunk)
+                s.close()
+                print(status, got >= 200000)
+            elif sys.argv[2] == "vanish":
                 s.sendall(bytes([0x82, 0x80 | 126]) + (200).to_bytes(2, "big") + mask + bytes(20))
                 s.close()
                 print(status)
@@ -267,6 +286,8 @@ struct WebSocketTests {
         let (vanished, invalid, after) = try await withServer(Self.echo(reports), maxMessageBytes: 4096) { port in
             let vanished = try await python(raw, ["\(port)", "vanish"])
             let invalid = try await python(raw, ["\(port)", "invalid-utf8"])
+            let streamed = try await python(raw, ["\(port)", "stream"])
+            #expect(streamed.status == 0 && streamed.stdout == "101 True\n", "\(streamed.stdout) \(streamed.stderr)")
             let after = try await python(normal, ["ws://127.0.0.1:\(port)/ws"])
             return (vanished, invalid, after)
         }
@@ -276,6 +297,7 @@ struct WebSocketTests {
         #expect(after.status == 0 && after.stdout == "1009\necho: still here\n", "\(after.stdout) \(after.stderr)")
         #expect(await reports.saw("/ws/vanish: disconnect 1006 "), "\(reports.unconsumed)")
         #expect(await reports.saw("/ws/invalid-utf8: disconnect 1007 "), "\(reports.unconsumed)")
+        #expect(await reports.saw("/ws/stream: send failed with ClientDisconnectedError"), "\(reports.unconsumed)")
         #expect(await reports.saw("/ws/too-big: disconnect 1009 "), "\(reports.unconsumed)")
         #expect(await reports.saw("/ws/after: disconnect 1000 "), "\(reports.unconsumed)")
     }
