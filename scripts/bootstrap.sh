@@ -28,8 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y "${missing[@]}"
 fi
 
-# Python clients the ASGIHTTPServer tests drive the server with: websockets (a real WebSocket peer)
-# and h11 (raw HTTP/1.1 for pipelining and trailers); werkzeug, the reference the ASGIToolkit tests
+# Python clients the ASGIHTTPServer tests drive the server with: websockets (a real WebSocket peer,
+# also the Hummingbird mount's WebSocket tests' client) and h11 (raw HTTP/1.1 for pipelining and trailers); werkzeug, the reference the ASGIToolkit tests
 # compare their parsers with (Tests/ASGIToolkitTests/Fixtures). Installed only when missing.
 if command -v python3 >/dev/null 2>&1; then
     if ! python3 -c "import websockets, h11, werkzeug" >/dev/null 2>&1; then

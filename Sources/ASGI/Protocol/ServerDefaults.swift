@@ -19,4 +19,9 @@ public enum ServerDefaults {
     public static let idleTimeout: Duration = .seconds(5)
     /// Size of the pieces a server reads a request body or a file in: 64 KiB.
     public static let chunkSize = 64 * 1024
+    /// Largest WebSocket message (all its frames together) a server accepts: 16 MiB (closed with
+    /// 1009 past it).
+    public static let maxWebSocketMessageBytes = 16 * 1024 * 1024
+    /// How long a server waits for the peer's answer to its WebSocket close frame: 5 seconds.
+    public static let webSocketCloseTimeout: Duration = .seconds(5)
 }

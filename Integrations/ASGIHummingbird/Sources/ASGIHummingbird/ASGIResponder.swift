@@ -117,32 +117,20 @@ public struct ASGIResponder<Context: RequestContext>: HTTPResponder {
 
     /// The ASGI scope of a Hummingbird request.
     func scope(for request: Request, context: Context) -> HTTPScope {
-        var headers = ASGIHeaders()
-        headers.elements.reserveCapacity(request.headers.count + 1)
-        // HTTPTypes moves an HTTP/1 request's Host into the authority: it is a header to ASGI.
-        if let authority = request.head.authority {
-            headers.append(ASGIHeader(name: Array("host".utf8), value: Array(authority.utf8)))
-        }
-        for field in request.headers {
-            headers.append(ASGIHeader(name: Array(field.name.canonicalName.utf8), value: Array(field.value.utf8)))
-        }
         let target = RequestTarget(request.head.path ?? "/")
         var mount = mountPoint
         if let endpoint = context.endpointPath {
             mount = endpoint.hasSuffix("/**") ? String(endpoint.dropLast(3)) : endpoint
         }
         let scheme = request.head.scheme ?? "http"
-        var client: ASGIAddress? = nil
-        if let remote = (context as? any RemoteAddressRequestContext)?.remoteAddress {
-            client = ASGIAddress(host: remote.ipAddress ?? remote.description, port: remote.port)
-        }
+        let client = (context as? any RemoteAddressRequestContext)?.remoteAddress.map(ASGIAddress.init(socketAddress:))
         return ASGIRequestHead(
             method: request.method.rawValue,
             httpVersion: "1.1",
             scheme: scheme,
             target: target,
             rootPath: RootPath.of(path: target.path, mountPoint: mount),
-            headers: headers,
+            headers: request.head.asgiHeaders,
             client: client,
             server: Self.server(fromHost: request.head.authority, scheme: scheme)
         ).httpScope(state: lifespan?.requestState, extensions: Self.extensions)

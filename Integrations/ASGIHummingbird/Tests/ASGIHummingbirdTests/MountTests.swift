@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import HTTPTypes
 import NIOCore
+import Synchronization
 import Testing
 
 /// A legacy app that reports what it saw.
@@ -121,4 +122,47 @@ struct MountTests {
             }
         }
     }
+
+    /// The lifespan runs with the Hummingbird application: startup before the server takes its
+    /// first request (the state it fills is in that request's scope), shutdown once it stopped.
+    @Test func lifespanRunsWithTheApplication() async throws {
+        let events = Events()
+        let app = ASGIApp { scope, receive, send in
+            switch scope {
+            case .lifespan(let lifespan):
+                guard case .lifespanStartup = try await receive() else { return }
+                lifespan.state["pool"] = "open"
+                events.append("startup")
+                try await send(.lifespanStartupComplete)
+                guard case .lifespanShutdown = try await receive() else { return }
+                events.append("shutdown")
+                try await send(.lifespanShutdownComplete)
+            case .http(let http):
+                events.append("request")
+                try await send(.httpResponseStart(status: 200))
+                try await send(.httpResponseBody(body: Array("pool \(http.state?["pool"] as? String ?? "missing")".utf8)))
+            case .websocket:
+                return
+            }
+        }
+        let lifespan = ASGILifespan(app)
+        let router = Router()
+        router.mount("/app", app, lifespan: lifespan)
+        var application = Application(router: router)
+        application.addLifespan(lifespan)
+        try await application.test(.live) { client in
+            try await client.execute(uri: "/app/x", method: .get) { response in
+                #expect(String(buffer: response.body) == "pool open")
+            }
+            #expect(events.all == ["startup", "request"])
+        }
+        #expect(events.all == ["startup", "request", "shutdown"])
+    }
+}
+
+/// What happened, in order.
+final class Events: Sendable {
+    private let list = Mutex<[String]>([])
+    func append(_ event: String) { list.withLock { $0.append(event) } }
+    var all: [String] { list.withLock { $0 } }
 }
