@@ -31,6 +31,8 @@ final class Listener: @unchecked Sendable {
     /// for a long time (the holder may sit in `poll`), and `Mutex` spins before it sleeps.
     private let acceptLock: UnsafeMutablePointer<pthread_mutex_t>
     private let failureMessage = Mutex<String?>(nil)
+    /// Out-of-descriptors and out-of-memory accept failures, for a rate-limited log.
+    private let resourceFailures = Mutex(RateLimitedReport(interval: 10_000_000_000))
     /// Workers waiting to accept.
     let freeAcceptors = Atomic<Int>(0)
     /// Whether workers block in `accept()` (own socket) or poll under the accept lock (inherited).
@@ -135,7 +137,13 @@ final class Listener: @unchecked Sendable {
             case EINTR, ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH:
                 continue
             case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                logger.error("Accepting a FastCGI connection failed: \(Posix.describe(code)); retrying shortly.")
+                // Retried every 100 ms by every waiting worker: logged once, then at most every
+                // 10 s with how many failures the log left out.
+                let now = Posix.monotonicNanos()
+                if let suppressed = resourceFailures.withLock({ $0.shouldLog(at: now) }) {
+                    let also = suppressed > 0 ? " (\(suppressed) more such failures since the last report)" : ""
+                    logger.error("Accepting a FastCGI connection failed: \(Posix.describe(code)); retrying every 100 ms\(also).")
+                }
                 var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
                 Posix.poll(&fds, timeoutMilliseconds: 100)
             default:
