@@ -13,6 +13,11 @@ let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
     ("FuzzCookies", [.product(name: "ASGIToolkit", package: "swift-asgi")]),
     ("FuzzSetCookie", [.product(name: "ASGIToolkit", package: "swift-asgi")]),
     ("FuzzEscaping", [.product(name: "ASGIToolkit", package: "swift-asgi")]),
+    // The protocol core every frontend shares (issue: hostile input).
+    ("FuzzRequestTarget", [.product(name: "ASGI", package: "swift-asgi")]),
+    ("FuzzContentLength", [.product(name: "ASGI", package: "swift-asgi")]),
+    ("FuzzResponseFraming", [.product(name: "ASGI", package: "swift-asgi")]),
+    ("FuzzCGIParams", [.product(name: "ASGI", package: "swift-asgi")]),
 ]
 
 let swiftSettings: [SwiftSetting] = [

@@ -143,6 +143,11 @@ struct ProtocolCoreTests {
         // Without REQUEST_URI the split path stands for the target.
         let split = try CGIRequestHead.parse(["SCRIPT_NAME": "/app", "PATH_INFO": "/a b"]).head.httpScope(state: nil, extensions: nil)
         #expect(split.path == "/app/a b" && split.rootPath == "/app" && split.rawPath == Array("/app/a%20b".utf8))
+        // A fragment ends a QUERY_STRING given apart as it ends a target (a FuzzCGIParams finding:
+        // the HTTP server dropped it, the CGI reading kept it).
+        let fragment = try CGIRequestHead.parse(["REQUEST_URI": "/q?a=1#x", "QUERY_STRING": "a=1#x"]).head.httpScope(state: nil, extensions: nil)
+        #expect(fragment.queryString == Array("a=1".utf8))
+        #expect(fragment.queryString == RequestTarget("/q?a=1#x").queryString)
     }
 
     @Test("Request ids are unique and the access record logs one line with metadata")

@@ -21,9 +21,9 @@ import Darwin
 ///   `SERVER_PROTOCOL` gives the HTTP version; `REMOTE_ADDR`/`REMOTE_PORT` the client;
 ///   `SERVER_NAME` (else `SERVER_ADDR`) and `SERVER_PORT` the server.
 /// - Every other variable is kept in ``extraVariables`` (`DOCUMENT_ROOT`, custom parameters…).
-package struct CGIRequestHead: Sendable {
+@_spi(ASGIFrontend) public struct CGIRequestHead: Sendable {
     /// Why the variables cannot make a request.
-    package enum Refusal: Error, Hashable {
+    public enum Refusal: Error, Hashable {
         /// `CONTENT_LENGTH` is not a decimal number (400).
         case invalidContentLength(String)
         /// `CONTENT_LENGTH` is past what any body may be (413).
@@ -31,17 +31,17 @@ package struct CGIRequestHead: Sendable {
     }
 
     /// The neutral head.
-    package var head: ASGIRequestHead
+    public var head: ASGIRequestHead
     /// The variables a scope has no place for, latin-1 decoded, in the order they came.
-    package var extraVariables: [(name: String, value: String)]
+    public var extraVariables: [(name: String, value: String)]
     /// The declared `CONTENT_LENGTH`, if any.
-    package var contentLength: Int?
+    public var contentLength: Int?
     /// The request target as sent, for logs.
-    package var requestURI: String
+    public var requestURI: String
 
     /// Collects variables one at a time (no copy of the web server's buffers for the ones that are
     /// skipped), then builds the head.
-    package struct Builder {
+    public struct Builder {
         private var method = "GET"
         private var requestURI: [UInt8]?
         private var queryString: [UInt8]?
@@ -59,14 +59,14 @@ package struct CGIRequestHead: Sendable {
         private var headers = ASGIHeaders()
         private var extras: [(name: String, value: String)] = []
 
-        package init() {
+        public init() {
             headers.elements.reserveCapacity(16)
             extras.reserveCapacity(16)
         }
 
         /// Adds one variable.
         /// - Throws: ``Refusal`` for a `CONTENT_LENGTH` that is not a length.
-        package mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(Refusal) {
+        public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(Refusal) {
             if name.count > 5, Self.matchesPrefix(name, "HTTP_") {
                 if Self.matches(name, "HTTP_CONTENT_LENGTH") || Self.matches(name, "HTTP_CONTENT_TYPE") { return }
                 var header = [UInt8](repeating: 0, count: name.count - 5)
@@ -119,7 +119,7 @@ package struct CGIRequestHead: Sendable {
         }
 
         /// Adds one variable given as text (an environ's: latin-1, as PEP 3333 has it).
-        package mutating func add(name: String, value: String) throws(Refusal) {
+        public mutating func add(name: String, value: String) throws(Refusal) {
             let nameBytes = name.latin1Bytes ?? Array(name.utf8)
             let valueBytes = value.latin1Bytes ?? Array(value.utf8)
             var refusal: Refusal?
@@ -132,7 +132,7 @@ package struct CGIRequestHead: Sendable {
         }
 
         /// The head, with `mountPoint` as the root path when the web server did not split the path.
-        package func build(mountPoint: String?) -> CGIRequestHead {
+        public func build(mountPoint: String?) -> CGIRequestHead {
             var target: RequestTarget
             if let requestURI {
                 target = RequestTarget(requestURI)
@@ -140,7 +140,8 @@ package struct CGIRequestHead: Sendable {
                 // No target as sent: the one the split path would have had.
                 target = RequestTarget(percentEncodePath(String(decoding: (scriptName ?? []) + (pathInfo ?? []), as: UTF8.self)))
             }
-            if let queryString { target.queryString = queryString }
+            // The fragment rule of ``RequestTarget`` holds for a query given apart too.
+            if let queryString { target.queryString = Array(queryString.prefix { $0 != UInt8(ascii: "#") }) }
             let rootPath: String
             if let pathInfo {
                 let script = scriptName ?? []
@@ -186,7 +187,7 @@ package struct CGIRequestHead: Sendable {
 
     /// Reads the variables of an environ (``ASGIToWSGI`` under a blocking server without a scope).
     /// - Throws: ``Refusal`` for a `CONTENT_LENGTH` that is not a length.
-    package static func parse(_ variables: [String: String], mountPoint: String? = nil) throws(Refusal) -> CGIRequestHead {
+    public static func parse(_ variables: [String: String], mountPoint: String? = nil) throws(Refusal) -> CGIRequestHead {
         var builder = Builder()
         // Sorted, so headers come in one order whatever the dictionary's.
         for (name, value) in variables.sorted(by: { $0.key < $1.key }) {
