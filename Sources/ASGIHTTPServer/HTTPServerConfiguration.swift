@@ -54,6 +54,13 @@ public struct HTTPServerConfiguration: Sendable {
     /// How long the server waits for the peer's answer to a WebSocket close frame before it drops
     /// the connection. Default 5 seconds.
     public var webSocketCloseTimeout: Duration
+    /// Most frames one WebSocket message may arrive in; past it the connection closes with 1009.
+    /// Default ``ASGI/ServerDefaults/maxWebSocketFragments``.
+    public var maxWebSocketFragments = ServerDefaults.maxWebSocketFragments
+    /// How often the server pings a WebSocket peer that sent nothing since the last ping; a peer
+    /// that stays silent for a whole interval after a ping is closed with 1011. `nil`: no pings
+    /// and no idle close. Default ``ASGI/ServerDefaults/webSocketPingInterval``.
+    public var webSocketPingInterval: Duration? = ServerDefaults.webSocketPingInterval
     /// Log one line per request (at `info`, as uvicorn's access log). Default `true`.
     public var accessLog: Bool
     /// The `server` response header value; `nil` sends none. Default `nil`.

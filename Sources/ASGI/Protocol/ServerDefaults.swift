@@ -24,4 +24,11 @@ public enum ServerDefaults {
     public static let maxWebSocketMessageBytes = 16 * 1024 * 1024
     /// How long a server waits for the peer's answer to its WebSocket close frame: 5 seconds.
     public static let webSocketCloseTimeout: Duration = .seconds(5)
+    /// Most frames one WebSocket message may arrive in: 4,096 (closed with 1009 past it). Every
+    /// frame held until the message completes costs memory, whatever its size.
+    public static let maxWebSocketFragments = 4096
+    /// How often a server pings a WebSocket peer that sent nothing since the last ping: every 20
+    /// seconds, and a peer silent for a whole interval after a ping is closed (uvicorn's
+    /// `ws_ping_interval` and `ws_ping_timeout`).
+    public static let webSocketPingInterval: Duration = .seconds(20)
 }

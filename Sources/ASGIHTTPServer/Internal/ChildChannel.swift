@@ -79,6 +79,8 @@ extension ServerContext {
             let stateHandler = ConnectionStateHandler(idleTimeout: idleTimeout, serverHeader: configuration.serverHeader)
             let maxMessage = configuration.maxWebSocketMessageBytes
             let closeTimeout = webSocketCloseTimeout
+            let maxFragments = max(1, configuration.maxWebSocketFragments)
+            let pingInterval = configuration.webSocketPingInterval.map { TimeAmount($0) }
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: min(maxMessage, Int(UInt32.max)),
                 enableAutomaticErrorHandling: true,
@@ -93,11 +95,11 @@ extension ServerContext {
                         try sync.addHandler(
                             NIOWebSocketFrameAggregator(
                                 minNonFinalFragmentSize: 0,
-                                maxAccumulatedFrameCount: Int.max,
+                                maxAccumulatedFrameCount: maxFragments,
                                 maxAccumulatedFrameSize: maxMessage
                             )
                         )
-                        try sync.addHandler(WebSocketControlHandler(closeTimeout: closeTimeout))
+                        try sync.addHandler(WebSocketControlHandler(closeTimeout: closeTimeout, pingInterval: pingInterval))
                         return UpgradeResult.websocket(try NIOAsyncChannel(wrappingChannelSynchronously: channel))
                     }
                 }

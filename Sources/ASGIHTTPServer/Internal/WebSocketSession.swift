@@ -186,6 +186,10 @@ final class WebSocketSession: Sendable {
         }
         guard let frame else {
             let code = Self.closeCode(for: failure)
+            if code != 1006 {
+                // A message past the limits or a protocol error: the peer learns why.
+                try? await sendCloseFrame(frames, code: code, reason: code == 1009 ? "Message too big" : "Protocol error")
+            }
             return finishReading(disconnect: (code, ""))
         }
         switch frame.opcode {
@@ -229,7 +233,8 @@ final class WebSocketSession: Sendable {
     /// The close code to report when the frame stream failed.
     private static func closeCode(for error: (any Error)?) -> Int {
         switch error {
-        case let error as NIOWebSocketFrameAggregator.Error where error == .accumulatedFrameSizeIsTooLarge:
+        case let error as NIOWebSocketFrameAggregator.Error
+            where error == .accumulatedFrameSizeIsTooLarge || error == .tooManyFragments:
             return 1009
         case let error as NIOWebSocketError where error == .invalidFrameLength:
             return 1009
@@ -294,6 +299,11 @@ final class WebSocketSession: Sendable {
                     state.denialStatus = 403
                     return .deny
                 case .open(let frames):
+                    guard WebSocketCloseCode.peerMaySend(code) else {
+                        throw ASGIProtocolError.unexpected(
+                            event, "close code \(code) cannot be sent (1000–1003, 1007–1014 or 3000–4999; 1005, 1006 and 1015 only report)"
+                        )
+                    }
                     if state.closeSent { return .nothing }
                     state.closeSent = true
                     return .close(frames)

@@ -1,0 +1,182 @@
+import ASGI
+import ASGIHTTPServer
+import Foundation
+import Testing
+
+/// WebSocket peers that misbehave, from a raw-socket Python client that writes frames no library
+/// would: each gets the close code RFC 6455 gives it, the server's memory is not theirs to grow,
+/// and the next normal client is served.
+@Suite(.timeLimit(.minutes(2)))
+struct WebSocketHostileTests {
+    /// The raw client: the handshake, masked frames, and a reader of the server's frames.
+    static let client = """
+        import os, socket, struct, sys, json, base64
+        def connect(url, path="/ws"):
+            host, port = url.split("//")[1].split("/")[0].split(":")
+            s = socket.create_connection((host, int(port)), timeout=30)
+            key = base64.b64encode(os.urandom(16)).decode()
+            s.sendall(("GET " + path + " HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
+                       "Sec-WebSocket-Key: %s\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n" % key).encode())
+            head = b""
+            while b"\\r\\n\\r\\n" not in head:
+                head += s.recv(1)
+            assert head.startswith(b"HTTP/1.1 101"), head
+            return s
+        def frame(opcode, payload=b"", fin=True):
+            mask = os.urandom(4)
+            first = (0x80 if fin else 0) | opcode
+            n = len(payload)
+            if n < 126: header = struct.pack("!BB", first, 0x80 | n)
+            elif n < 65536: header = struct.pack("!BBH", first, 0x80 | 126, n)
+            else: header = struct.pack("!BBQ", first, 0x80 | 127, n)
+            return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        def exactly(s, n):
+            data = b""
+            while len(data) < n:
+                chunk = s.recv(n - len(data))
+                if not chunk: raise EOFError
+                data += chunk
+            return data
+        def read_frame(s):
+            first, second = exactly(s, 2)
+            n = second & 0x7F
+            if n == 126: n = struct.unpack("!H", exactly(s, 2))[0]
+            elif n == 127: n = struct.unpack("!Q", exactly(s, 8))[0]
+            return first & 0x0F, exactly(s, n)
+        def close_code(payload):
+            return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+        def until_close(s):
+            # Frames until the server's close: (pong bytes seen, close code), or None at end of stream.
+            pong_bytes = 0
+            while True:
+                try:
+                    opcode, payload = read_frame(s)
+                except EOFError:
+                    return pong_bytes, None
+                if opcode == 0xA: pong_bytes += len(payload)
+                if opcode == 0x8: return pong_bytes, close_code(payload)
+        def echo_works(url):
+            s = connect(url)
+            s.sendall(frame(0x1, b"hello"))
+            opcode, payload = read_frame(s)
+            s.sendall(frame(0x8, struct.pack("!H", 1000)))
+            return opcode == 0x1 and payload == b"echo: hello"
+        """
+
+    static func run(_ body: String, _ server: TestServer) async throws -> ChildProcess.Result {
+        try await python(client + "\n" + body, [server.ws])
+    }
+
+    /// An echo application that reports how each connection ended.
+    static func echo(_ reports: Reports<String>) -> ASGIApp {
+        ASGIApp { scope, receive, send in
+            guard case .websocket = scope, case .websocketConnect = try await receive() else { return }
+            try await send(.websocketAccept())
+            while true {
+                switch try await receive() {
+                case .websocketReceive(_, let text):
+                    try await send(.websocketSend(text: "echo: \(text ?? "")"))
+                case .websocketDisconnect(let code, _):
+                    reports.report("disconnect \(code)")
+                    return
+                default:
+                    continue
+                }
+            }
+        }
+    }
+
+    @Test("A message in more fragments than the limit is closed with 1009 before it grows the server")
+    func fragmentFlood() async throws {
+        let reports = Reports<String>()
+        let output = try json(try await withServer(Self.echo(reports), configuration: testConfiguration { $0.maxWebSocketFragments = 100 }) { server in
+            try await Self.run("""
+                s = connect(sys.argv[1])
+                s.sendall(frame(0x1, b"a", fin=False) + b"".join(frame(0x0, b"", fin=False) for _ in range(5000)))
+                _, code = until_close(s)
+                print(json.dumps({"code": code, "next": echo_works(sys.argv[1])}))
+                """, server)
+        })
+        #expect(output["code"] as? Int == 1009)
+        #expect(output["next"] as? Bool == true)
+        #expect(try await reports.next() == "disconnect 1009")
+    }
+
+    @Test("A ping flood from a peer that does not read gets pongs only while it reads")
+    func pingFloodWithoutReading() async throws {
+        let reports = Reports<String>()
+        let output = try json(try await withServer(Self.echo(reports)) { server in
+            // 320,000 pings of 125 bytes (a control frame's most): 40 MB of pongs if every one
+            // were answered and queued.
+            try await Self.run("""
+                s = connect(sys.argv[1])
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                ping = frame(0x9, b"p" * 125)
+                for _ in range(320):
+                    s.sendall(ping * 1000)
+                s.sendall(frame(0x1, b"done"))
+                pong_bytes = 0
+                while True:
+                    opcode, payload = read_frame(s)
+                    if opcode == 0xA: pong_bytes += len(payload)
+                    if opcode == 0x1: break
+                s.sendall(frame(0x8, struct.pack("!H", 1000)))
+                print(json.dumps({"pong_bytes": pong_bytes, "echo": payload.decode(), "next": echo_works(sys.argv[1])}))
+                """, server)
+        })
+        let pongBytes = output["pong_bytes"] as? Int ?? 0
+        #expect(pongBytes > 0)
+        #expect(pongBytes < 20_000_000, "\(pongBytes) bytes of pongs were queued for a peer that did not read")
+        #expect(output["echo"] as? String == "echo: done")
+        #expect(output["next"] as? Bool == true)
+    }
+
+    @Test("A silent peer is pinged, then closed with 1011 a ping interval later")
+    func silentPeerIsClosed() async throws {
+        let reports = Reports<String>()
+        let output = try json(try await withServer(Self.echo(reports), configuration: testConfiguration { $0.webSocketPingInterval = .milliseconds(200) }) { server in
+            try await Self.run("""
+                s = connect(sys.argv[1])
+                opcode, _ = read_frame(s)
+                _, code = until_close(s)
+                print(json.dumps({"first": opcode, "code": code, "next": echo_works(sys.argv[1])}))
+                """, server)
+        })
+        #expect(output["first"] as? Int == 0x9)
+        #expect(output["code"] as? Int == 1011)
+        #expect(output["next"] as? Bool == true)
+        #expect(try await reports.next() == "disconnect 1006")
+    }
+
+    @Test("A peer's close with a code no endpoint may send is answered with 1002; an application's is refused")
+    func invalidCloseCodes() async throws {
+        let refused = Reports<String>()
+        let app = ASGIApp { scope, receive, send in
+            guard case .websocket(let websocket) = scope, case .websocketConnect = try await receive() else { return }
+            try await send(.websocketAccept())
+            if websocket.path == "/app-close" {
+                do {
+                    try await send(.websocketClose(code: 1006))
+                    refused.report("sent")
+                } catch {
+                    refused.report("refused")
+                }
+                try await send(.websocketClose(code: 4000))
+                return
+            }
+            while case .websocketReceive = try await receive() {}
+        }
+        let output = try json(try await withServer(app) { server in
+            try await Self.run("""
+                s = connect(sys.argv[1])
+                s.sendall(frame(0x8, struct.pack("!H", 1005)))
+                _, peer = until_close(s)
+                _, app = until_close(connect(sys.argv[1], "/app-close"))
+                print(json.dumps({"peer": peer, "app": app}))
+                """, server)
+        })
+        #expect(output["peer"] as? Int == 1002)
+        #expect(output["app"] as? Int == 4000)
+        #expect(try await refused.next() == "refused")
+    }
+}
