@@ -93,11 +93,15 @@
     }
 
     /// Whether `path` lies under `rootPath`: equal to it, or continuing it with `/`.
+    ///
+    /// Compared as UTF-8 bytes, not characters: a combining mark after the `/` (or after the
+    /// root path's last character) joins it into another `Character`, yet the path still lies
+    /// under the root path.
     public static func contains(_ path: some StringProtocol, under rootPath: some StringProtocol) -> Bool {
         guard !rootPath.isEmpty else { return true }
-        guard path.hasPrefix(rootPath) else { return false }
-        let rest = path.dropFirst(rootPath.count)
-        return rest.isEmpty || rest.hasPrefix("/")
+        guard path.utf8.starts(with: rootPath.utf8) else { return false }
+        let rest = path.utf8.dropFirst(rootPath.utf8.count)
+        return rest.isEmpty || rest.first == UInt8(ascii: "/")
     }
 
     /// The root path of a request for `path` to an application mounted at `mountPoint`: the mount
