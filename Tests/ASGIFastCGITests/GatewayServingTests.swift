@@ -102,8 +102,9 @@ struct GatewayServingTests {
                 ["--fastcgi", "unix:\(socket)", "--limit-concurrency", "2", "--threads", "8"], in: directory, ready: ["unix:\(socket)"]
             )
             try await onFailure({ await probe.stop() }) {
-                // A supervised worker serves the socket its supervisor bound (inherited, on fd 0).
-                try await probe.waitForLog("FastCGI server listening on stdin with 2 worker threads.")
+                // A supervised worker serves the socket its supervisor bound (inherited, on fd 0),
+                // and its log says which.
+                try await probe.waitForLog("FastCGI server listening on unix:\(socket) (inherited) with 2 worker threads.")
                 let nginx = try await Nginx.start(in: directory, backend: "unix:\(socket)", locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }")
                 try await onFailure({ await nginx.stop() }) {
                     let names = ["a", "b", "c", "d"]

@@ -379,6 +379,47 @@ final class Listener: @unchecked Sendable {
         return fd
     }
 
+    /// Where the socket listens, for logs: the configured address, or for an inherited socket
+    /// what it is bound to (a supervisor's `unix:/run/app.sock`, not "stdin").
+    var description: String {
+        guard case .inherited = bind else { return "\(bind)" }
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
+        }
+        guard named else { return "\(bind)" }
+        switch Int32(address.ss_family) {
+        case AF_UNIX:
+            let path = withUnsafeBytes(of: &address) { raw -> String in
+                let start = MemoryLayout<sa_family_t>.size
+                let bytes = raw[start..<min(raw.count, Int(length))].prefix { $0 != 0 }
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            return "unix:\(Self.publicPath(bound: path)) (inherited)"
+        case AF_INET, AF_INET6:
+            let host = Self.numericHost(&address, length)
+            let port = withUnsafeBytes(of: &address) { raw in UInt16(raw[2]) << 8 | UInt16(raw[3]) }
+            return (address.ss_family == sa_family_t(AF_INET6) ? "[\(host)]" : host) + ":\(port) (inherited)"
+        default:
+            return "\(bind)"
+        }
+    }
+
+    /// The path a unix socket bound by ``bindUnix(path:mode:group:backlog:)`` is reached at: it
+    /// binds under `DIRECTORY/.NAME.PID.tmp` and renames the file to `DIRECTORY/NAME`, and the
+    /// socket keeps reporting the name it was bound with.
+    static func publicPath(bound path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        let directory = path[..<slash]
+        var name = path[path.index(after: slash)...]
+        guard name.hasPrefix("."), name.hasSuffix(".tmp") else { return path }
+        name = name.dropFirst().dropLast(4)
+        guard let dot = name.lastIndex(of: "."), !name[name.index(after: dot)...].isEmpty,
+              name[name.index(after: dot)...].allSatisfy(\.isNumber) else { return path }
+        return "\(directory)/\(name[..<dot])"
+    }
+
     private static func numericHost(_ address: inout sockaddr_storage, _ length: socklen_t) -> String {
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         let result = withUnsafePointer(to: &address) { pointer in

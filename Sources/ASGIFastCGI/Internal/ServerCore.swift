@@ -133,7 +133,7 @@ final class ServerCore: Sendable {
             listener.close()
             throw error
         }
-        logger.info("FastCGI server listening on \(configuration.bind) with \(configuration.workerThreads) worker threads.")
+        logger.info("FastCGI server listening on \(listener.description) with \(configuration.workerThreads) worker threads.")
         onListening?()
 
         await withTaskCancellationHandler {
