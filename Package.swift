@@ -124,13 +124,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "FastCGIHello",
-            dependencies: [
-                "ASGI",
-                "ASGIFastCGI",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["ASGI", "Gateway"],
             path: "examples/FastCGIHello",
             swiftSettings: swiftSettings
         ),
