@@ -2,13 +2,17 @@
 #   make run   builds and serves the example legacy app (examples/HelloLegacy) on http://127.0.0.1:8080
 #   make test  builds and runs the whole test suite
 #   make fuzz        fuzzes every parser of Fuzz/ for FUZZ_SECONDS each (make fuzz-smoke: FUZZ_RUNS runs, for CI)
+#   make docs        checks the README's and the articles' code and links (scripts/check_docs.py), then
+#                    builds every module's DocC documentation; any DocC warning fails it
 # Both install what a fresh machine of this kind lacks (see scripts/bootstrap.sh).
 
 SWIFT ?= swift
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS ?= 20000
+# The modules with a DocC catalogue (Sources/<module>/Docs.docc).
+DOC_TARGETS ?= AsyncBridge ASGI ASGITesting ASGIToolkit ASGIHTTPServer ASGIFastCGI Gateway
 
-.PHONY: run tour run-hummingbird test bootstrap benchmark fuzz fuzz-smoke
+.PHONY: run tour run-hummingbird test bootstrap benchmark fuzz fuzz-smoke docs
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -38,3 +42,7 @@ fuzz: bootstrap
 
 fuzz-smoke: bootstrap
 	Fuzz/fuzz.sh runs $(FUZZ_RUNS)
+
+docs:
+	python3 scripts/check_docs.py
+	$(SWIFT) package generate-documentation $(addprefix --target ,$(DOC_TARGETS)) --warnings-as-errors

@@ -5,8 +5,9 @@
 #   nginx_static   nginx `return 200 "hello"`                              (the limit)
 #   c_hello        C libfcgi threaded hello: THREADS threads around a mutex-serialised
 #                  FCGX_Accept_r, as libfcgi's examples/threaded.c          (the floor on libfcgi)
-#   swift_wsgi     FastCGIHello wsgi: a WSGI-style hello on the worker threads
-#   swift_asgi     FastCGIHello asgi: an ASGI hello, the worker thread as its sync parent
+#   swift_wsgi     FastCGIHello (FASTCGI_HELLO_KIND=wsgi): a WSGI-style hello on the worker threads
+#   swift_asgi     FastCGIHello (FASTCGI_HELLO_KIND=asgi): an ASGI hello, the worker thread as its
+#                  sync parent; both served by the Gateway runner in its own process (--workers 0)
 # each FastCGI target twice:
 #   .../close      nginx opens a new backend connection per request (no fastcgi_keep_conn)
 #   .../keep       fastcgi_keep_conn on + upstream keepalive KEEPALIVE
@@ -183,8 +184,8 @@ start_backend() { # kind -> sets BPID
     case "$1" in
         c_hello) "$W/c_hello" "$SOCK" "$THREADS" > "$W/backend.log" 2>&1 < /dev/null & ;;
         c_hello_nolock) NO_LOCK=1 "$W/c_hello" "$SOCK" "$THREADS" > "$W/backend.log" 2>&1 < /dev/null & ;;
-        swift_wsgi) "$SWIFT_BIN" wsgi --socket "unix:$SOCK" --mode 0666 --threads "$THREADS" --no-access-log --log-level warning > "$W/backend.log" 2>&1 < /dev/null & ;;
-        swift_asgi) "$SWIFT_BIN" asgi --socket "unix:$SOCK" --mode 0666 --threads "$THREADS" --no-access-log --log-level warning > "$W/backend.log" 2>&1 < /dev/null & ;;
+        swift_wsgi) FASTCGI_HELLO_KIND=wsgi "$SWIFT_BIN" --fastcgi "unix:$SOCK" --socket-mode 666 --threads "$THREADS" --workers 0 --no-access-log --log-level warning > "$W/backend.log" 2>&1 < /dev/null & ;;
+        swift_asgi) FASTCGI_HELLO_KIND=asgi "$SWIFT_BIN" --fastcgi "unix:$SOCK" --socket-mode 666 --threads "$THREADS" --workers 0 --no-access-log --log-level warning > "$W/backend.log" 2>&1 < /dev/null & ;;
     esac
     BPID=$!
     PIDS="$PIDS $BPID"

@@ -135,14 +135,14 @@ public struct FastCGIConfiguration: Sendable {
     /// - Parameters:
     ///   - bind: where to listen.
     ///   - workerThreads: requests served at once (default: 4 × the CPU count, at least 4).
-    ///   - backlog: the listen backlog (default ``ASGI/ServerDefaults/backlog``).
-    ///   - maxRequestBodyBytes: default ``ASGI/ServerDefaults/maxRequestBodyBytes``.
+    ///   - backlog: the listen backlog (default `ServerDefaults.backlog`).
+    ///   - maxRequestBodyBytes: default `ServerDefaults.maxRequestBodyBytes`.
     ///   - maxParamsBytes: default 128 KiB.
     ///   - maxParamsCount: default 512.
-    ///   - duplicateHeaderLimit: default ``ASGI/ServerDefaults/duplicateHeaderLimit``.
-    ///   - requestTimeout: default ``ASGI/ServerDefaults/requestTimeout``.
-    ///   - readTimeout: default ``ASGI/ServerDefaults/readTimeout``.
-    ///   - gracefulShutdownTimeout: default ``ASGI/ServerDefaults/gracefulShutdownTimeout``.
+    ///   - duplicateHeaderLimit: default `ServerDefaults.duplicateHeaderLimit`.
+    ///   - requestTimeout: default `ServerDefaults.requestTimeout`.
+    ///   - readTimeout: default `ServerDefaults.readTimeout`.
+    ///   - gracefulShutdownTimeout: default `ServerDefaults.gracefulShutdownTimeout`.
     ///   - slowRequestThreshold: default 5 seconds.
     ///   - statusPath: default off.
     ///   - pingPath: default off.
@@ -150,7 +150,7 @@ public struct FastCGIConfiguration: Sendable {
     ///   - rootPath: default none.
     ///   - allowedClients: default any.
     ///   - accessLog: default on.
-    ///   - lifespan: default ``ASGI/LifespanMode/auto``.
+    ///   - lifespan: default `LifespanMode.auto`.
     public init(
         bind: Bind,
         workerThreads: Int? = nil,

@@ -13,7 +13,7 @@ import ServiceLifecycle
 /// package builds them, never from the process environment.
 ///
 /// The application's lifespan runs around serving: `lifespan.startup` (an ASGI application's, or a
-/// WSGI-style one's ``ASGI/WSGILifespan`` hooks) before the first connection is accepted, its
+/// WSGI-style one's `WSGILifespan` hooks) before the first connection is accepted, its
 /// state copied into every request scope; `lifespan.shutdown` after the last request ended. A
 /// failed startup stops `run()` with ``FastCGIError/Code/lifespanStartupFailed`` and the
 /// application's message. `http.response.pathsend` (and `wsgi.file_wrapper`) stream the file.

@@ -10,7 +10,7 @@ import Synchronization
 
 /// An HTTP/1.1 and WebSocket server for ASGI applications, on SwiftNIO: what uvicorn is to Python.
 ///
-/// It serves any ``ASGI/ASGIApplication`` (a `WSGIToASGI`-wrapped legacy application too):
+/// It serves any `ASGIApplication` (a `WSGIToASGI`-wrapped legacy application too):
 /// - keep-alive and pipelined requests, request bodies streamed to `receive()` as the application
 ///   reads them and responses streamed from `send()`, both with back-pressure;
 /// - `http.disconnect` when the client goes; `send` on a closed connection throws

@@ -20,7 +20,7 @@ public struct HTTPServerConfiguration: Sendable {
     /// An already-bound listening socket to serve on instead of binding ``host``:``port`` (which
     /// are then unused). Default `nil`: bind ``host``:``port``.
     public var listeningSocket: ListeningSocket? = nil
-    /// The listen backlog. Default ``ASGI/ServerDefaults/backlog``.
+    /// The listen backlog. Default `ServerDefaults.backlog`.
     public var backlog: Int
     /// Largest request head (request line and all header lines): a larger one gets 431. Default 64 KiB.
     public var maxHeaderBytes: Int
@@ -28,10 +28,10 @@ public struct HTTPServerConfiguration: Sendable {
     public var maxHeaderCount: Int
     /// Largest request body: a larger one gets 413 (at once when `Content-Length` says so, else as
     /// soon as it grows past the limit, and the application's `receive()` then returns
-    /// `http.disconnect`). `nil`: no limit. Default ``ASGI/ServerDefaults/maxRequestBodyBytes``.
+    /// `http.disconnect`). `nil`: no limit. Default `ServerDefaults.maxRequestBodyBytes`.
     public var maxRequestBodyBytes: Int?
     /// How long a keep-alive connection may wait for its next request before the server closes it.
-    /// Default ``ASGI/ServerDefaults/idleTimeout``.
+    /// Default `ServerDefaults.idleTimeout`.
     public var idleTimeout: Duration
     /// Most open connections; past it a connection's requests get 503 and it is closed. `nil`: no
     /// limit. Default `nil`.
@@ -40,13 +40,13 @@ public struct HTTPServerConfiguration: Sendable {
     /// `nil`: no limit. Default `nil`.
     public var maxConcurrentRequests: Int?
     /// How long a graceful shutdown lets in-flight requests run before it cancels them and closes
-    /// their connections. Default ``ASGI/ServerDefaults/gracefulShutdownTimeout``.
+    /// their connections. Default `ServerDefaults.gracefulShutdownTimeout`.
     public var gracefulShutdownTimeout: Duration
     /// Where the application is mounted (the WSGI `SCRIPT_NAME`): every scope's `root_path`; its
     /// `path` and `raw_path` are this prefix plus the request's own path (as uvicorn's `--root-path`).
     /// Default `""`.
     public var rootPath: String
-    /// Whether to run the lifespan scope. Default ``LifespanMode/auto``.
+    /// Whether to run the lifespan scope. Default `LifespanMode.auto`.
     public var lifespan: LifespanMode
     /// Largest WebSocket message (after reassembling fragments): a larger one closes the
     /// connection with 1009. Default 16 MiB (uvicorn's default).

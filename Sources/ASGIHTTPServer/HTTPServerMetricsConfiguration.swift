@@ -27,7 +27,7 @@ public struct HTTPServerMetricsConfiguration: Sendable {
     /// `Gauge`: work items waiting in ``bridgePool``'s queue, sampled every ``bridgeQueueSampleInterval``.
     public var bridgeQueueLabel: String
     /// The blocking pool whose queue depth is sampled (where `WSGIToASGI` runs legacy applications);
-    /// `nil`: do not sample. Default ``AsyncBridge/BlockingThreadPool/shared``.
+    /// `nil`: do not sample. Default `BlockingThreadPool.shared`.
     public var bridgePool: BlockingThreadPool?
     /// How often the bridge queue depth is sampled. Default 1 second.
     public var bridgeQueueSampleInterval: Duration

@@ -17,7 +17,7 @@ import Synchronization
 /// leak into it), and is cancelled when the communicator is deinitialised.
 ///
 /// Like a server, the communicator checks what the application sends: for an `http` scope, events
-/// out of order make the application's `send` throw ``ASGIProtocolError``. Once the response is
+/// out of order make the application's `send` throw `ASGIProtocolError`. Once the response is
 /// complete, `receive()` returns `http.disconnect` (after any input still queued); once a WebSocket
 /// application sends `websocket.close`, `receive()` returns `websocket.disconnect` with that code.
 ///

@@ -18,7 +18,7 @@ import AsyncBridge
 /// `moreBody: false`. Once the response is complete, the application's `receive()` returns
 /// `http.disconnect`. The response is held to the rules every server of the package applies (a
 /// status from 100 to 599, header fields HTTP can carry, a well-formed `Content-Length`): a breach
-/// throws ``ASGI/ASGIProtocolError`` from ``getResponse(timeout:)``.
+/// throws `ASGIProtocolError` from ``getResponse(timeout:)``.
 public final class HTTPCommunicator: Sendable {
     /// The scope the application was called with.
     public let scope: HTTPScope

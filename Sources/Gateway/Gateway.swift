@@ -53,7 +53,7 @@ public enum Gateway {
 
     /// Serves a WSGI-style application as the command line says; returns after a graceful shutdown.
     ///
-    /// Over FastCGI it runs directly on the worker threads; over HTTP through ``WSGIToASGI`` on a
+    /// Over FastCGI it runs directly on the worker threads; over HTTP through `WSGIToASGI` on a
     /// pool of `--threads` blocking threads.
     public static func run(_ application: any WSGIApplication) async throws {
         try await run(.wsgi(application), arguments: Array(CommandLine.arguments.dropFirst()), hostLogger: nil)

@@ -128,7 +128,7 @@ struct LifecycleTests {
         let executable = try builtExecutable("FastCGIHello")
         try await withTestDirectory("sigterm") { directory in
             let socketPath = directory.file("app.sock")
-            let backend = try ChildProcess(executable, ["wsgi", "--socket", "unix:\(socketPath)", "--threads", "2", "--status", "/status"],
+            let backend = try ChildProcess(executable, ["--fastcgi", "unix:\(socketPath)", "--threads", "2", "--workers", "0", "--status", "/status"],
                                            stdoutPath: directory.file("backend.out"), stderrPath: directory.file("backend.err"))
             do {
                 try await eventually("backend listening") {
@@ -148,7 +148,7 @@ struct LifecycleTests {
                         try client.writeStdin(Array("abcde".utf8))
                         try await eventually("the upload in flight") {
                             let status = try await curl("\(nginx.url)/status?json", in: directory).json
-                            return status["active_workers"] as? Int == 2   // the upload and this status request
+                            return status["requests_in_flight"] as? Int == 1   // the upload (status requests are not counted)
                         }
                         backend.signal(SIGTERM)
                         try await eventually("the backend stopped accepting") { !FileManager.default.fileExists(atPath: socketPath) }
@@ -295,7 +295,9 @@ struct LifecycleTests {
                 pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
             #expect(bound == 0 && listen(listener, 16) == 0)
-            let backend = try ChildProcess(executable, ["asgi", "--socket", "stdin", "--threads", "2"], stdin: .descriptor(listener),
+            let backend = try ChildProcess(executable, ["--fastcgi", "stdin", "--threads", "2", "--workers", "0"],
+                                           environment: ["PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "FASTCGI_HELLO_KIND": "asgi"],
+                                           stdin: .descriptor(listener),
                                            stdoutPath: directory.file("backend.out"), stderrPath: directory.file("backend.err"))
             close(listener)
             do {
@@ -315,7 +317,7 @@ struct LifecycleTests {
                 throw error
             }
             // Without a listening socket on fd 0, the server refuses to start.
-            let refused = try ChildProcess(executable, ["wsgi", "--socket", "stdin"],
+            let refused = try ChildProcess(executable, ["--fastcgi", "stdin", "--workers", "0"],
                                            stdoutPath: directory.file("refused.out"), stderrPath: directory.file("refused.err"))
             #expect(try await refused.wait() == 1)
             #expect(refused.standardError.contains("not a listening stream socket"))

@@ -23,6 +23,7 @@ struct DocumentedCommandLinesTests {
         ("deploy/nginx/upstream-cluster.conf", 2),
         ("README.md", 3),
         ("Sources/Gateway/Docs.docc/Gateway.md", 4),
+        ("Sources/Gateway/Docs.docc/ServingBehindNginx.md", 6),
         ("Sources/Gateway/Gateway.swift", 1),
         ("examples/HelloLegacy/main.swift", 1),
         ("Makefile", 1),

@@ -10,7 +10,7 @@ import Synchronization
 /// server aborts the connection. Either way one warning is logged. Other scopes pass through.
 ///
 /// The deadline costs nothing once the request has ended: it lives in the process-wide deadline
-/// heap behind ``AsyncBridge/withTimeout(_:_:)`` and leaves it when the application returns, so a
+/// heap behind `withTimeout(_:_:)` and leaves it when the application returns, so a
 /// long limit holds no memory for the requests that finished well within it.
 ///
 /// ```swift
@@ -32,7 +32,7 @@ public struct RequestTimeout: ASGIApplication {
     }
 
     /// Serves one connection within the limit.
-    /// - Throws: ``AsyncBridge/TimeoutError`` when the limit passed after the response started.
+    /// - Throws: `TimeoutError` when the limit passed after the response started.
     public func callAsFunction(scope: Scope, receive: @escaping Receive, send: @escaping Send) async throws {
         guard case .http(let http) = scope else {
             return try await application(scope: scope, receive: receive, send: send)

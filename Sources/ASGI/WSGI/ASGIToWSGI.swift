@@ -4,10 +4,10 @@ import AsyncBridge
 /// blocking server: the FastCGI frontend's worker threads serve every ASGI application through it,
 /// and so can any other blocking embedding.
 ///
-/// The calling thread becomes the application's sync parent (``AsyncToSync/run(_:)``): the
+/// The calling thread becomes the application's sync parent (`AsyncToSync.run(_:)`): the
 /// application runs as a task served by this thread, and its `receive()` reads `environ.input` and
 /// its `send()` writes through `startResponse`'s `write` on this very thread, chunk by chunk as
-/// they are sent (so streamed responses stream). See ``BlockingExchange`` for the rules:
+/// they are sent (so streamed responses stream). See `BlockingExchange` for the rules:
 /// - the request body is read as the application asks for it, never past `CONTENT_LENGTH`;
 /// - `http.disconnect` comes only once the response is complete or the client is really gone
 ///   (never just because the body was read: an application that watches for a disconnect while it

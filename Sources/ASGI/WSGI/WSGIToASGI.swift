@@ -4,7 +4,7 @@ import Logging
 /// Serves a blocking, WSGI-style application as an ASGI application, so it runs unchanged inside
 /// an async server.
 ///
-/// Each request runs the application on a blocking thread (``BlockingThreadPool/shared`` unless
+/// Each request runs the application on a blocking thread (`BlockingThreadPool.shared` unless
 /// you pass an `executor`; never the cooperative pool), so slow requests overlap. Unlike asgiref's
 /// `WsgiToAsgi`, it:
 /// - streams the request body into `environ.input` as it arrives, with back-pressure, and answers
@@ -42,9 +42,10 @@ public struct WSGIToASGI: ASGIApplication {
 
     /// Wraps `application`.
     /// - Parameters:
+    ///   - application: the blocking application to serve.
     ///   - duplicateHeaderLimit: values per environ variable from repeated headers (400 past it).
     ///   - maxRequestBodyBytes: largest body accepted (413 past it); default 100 MiB.
-    ///   - threadSensitive: run each request in its own ``ThreadSensitiveContext`` with
+    ///   - threadSensitive: run each request in its own `ThreadSensitiveContext` with
     ///     thread-sensitive calls (per-request thread affinity) instead of on the pool.
     ///   - executor: the pool for non-thread-sensitive requests.
     ///   - lifespan: startup and shutdown hooks.

@@ -13,7 +13,7 @@
 ///
 /// Encoding works on the UTF-8 bytes of the text and writes upper-case hexadecimal digits.
 /// Decoding never fails: a `%` not followed by two hexadecimal digits is kept, and bytes that are
-/// not UTF-8 become U+FFFD in the `String` forms (``decodeBytes(_:)`` gives the bytes).
+/// not UTF-8 become U+FFFD in the `String` forms (``decodeBytes(_:plusAsSpace:)`` gives the bytes).
 public enum PercentEncoding {
     /// Which bytes are left as they are; every other byte is written as `%XX`.
     public struct Set: Sendable, Hashable {

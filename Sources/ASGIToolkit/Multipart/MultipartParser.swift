@@ -79,6 +79,7 @@ public struct MultipartParser: Sendable {
     /// A parser for parts separated by `boundary` (RFC 2046: 1 to 70 characters; up to 200 are
     /// accepted, no control characters).
     /// - Parameters:
+    ///   - boundary: the `boundary` parameter of the request's `Content-Type`.
     ///   - maxHeaderBytes: the most bytes of one part's header block.
     ///   - maxParts: the most parts.
     /// - Throws: ``FormError`` `missingBoundary` when the boundary is empty, too long or has a

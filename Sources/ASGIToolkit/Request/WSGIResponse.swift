@@ -45,7 +45,7 @@ public struct WSGIResponse: Sendable {
         WSGIResponse(status: status, headers: [("Content-Type", "text/html; charset=utf-8")], body: Array(html.utf8))
     }
 
-    /// A `text/html; charset=utf-8` response from bytes already built (``HTML/escape(_:into:)``).
+    /// A `text/html; charset=utf-8` response from bytes already built (``HTML/escape(_:into:)-(String,_)``).
     public static func html(bytes: [UInt8], status: Int = 200) -> WSGIResponse {
         WSGIResponse(status: status, headers: [("Content-Type", "text/html; charset=utf-8")], body: bytes)
     }
