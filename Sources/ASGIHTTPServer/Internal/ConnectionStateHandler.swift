@@ -15,8 +15,8 @@ import NIOHTTP1
 /// A request is outstanding from its head until the final `.end` of its response; pipelined
 /// requests count one each, so a request waiting behind another keeps the connection open.
 ///
-/// It also answers requests the parser refused (431 for a head over the size or count limits,
-/// 400 otherwise) and closes the connection: such a request never reaches the application.
+/// It also answers requests the parser refused (431 for a head over the size or count limits, 413
+/// for a `Content-Length` past any body, 400 otherwise) and closes the connection: such a request never reaches the application.
 final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -33,10 +33,13 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
     private static let quiesceLinger = TimeAmount.seconds(1)
     private var failed = false
     private let serverHeader: String?
+    /// The bytes the decoder refused, to tell an oversized `Content-Length` (413) from a bad one.
+    private let witness: ParseErrorWitness?
 
-    init(idleTimeout: TimeAmount, serverHeader: String?) {
+    init(idleTimeout: TimeAmount, serverHeader: String?, witness: ParseErrorWitness? = nil) {
         self.idleTimeout = idleTimeout
         self.serverHeader = serverHeader
+        self.witness = witness
         self.idleSince = .now()
     }
 
@@ -124,7 +127,15 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
             context.close(promise: nil)
             return
         }
-        let answer = PlainResponse(status: parseError == .headerOverflow ? 431 : 400)
+        let answer: PlainResponse
+        switch parseError {
+        case .headerOverflow:
+            answer = PlainResponse(status: 431)
+        case .invalidContentLength:
+            answer = witness?.oversizedContentLength.map(PlainResponse.contentLengthTooLarge) ?? PlainResponse(status: 400)
+        default:
+            answer = PlainResponse(status: 400)
+        }
         let parts = ResponseHead.plain(answer, version: .http1_1, close: true, serverHeader: serverHeader)
         for part in parts.dropLast() { context.write(Self.wrapOutboundOut(part), promise: nil) }
         context.writeAndFlush(Self.wrapOutboundOut(parts[parts.count - 1])).assumeIsolated().whenComplete { _ in

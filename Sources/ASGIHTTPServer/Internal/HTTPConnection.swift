@@ -136,6 +136,22 @@ final class HTTPConnection: @unchecked Sendable {
             if hasBody { await discardUntilClientCloses() }
             return false
         }
+        var asgiHead = request.asgiHead(head, rootPath: server.rootPath, client: client, server: serverAddress)
+        do {
+            try asgiHead.applyRequestRules()
+        } catch {
+            server.logger.notice("Refused a request: \(error.message)")
+            await answer(error.response, head: head, id: id, started: started, close: true)
+            if hasBody { await discardUntilClientCloses() }
+            return false
+        }
+        if let oversized = request.oversizedContentLength {
+            let refusal = PlainResponse.contentLengthTooLarge(oversized)
+            server.logger.notice("Refused a request: \(refusal.text)")
+            await answer(refusal, head: head, id: id, started: started, close: true)
+            await discardUntilClientCloses()
+            return false
+        }
         if let refusal = PlainResponse.checkDeclaredBody(request.contentLength, limit: server.configuration.maxRequestBodyBytes) {
             server.logger.notice("Refused a request: \(refusal.text)")
             await answer(refusal, head: head, id: id, started: started, close: true)
@@ -150,8 +166,7 @@ final class HTTPConnection: @unchecked Sendable {
         }
         defer { server.requestDone() }
 
-        let scope = request.asgiHead(head, rootPath: server.rootPath, client: client, server: serverAddress)
-            .httpScope(state: server.stateSnapshot, extensions: ServerContext.httpExtensions)
+        let scope = asgiHead.httpScope(state: server.stateSnapshot, extensions: ServerContext.httpExtensions)
         // A request without a body: read its end now, in this task, so that the application's
         // `receive()` never has to touch the connection's stream for it.
         var bodyDone = false
