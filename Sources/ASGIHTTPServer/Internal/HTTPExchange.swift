@@ -37,6 +37,8 @@ final class HTTPExchange: Sendable {
         var trailersEnabled = false
         var trailers = HTTPHeaders()
         var closeAfter = false
+        /// The application broke the head's framing (reported once).
+        var framingBroken = false
         var body = Body.open
         /// The application has seen the body's last event.
         var bodyDelivered = false
@@ -265,7 +267,7 @@ final class HTTPExchange: Sendable {
                 state.trailersEnabled = trailers && acceptsTrailers && !head.hasContentLength && framing.bodyAllowed
             }
         case .httpResponseBody(let body, let moreBody):
-            let (parts, complete) = try state.withLock { state -> ([HTTPServerResponsePart], Bool) in
+            let (parts, complete, broken) = try state.withLock { state -> ([HTTPServerResponsePart], Bool, FramingBreak?) in
                 try checkOpen(state)
                 try state.response.validate(event)
                 let writeEnd = !moreBody && !state.trailersEnabled
@@ -286,8 +288,9 @@ final class HTTPExchange: Sendable {
                     parts.append(.end(nil))
                     state.wireComplete = true
                 }
-                return (parts, writeEnd)
+                return (parts, writeEnd, framingBreak(&state, atEnd: !moreBody))
             }
+            if let broken { logFramingBreak(broken) }
             if !parts.isEmpty { try await write(parts) }
             if complete { resumeWaiters() }
         case .httpResponseTrailers(let headers, let moreTrailers):
@@ -360,6 +363,42 @@ final class HTTPExchange: Sendable {
             }
         }
         resumeWaiters()
+    }
+
+    /// How an application broke its response's framing.
+    private enum FramingBreak {
+        /// More body than the declared `Content-Length`: the rest was dropped.
+        case overrun(declared: Int)
+        /// The body ended short of the declared `Content-Length`.
+        case shortfall(declared: Int, sent: Int)
+    }
+
+    /// Whether the body just admitted broke the head's framing (reported once per response): the
+    /// connection then closes after this response, so the client never reads a following response
+    /// as body, nor dropped bytes as the next response.
+    private func framingBreak(_ state: inout State, atEnd: Bool) -> FramingBreak? {
+        guard !state.framingBroken, let framing = state.framing, let declared = framing.declaredLength else { return nil }
+        if framing.overrun > 0 {
+            state.framingBroken = true
+            state.closeAfter = true
+            return .overrun(declared: declared)
+        }
+        if atEnd, framing.shortfall != nil {
+            state.framingBroken = true
+            state.closeAfter = true
+            return .shortfall(declared: declared, sent: framing.sent)
+        }
+        return nil
+    }
+
+    private func logFramingBreak(_ broken: FramingBreak) {
+        let logger = connection.server.logger
+        switch broken {
+        case .overrun(let declared):
+            logger.error("ASGI application sent more body than its Content-Length of \(declared) bytes (\(method) request); the body was cut at that length and the connection will close.")
+        case .shortfall(let declared, let sent):
+            logger.error("ASGI application ended its body after \(sent) of the \(declared) bytes its Content-Length announced (\(method) request); the connection will close.")
+        }
     }
 
     private func checkOpen(_ state: State) throws {
