@@ -72,9 +72,7 @@ def read_response(s, buf=b"", head_only=False):
                 break
         response["body"] = rest.decode("latin-1")
         return response, b""
-    except EOFError:
-        return None, buf
-    except ConnectionResetError:
+    except (EOFError, ConnectionResetError, socket.timeout):
         return None, buf
 
 def ending(s, rest=b""):

@@ -46,3 +46,23 @@ struct RequestHeadRulesTests {
         #expect(percent.target.path == "/a%00b")
     }
 }
+
+/// The one rule for how long a server waits for request body bytes.
+@Suite("Body read clock")
+struct BodyReadClockTests {
+    @Test("The read timeout bounds each wait; the minimum rate bounds the total wait after its grace")
+    func allowance() {
+        var both = BodyReadClock(readTimeout: .seconds(60), minimumRate: MinimumDataRate(bytesPerSecond: 240, gracePeriod: .seconds(5)))
+        #expect(both.allowance == .seconds(5))
+        both.record(bytes: 2_400, waited: .seconds(1))
+        #expect(both.allowance == .seconds(9))
+        both.record(bytes: 0, waited: .seconds(20))
+        #expect(both.allowance == .zero)
+
+        var timeoutOnly = BodyReadClock(readTimeout: .seconds(2), minimumRate: nil)
+        timeoutOnly.record(bytes: 10, waited: .seconds(100))
+        #expect(timeoutOnly.allowance == .seconds(2))
+        #expect(BodyReadClock(readTimeout: nil, minimumRate: nil).allowance == nil)
+        #expect(MinimumDataRate(bytesPerSecond: 0, gracePeriod: .zero).bytesPerSecond == 1)
+    }
+}

@@ -17,6 +17,13 @@ public enum ServerDefaults {
     public static let readTimeout: Duration = .seconds(60)
     /// How long a kept-alive HTTP connection may wait for its next request: 5 seconds (uvicorn's).
     public static let idleTimeout: Duration = .seconds(5)
+    /// The slowest a client may send a request body once it has started: 240 bytes per second after
+    /// a 5-second grace period (Kestrel's `MinRequestBodyDataRate`).
+    public static let minimumBodyDataRate: MinimumDataRate? = MinimumDataRate(bytesPerSecond: 240, gracePeriod: .seconds(5))
+    /// How much of a request body ``WSGIToASGI`` reads before it takes a blocking thread: 64 KiB
+    /// (or the whole body when it is smaller), so a slow uploader waits on the event loop, not on a
+    /// thread; a larger body streams to the application as it reads.
+    public static let bodyPrefetchBytes = 64 * 1024
     /// Size of the pieces a server reads a request body or a file in: 64 KiB.
     public static let chunkSize = 64 * 1024
 }

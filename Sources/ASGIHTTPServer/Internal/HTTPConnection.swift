@@ -48,9 +48,10 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// The next part from the client for the application: a cancelled caller gets
-    /// `CancellationError` and the part is kept for the next read.
-    func nextPartShielded() async throws -> HTTPServerRequestPart? {
-        try await reader.nextShielded()
+    /// `CancellationError`, one that waited `timeout` gets ``InboundReadTimeout``, and the part
+    /// is kept for the next read.
+    func nextPartShielded(timeout: Duration? = nil) async throws -> HTTPServerRequestPart? {
+        try await reader.nextShielded(timeout: timeout, on: channel.eventLoop)
     }
 
     /// Whether a request is being served (between its head and its answer).
