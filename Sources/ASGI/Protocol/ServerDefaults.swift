@@ -24,6 +24,10 @@ public enum ServerDefaults {
     /// (or the whole body when it is smaller), so a slow uploader waits on the event loop, not on a
     /// thread; a larger body streams to the application as it reads.
     public static let bodyPrefetchBytes = 64 * 1024
+    /// The longest a server goes on reading and dropping what a client sends after its answer
+    /// before closing (a refused body, requests it will not serve): 30 seconds (nginx's
+    /// `lingering_time`).
+    public static let lingerTime: Duration = .seconds(30)
     /// Size of the pieces a server reads a request body or a file in: 64 KiB.
     public static let chunkSize = 64 * 1024
 }

@@ -235,13 +235,25 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// After answering and shutting the sending side: read and drop what the client still sends
-    /// (the rest of a refused body) until it closes, or the idle timeout closes the connection.
-    /// Closing with unread data would make the kernel reset the connection, and a client still
-    /// uploading could lose the answer.
+    /// (the rest of a refused body) until it closes. Closing with unread data would make the
+    /// kernel reset the connection, and a client still uploading could lose the answer. The
+    /// linger is bounded, whatever the client sends (more body, more pipelined requests): it ends
+    /// after ``ServerDefaults/lingerTime``, or when nothing came for the idle timeout, and the
+    /// connection is then closed.
     private func discardUntilClientCloses() async {
-        while let part = try? await nextPart() {
-            _ = part
+        let deadline = ContinuousClock.now + ServerDefaults.lingerTime
+        let quiet = server.configuration.idleTimeout
+        while true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { break }
+            do {
+                guard try await nextPartShielded(timeout: min(left, quiet)) != nil else { return }
+            } catch {
+                break
+            }
         }
+        server.logger.debug("Closing a connection whose client kept sending after its answer.")
+        abort()
     }
 
     /// Answers a request without calling the application.
