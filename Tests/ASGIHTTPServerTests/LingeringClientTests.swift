@@ -10,6 +10,11 @@ struct LingeringClientTests {
     private static let app = ASGIApp { scope, receive, send in
         guard case .http(let http) = scope else { return }
         _ = try await readBody(receive)
+        if http.path == "/hold" {
+            // Answers only once the client has gone.
+            _ = try await receive()
+            return
+        }
         try await respond(send, "ok \(http.path)")
     }
 
@@ -89,6 +94,36 @@ struct LingeringClientTests {
             )
         }
         #expect(result["status"] as? Int == 413)
+        #expect(result["end"] as? String == "closed", "\(result)")
+        #expect(result["next"] as? String == "200 ok /next")
+    }
+
+    @Test("What a client sends after a protocol-switch request is bounded: a flood closes the connection", arguments: [
+        "GET /hold HTTP/1.1\\r\\nHost: x\\r\\nConnection: Upgrade\\r\\nUpgrade: flood/1\\r\\n\\r\\n",
+        "CONNECT x:443 HTTP/1.1\\r\\nHost: x:443\\r\\n\\r\\n",
+    ])
+    func floodAfterUpgrade(request: String) async throws {
+        let result = try await withServer(Self.app) { server in
+            try await runHostile(
+                """
+                s = connect()
+                s.sendall(b"\(request)")
+                sent, end = 0, "flooded"
+                try:
+                    while sent < 50 * 1024 * 1024:
+                        s.sendall(b"f" * 65536)
+                        sent += 65536
+                except socket.timeout:
+                    end = "stalled"
+                except OSError:
+                    end = "closed"
+                s.close()
+                emit({"end": end, "sent": sent, "next": normal("/next")})
+                """,
+                port: server.port
+            )
+        }
+        // The server stops the flood (a close) rather than holding 50 MiB.
         #expect(result["end"] as? String == "closed", "\(result)")
         #expect(result["next"] as? String == "200 ok /next")
     }

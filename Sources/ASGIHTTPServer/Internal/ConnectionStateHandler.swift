@@ -68,10 +68,28 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = Self.unwrapInboundIn(data) {
+        switch Self.unwrapInboundIn(data) {
+        case .head(let head):
             outstanding += 1
+            switchesProtocol = Self.switchesProtocol(head)
+        case .end where switchesProtocol:
+            // The decoder parses nothing after this request: bound what it will hold.
+            witness?.decoderStopped()
+        case .body, .end:
+            break
         }
         context.fireChannelRead(data)
+    }
+
+    /// The request just read asks for a protocol switch, after which the decoder stops parsing.
+    private var switchesProtocol = false
+
+    /// Whether the decoder stops after `head` (as llhttp decides: `CONNECT`, or `Upgrade` with
+    /// `Connection: upgrade`).
+    private static func switchesProtocol(_ head: HTTPRequestHead) -> Bool {
+        if head.method == .CONNECT { return true }
+        guard head.headers.contains(name: "upgrade") else { return false }
+        return head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -7,17 +7,45 @@ import NIOCore
 ///
 /// It holds the buffer being decoded only for the duration of that read (the decoder reports its
 /// errors synchronously inside it), so it costs no copy and keeps nothing between reads.
+///
+/// It also bounds what the decoder keeps once it has stopped parsing: after a request that asks
+/// for a protocol switch (`Upgrade` with `Connection: upgrade`, or `CONNECT`) the decoder takes
+/// every later byte without reading it, to hand it to the new protocol. A client that sends more
+/// than ``maxBytesAfterUpgrade`` before the server switched (the switch, a WebSocket handshake,
+/// removes this handler) or answered gets its connection closed: nothing it sends then can be
+/// served, and it would otherwise all be held in memory.
 final class ParseErrorWitness: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
     /// The read being decoded, if any.
     private(set) var current: ByteBuffer?
+    /// Bytes received since the decoder stopped parsing (`nil`: it has not).
+    private var afterUpgrade: Int?
+    /// Most bytes a client may send after a protocol-switch request before the switch.
+    let maxBytesAfterUpgrade: Int
+
+    init(maxBytesAfterUpgrade: Int = 64 * 1024) {
+        self.maxBytesAfterUpgrade = maxBytesAfterUpgrade
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        current = Self.unwrapInboundIn(data)
+        let buffer = Self.unwrapInboundIn(data)
+        if let count = afterUpgrade {
+            afterUpgrade = count + buffer.readableBytes
+            if count + buffer.readableBytes > maxBytesAfterUpgrade {
+                context.close(promise: nil)
+                return
+            }
+        }
+        current = buffer
         context.fireChannelRead(data)
         current = nil
+    }
+
+    /// The decoder has stopped parsing after a protocol-switch request: count what follows.
+    func decoderStopped() {
+        if afterUpgrade == nil { afterUpgrade = 0 }
     }
 
     /// A `Content-Length` value in the read being decoded too large for any body (past `Int.max`).
