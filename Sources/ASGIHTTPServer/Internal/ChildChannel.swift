@@ -76,8 +76,8 @@ extension ServerContext {
         channel.closeFuture.whenComplete { _ in self.connectionClosed() }
         return channel.eventLoop.makeCompletedFuture {
             let handshake = WebSocketHandshake(eventLoop: channel.eventLoop)
-            let witness = ParseErrorWitness()
-            let stateHandler = ConnectionStateHandler(idleTimeout: idleTimeout, serverHeader: configuration.serverHeader, witness: witness)
+            let decoderGuard = RequestDecoderGuard()
+            let stateHandler = ConnectionStateHandler(idleTimeout: idleTimeout, serverHeader: configuration.serverHeader, decoderGuard: decoderGuard)
             let maxMessage = configuration.maxWebSocketMessageBytes
             let closeTimeout = webSocketCloseTimeout
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
@@ -91,7 +91,7 @@ extension ServerContext {
                         let sync = channel.pipeline.syncOperations
                         // Idle and quiesce handling is HTTP's; the WebSocket has its own close handling.
                         sync.removeHandler(try sync.handler(type: ConnectionStateHandler.self), promise: nil)
-                        sync.removeHandler(try sync.handler(type: ParseErrorWitness.self), promise: nil)
+                        sync.removeHandler(try sync.handler(type: RequestDecoderGuard.self), promise: nil)
                         try sync.addHandler(
                             NIOWebSocketFrameAggregator(
                                 minNonFinalFragmentSize: 0,
@@ -126,7 +126,7 @@ extension ServerContext {
             let upgrade = try sync.configureUpgradableHTTPServerPipeline(configuration: pipelineConfiguration)
             let upgradeHandler = try sync.handler(type: NIOTypedHTTPServerUpgradeHandler<UpgradeResult>.self)
             try sync.addHandler(stateHandler, position: .before(upgradeHandler))
-            try sync.addHandler(witness, position: .first)
+            try sync.addHandler(decoderGuard, position: .first)
             handshake.watch(upgrade)
             return AcceptedConnection(channel: channel, upgrade: upgrade, handshake: handshake, admitted: admitted)
         }

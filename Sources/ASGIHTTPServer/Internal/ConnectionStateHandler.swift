@@ -33,13 +33,14 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
     private static let quiesceLinger = TimeAmount.seconds(1)
     private var failed = false
     private let serverHeader: String?
-    /// The bytes the decoder refused, to tell an oversized `Content-Length` (413) from a bad one.
-    private let witness: ParseErrorWitness?
+    /// Sees the bytes the decoder refused (an oversized `Content-Length` is 413, a bad one 400), and
+    /// bounds what the decoder holds after a protocol-switch request.
+    private let decoderGuard: RequestDecoderGuard?
 
-    init(idleTimeout: TimeAmount, serverHeader: String?, witness: ParseErrorWitness? = nil) {
+    init(idleTimeout: TimeAmount, serverHeader: String?, decoderGuard: RequestDecoderGuard? = nil) {
         self.idleTimeout = idleTimeout
         self.serverHeader = serverHeader
-        self.witness = witness
+        self.decoderGuard = decoderGuard
         self.idleSince = .now()
     }
 
@@ -74,7 +75,7 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
             switchesProtocol = Self.switchesProtocol(head)
         case .end where switchesProtocol:
             // The decoder parses nothing after this request: bound what it will hold.
-            witness?.decoderStopped()
+            decoderGuard?.decoderStopped()
         case .body, .end:
             break
         }
@@ -150,7 +151,7 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
         case .headerOverflow:
             answer = PlainResponse(status: 431)
         case .invalidContentLength:
-            answer = witness?.oversizedContentLength.map(PlainResponse.contentLengthTooLarge) ?? PlainResponse(status: 400)
+            answer = decoderGuard?.oversizedContentLength.map(PlainResponse.contentLengthTooLarge) ?? PlainResponse(status: 400)
         default:
             answer = PlainResponse(status: 400)
         }

@@ -14,7 +14,7 @@ import NIOCore
 /// than ``maxBytesAfterUpgrade`` before the server switched (the switch, a WebSocket handshake,
 /// removes this handler) or answered gets its connection closed: nothing it sends then can be
 /// served, and it would otherwise all be held in memory.
-final class ParseErrorWitness: ChannelInboundHandler, RemovableChannelHandler {
+final class RequestDecoderGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
