@@ -13,7 +13,7 @@ public enum ServerDefaults {
     /// How long a graceful shutdown lets in-flight requests run: 30 seconds.
     public static let gracefulShutdownTimeout: Duration = .seconds(30)
     /// How long a server waits for the next bytes of a request it is reading: 60 seconds (nginx's
-    /// `fastcgi_send_timeout`).
+    /// `fastcgi_send_timeout`; the HTTP server's body read timeout, 408 past it).
     public static let readTimeout: Duration = .seconds(60)
     /// How long a kept-alive HTTP connection may wait for its next request: 5 seconds (uvicorn's).
     public static let idleTimeout: Duration = .seconds(5)
