@@ -145,4 +145,32 @@ struct HostileClientTests {
         #expect(result["next"] as? String == "200 host=normal path=/a%00b query=")
         #expect(try await paths.next() == "/a%00b")
     }
+
+    private static let webSocketHandshake = #"b"GET /ws HTTP/1.1\r\nHost: good\r\nHost: evil\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n""#
+
+    @Test("A WebSocket handshake with two Host headers gets 400 too; the application never sees it")
+    func duplicateHostWebSocket() async throws {
+        let paths = Reports<String>()
+        let app = ASGIApp { scope, receive, send in
+            if case .websocket(let websocket) = scope {
+                paths.report("ws \(websocket.path)")
+                _ = try await receive()
+                try await send(.websocketAccept())
+                try await send(.websocketClose())
+                return
+            }
+            try await Self.echoApp(paths)(scope: scope, receive: receive, send: send)
+        }
+        let result = try await withServer(app) { server in
+            try await runHostile(
+                Self.hostile(Self.webSocketHandshake),
+                port: server.port
+            )
+        }
+        let response = try #require(RawResponse(result["response"]), "\(result)")
+        #expect(response.status == 400)
+        #expect(result["end"] as? String == "closed")
+        #expect(result["next"] as? String == "200 host=normal path=/next query=")
+        #expect(try await paths.next() == "/next")
+    }
 }
