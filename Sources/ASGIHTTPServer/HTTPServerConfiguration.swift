@@ -33,6 +33,20 @@ public struct HTTPServerConfiguration: Sendable {
     /// How long a keep-alive connection may wait for its next request before the server closes it.
     /// Default `ServerDefaults.idleTimeout`.
     public var idleTimeout: Duration
+    /// The longest the server waits for the next bytes of a request body the application is
+    /// reading: past it the request gets 408 (or, once its response has started, the connection
+    /// closes) and the application's `receive()` returns `http.disconnect`. `nil`: no limit.
+    /// Default ``ASGI/ServerDefaults/readTimeout``.
+    public var bodyReadTimeout: Duration?
+    /// The slowest a client may send a request body, measured over the time the server waits for
+    /// it (the application's own work does not count): a slower upload is cut off as by
+    /// ``bodyReadTimeout``. `nil`: no minimum. Default ``ASGI/ServerDefaults/minimumBodyDataRate``
+    /// (240 bytes per second after 5 seconds).
+    ///
+    /// With both, a client that trickles a few bytes and stalls cannot hold a request (nor, for a
+    /// `WSGIToASGI` application reading a body larger than its prefetch, a blocking thread) for
+    /// longer than these bounds.
+    public var minimumBodyDataRate: MinimumDataRate?
     /// Most open connections; past it a connection's requests get 503 and it is closed. `nil`: no
     /// limit. Default `nil`.
     public var maxConcurrentConnections: Int?
@@ -90,6 +104,8 @@ public struct HTTPServerConfiguration: Sendable {
         maxHeaderCount: Int = 100,
         maxRequestBodyBytes: Int? = ServerDefaults.maxRequestBodyBytes,
         idleTimeout: Duration = ServerDefaults.idleTimeout,
+        bodyReadTimeout: Duration? = ServerDefaults.readTimeout,
+        minimumBodyDataRate: MinimumDataRate? = ServerDefaults.minimumBodyDataRate,
         maxConcurrentConnections: Int? = nil,
         maxConcurrentRequests: Int? = nil,
         gracefulShutdownTimeout: Duration = ServerDefaults.gracefulShutdownTimeout,
@@ -109,6 +125,8 @@ public struct HTTPServerConfiguration: Sendable {
         self.maxHeaderCount = maxHeaderCount
         self.maxRequestBodyBytes = maxRequestBodyBytes
         self.idleTimeout = idleTimeout
+        self.bodyReadTimeout = bodyReadTimeout
+        self.minimumBodyDataRate = minimumBodyDataRate
         self.maxConcurrentConnections = maxConcurrentConnections
         self.maxConcurrentRequests = maxConcurrentRequests
         self.gracefulShutdownTimeout = gracefulShutdownTimeout

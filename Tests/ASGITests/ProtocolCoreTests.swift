@@ -81,7 +81,7 @@ struct ProtocolCoreTests {
         #expect(HTTPStatus.statusLine(413) == "413 Content Too Large")
     }
 
-    @Test("Response framing: declared length clamps, HEAD and bodiless statuses carry nothing, shortfall is seen")
+    @Test("Response framing: declared length clamps, HEAD and bodiless statuses carry nothing, shortfall and overrun are seen, one Content-Length")
     func framing() throws {
         var declared = try ResponseFraming(status: 200, headers: [("content-length", "5")], requestMethod: "GET")
         #expect(declared.admit(3) == 3)
@@ -89,6 +89,7 @@ struct ProtocolCoreTests {
         #expect(declared.completes(with: 2))
         #expect(declared.admit(4) == 2)
         #expect(declared.isSatisfied && declared.excess == 2 && declared.shortfall == nil)
+        #expect(declared.overrun == 2 && declared.breaksConnection)
 
         var short = try ResponseFraming(status: 200, headers: [("content-length", "10")], requestMethod: "GET")
         _ = short.admit(4)
@@ -96,9 +97,11 @@ struct ProtocolCoreTests {
 
         var head = try ResponseFraming(status: 200, headers: [("content-length", "10")], requestMethod: "HEAD")
         #expect(head.admit(10) == 0 && head.isSatisfied && head.shortfall == nil)
+        #expect(head.overrun == 0 && !head.breaksConnection)
 
         var noContent = try ResponseFraming(status: 204, headers: [], requestMethod: "GET")
         #expect(noContent.admit(3) == 0 && noContent.excess == 3)
+        #expect(noContent.overrun == 0 && !noContent.breaksConnection)
 
         #expect(throws: ResponseFraming.Problem.malformedContentLength("+5")) {
             try ResponseFraming(status: 200, headers: [("content-length", "+5")], requestMethod: "GET")
@@ -106,7 +109,9 @@ struct ProtocolCoreTests {
         #expect(throws: ResponseFraming.Problem.conflictingContentLengths("5", "6")) {
             try ResponseFraming(status: 200, headers: [("content-length", "5"), ("Content-Length", "6")], requestMethod: "GET")
         }
-        #expect(try ResponseFraming(status: 200, headers: [("content-length", "5"), ("content-length", "5")], requestMethod: "GET").declaredLength == 5)
+        #expect(throws: ResponseFraming.Problem.duplicateContentLength("5")) {
+            try ResponseFraming(status: 200, headers: [("content-length", "5"), ("content-length", "5")], requestMethod: "GET")
+        }
     }
 
     @Test("Plain answers: the reason phrase, a detail for the client where it helps, framing headers")

@@ -259,8 +259,9 @@ struct WSGIToASGITests {
         #expect(closed.values == [true])
     }
 
-    /// A declared body over the limit is refused with 413 before the app runs; a streamed one that
-    /// grows past it fails the app's read and becomes a 413.
+    /// A declared body over the limit is refused with 413 before the app runs, and so is a streamed
+    /// one that grows past it while it is read ahead; past the read-ahead, it fails the app's read
+    /// and becomes a 413.
     @Test func oversizeBodiesGet413() async throws {
         let ran = Log<Bool>()
         let app = WSGIApp { environ, start in
@@ -280,7 +281,32 @@ struct WSGIToASGITests {
             body: Array(repeating: 1, count: 30), headers: [("transfer-encoding", "chunked")], chunkSize: 4
         ).getResponse(timeout: .seconds(60))
         #expect(streamed.status == 413)
+        #expect(ran.values.isEmpty)
+        let pastPrefetch = try await HTTPCommunicator(
+            application: WSGIToASGI(app, maxRequestBodyBytes: 10, bodyPrefetchBytes: 4), method: "POST", path: "/",
+            body: Array(repeating: 1, count: 30), headers: [("transfer-encoding", "chunked")], chunkSize: 4
+        ).getResponse(timeout: .seconds(60))
+        #expect(pastPrefetch.status == 413)
         #expect(ran.values.count == 1)
+    }
+
+    /// A small body is read before the application takes a blocking thread, so the application
+    /// finds it whole in `wsgi.input`; a larger one starts with the read-ahead and streams on.
+    @Test func smallBodyIsReadAhead() async throws {
+        let sizes = Log<Int>()
+        let app = WSGIApp { environ, start in
+            sizes.append(try environ.input.read().count)
+            _ = try start("200 OK", [], nil)
+            return [[UInt8]]()
+        }
+        for (size, prefetch) in [(5, 64), (300, 64), (300, 0)] {
+            let response = try await HTTPCommunicator(
+                application: WSGIToASGI(app, bodyPrefetchBytes: prefetch), method: "POST", path: "/",
+                body: Array(repeating: 7, count: size), headers: [("content-length", String(size))], chunkSize: 16
+            ).getResponse(timeout: .seconds(60))
+            #expect(response.status == 200)
+        }
+        #expect(sizes.values == [5, 300, 300])
     }
 
     /// A client disconnect while the app reads the body is an error on the read, never a silent end;

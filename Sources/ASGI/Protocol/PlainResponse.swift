@@ -57,6 +57,9 @@
         PlainResponse(status: 413, detail: "Content-Length '\(value)' is larger than any body this server accepts")
     }
 
+    /// The request body stopped arriving, or arrived slower than the server accepts (408).
+    public static let bodyReadTimeout = PlainResponse(status: 408, detail: "the request body did not arrive in time")
+
     /// A request the environ cannot be built for (400), e.g. too many repeated headers.
     public static func badRequest(_ detail: String) -> PlainResponse {
         PlainResponse(status: 400, detail: detail)

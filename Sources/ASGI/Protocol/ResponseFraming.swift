@@ -2,9 +2,10 @@
 /// the framing state every frontend keeps for a response.
 ///
 /// A bodiless status (1xx, 204, 304) and any answer to `HEAD` carry no body; a declared
-/// `Content-Length` bounds the body. ``admit(_:)`` says how much of the next chunk may go out, so a
-/// frontend never writes past what the head announced; ``shortfall`` and ``excess`` tell it, at
-/// the end, whether the connection can still be trusted with another response.
+/// `Content-Length` bounds the body, and a head has at most one. ``admit(_:)`` says how much of the
+/// next chunk may go out, so a frontend never writes past what the head announced; ``shortfall``
+/// and ``overrun`` tell it whether the application broke its own framing, so that the connection
+/// cannot be trusted with another response (``breaksConnection``).
 ///
 /// ```swift
 /// var framing = try ResponseFraming(status: 200, headers: [("content-length", "5")], requestMethod: "GET")
@@ -18,6 +19,8 @@
         case malformedContentLength(String)
         /// Two `Content-Length` headers with different values.
         case conflictingContentLengths(String, String)
+        /// The same `Content-Length` twice: a response has one.
+        case duplicateContentLength(String)
 
         /// The problem in words.
         public var message: String {
@@ -26,6 +29,8 @@
                 return "Content-Length '\(value)' is not a non-negative integer"
             case .conflictingContentLengths(let first, let second):
                 return "two Content-Length headers disagree ('\(first)' and '\(second)')"
+            case .duplicateContentLength(let value):
+                return "Content-Length '\(value)' is given twice; a response has one"
             }
         }
     }
@@ -40,9 +45,13 @@
     public private(set) var sent = 0
     /// Body bytes dropped: past the declared length, or any for a response that carries none.
     public private(set) var excess = 0
+    /// Body bytes dropped past the declared length of a response that carries a body: the
+    /// application sent more than it announced (bytes dropped for `HEAD` or a bodiless status are
+    /// not counted: dropping those is the rule, not an application's fault).
+    public private(set) var overrun = 0
 
     /// Reads the framing of a response head.
-    /// - Throws: ``Problem`` for a malformed or conflicting `Content-Length`.
+    /// - Throws: ``Problem`` for a malformed or repeated `Content-Length`.
     public init(status: Int, headers: ASGIHeaders, requestMethod: String) throws(Problem) {
         var declared: Int?
         var declaredText: String?
@@ -50,8 +59,9 @@
             guard case .length(let length) = ContentLength.parse(header.value) else {
                 throw .malformedContentLength(header.valueString)
             }
-            if let declared, declared != length {
-                throw .conflictingContentLengths(declaredText ?? "", header.valueString)
+            if let declared {
+                if declared != length { throw .conflictingContentLengths(declaredText ?? "", header.valueString) }
+                throw .duplicateContentLength(header.valueString)
             }
             declared = length
             declaredText = header.valueString
@@ -62,12 +72,17 @@
     }
 
     /// Checks an application's `http.response.start` by every rule a response head must pass (a
-    /// status from 100 to 599, fields HTTP can carry, a well-formed `Content-Length`) and reads its
+    /// final status from 200 to 599, fields HTTP can carry, a well-formed `Content-Length`) and reads its
     /// framing: the one check every frontend makes of a response head.
     /// - Throws: ``ASGIProtocolError`` naming the event and what is wrong.
     public static func checkingStart(status: Int, headers: ASGIHeaders, requestMethod: String, event: SendEvent) throws -> ResponseFraming {
         guard HTTPStatus.isValid(status) else {
             throw ASGIProtocolError.unexpected(event, "status \(status) is not an HTTP status (100 to 599)")
+        }
+        // A 1xx head is not a response: the client would wait for the final one after it (and read
+        // whatever follows as that), so the answer needs a final status (as h11 refuses it).
+        guard status >= 200 else {
+            throw ASGIProtocolError.unexpected(event, "status \(status) is informational; a response needs a final status (200 to 599)")
         }
         try HTTPFieldValidator.validate(headers, in: event)
         do {
@@ -83,6 +98,7 @@
         if let declaredLength { allowed = min(allowed, max(0, declaredLength - sent)) }
         sent += allowed
         excess += count - allowed
+        if bodyAllowed { overrun += count - allowed }
         return allowed
     }
 
@@ -102,9 +118,11 @@
         return declaredLength - sent
     }
 
-    /// Whether what went out breaks HTTP/1.1 framing, so the connection must close after it: the
-    /// body ended short of its declared length (the client would read the next response as body).
-    public var breaksConnection: Bool { shortfall != nil }
+    /// Whether the application broke the head's framing, so the connection must close after this
+    /// response: the body ended short of its declared length (the client would read the next
+    /// response as body), or went past it (the rest was dropped; the application is at fault and
+    /// the client may have been meant to read something else).
+    public var breaksConnection: Bool { shortfall != nil || overrun > 0 }
 
     private static let contentLengthName = Array("content-length".utf8)
 }

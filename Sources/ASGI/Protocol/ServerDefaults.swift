@@ -13,10 +13,21 @@ public enum ServerDefaults {
     /// How long a graceful shutdown lets in-flight requests run: 30 seconds.
     public static let gracefulShutdownTimeout: Duration = .seconds(30)
     /// How long a server waits for the next bytes of a request it is reading: 60 seconds (nginx's
-    /// `fastcgi_send_timeout`).
+    /// `fastcgi_send_timeout`; the HTTP server's body read timeout, 408 past it).
     public static let readTimeout: Duration = .seconds(60)
     /// How long a kept-alive HTTP connection may wait for its next request: 5 seconds (uvicorn's).
     public static let idleTimeout: Duration = .seconds(5)
+    /// The slowest a client may send a request body once it has started: 240 bytes per second after
+    /// a 5-second grace period (Kestrel's `MinRequestBodyDataRate`).
+    public static let minimumBodyDataRate: MinimumDataRate? = MinimumDataRate(bytesPerSecond: 240, gracePeriod: .seconds(5))
+    /// How much of a request body ``WSGIToASGI`` reads before it takes a blocking thread: 64 KiB
+    /// (or the whole body when it is smaller), so a slow uploader waits on the event loop, not on a
+    /// thread; a larger body streams to the application as it reads.
+    public static let bodyPrefetchBytes = 64 * 1024
+    /// The longest a server goes on reading and dropping what a client sends after its answer
+    /// before closing (a refused body, requests it will not serve): 30 seconds (nginx's
+    /// `lingering_time`).
+    public static let lingerTime: Duration = .seconds(30)
     /// Size of the pieces a server reads a request body or a file in: 64 KiB.
     public static let chunkSize = 64 * 1024
     /// Largest WebSocket message (all its frames together) a server accepts: 16 MiB (closed with

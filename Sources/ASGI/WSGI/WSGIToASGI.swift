@@ -7,8 +7,11 @@ import Logging
 /// Each request runs the application on a blocking thread (`BlockingThreadPool.shared` unless
 /// you pass an `executor`; never the cooperative pool), so slow requests overlap. Unlike asgiref's
 /// `WsgiToAsgi`, it:
-/// - streams the request body into `environ.input` as it arrives, with back-pressure, and answers
-///   413 past `maxRequestBodyBytes`;
+/// - reads a small request body (up to `bodyPrefetchBytes`, 64 KiB by default) before it takes a
+///   blocking thread, as asgiref reads the whole body first: a client that sends its body slowly
+///   (or never) waits on the event loop, and the server's body timeouts answer it, without
+///   pinning a thread; a larger body then streams into `environ.input` as it arrives, with
+///   back-pressure; 413 past `maxRequestBodyBytes`;
 /// - calls `close()` on the body on every path, supports the `write` callable, holds headers back
 ///   until the first non-empty chunk (so `startResponse` with an error can replace them), clamps
 ///   the output to the application's `Content-Length`;
@@ -17,8 +20,8 @@ import Logging
 ///   ASGI call (so the server aborts the connection) when it fails after;
 /// - sends small chunks together: chunks queue up while an event is being sent, so a body of 1,000
 ///   small chunks does not cost 1,000 crossings;
-/// - costs one wake-up each way for a small response (the request body is received only once the
-///   application reads it, and an in-memory body goes out with the end of the call);
+/// - costs one wake-up each way for a small response (a body past the prefetch is received only
+///   once the application reads it, and an in-memory body goes out with the end of the call);
 /// - serves `lifespan` scopes with optional ``WSGILifespan`` hooks.
 ///
 /// ```swift
@@ -31,6 +34,9 @@ public struct WSGIToASGI: ASGIApplication {
     public let duplicateHeaderLimit: Int?
     /// Largest request body accepted (413 past it); `nil`: no limit.
     public let maxRequestBodyBytes: Int?
+    /// How much of the request body is read before the application takes a blocking thread (the
+    /// whole body when it is smaller); `0` reads nothing ahead.
+    public let bodyPrefetchBytes: Int
     /// Run each request's blocking code thread-sensitively, on one thread per request.
     public let threadSensitive: Bool
     /// Where requests run when not thread-sensitive (`nil`: the shared pool).
@@ -45,6 +51,8 @@ public struct WSGIToASGI: ASGIApplication {
     ///   - application: the blocking application to serve.
     ///   - duplicateHeaderLimit: values per environ variable from repeated headers (400 past it).
     ///   - maxRequestBodyBytes: largest body accepted (413 past it); default 100 MiB.
+    ///   - bodyPrefetchBytes: how much of the body to read before taking a blocking thread;
+    ///     default ``ServerDefaults/bodyPrefetchBytes`` (64 KiB).
     ///   - threadSensitive: run each request in its own `ThreadSensitiveContext` with
     ///     thread-sensitive calls (per-request thread affinity) instead of on the pool.
     ///   - executor: the pool for non-thread-sensitive requests.
@@ -54,6 +62,7 @@ public struct WSGIToASGI: ASGIApplication {
         _ application: any WSGIApplication,
         duplicateHeaderLimit: Int? = ServerDefaults.duplicateHeaderLimit,
         maxRequestBodyBytes: Int? = ServerDefaults.maxRequestBodyBytes,
+        bodyPrefetchBytes: Int = ServerDefaults.bodyPrefetchBytes,
         threadSensitive: Bool = false,
         executor: (any BlockingExecutor)? = nil,
         lifespan: WSGILifespan = WSGILifespan(),
@@ -62,6 +71,7 @@ public struct WSGIToASGI: ASGIApplication {
         self.application = application
         self.duplicateHeaderLimit = duplicateHeaderLimit
         self.maxRequestBodyBytes = maxRequestBodyBytes
+        self.bodyPrefetchBytes = max(0, bodyPrefetchBytes)
         self.threadSensitive = threadSensitive
         self.executor = threadSensitive ? nil : executor
         self.lifespan = lifespan
@@ -93,13 +103,63 @@ public struct WSGIToASGI: ASGIApplication {
         }
         let output = ResponseChannel(supportsPathsend: scope.extensions?[ServerExtension.pathsend] != nil)
         let input = RequestBodyChannel(demand: output)
+        var prefetched = 0
+        if bodyPrefetchBytes > 0 && (declared.map { $0 > 0 } ?? (scope.headers["transfer-encoding"] != nil)) {
+            switch try await prefetchBody(receive: receive, into: input, declared: declared) {
+            case .read(let count):
+                prefetched = count
+            case .gone:
+                // The client left, or the server answered for the application (a body too slow):
+                // there is no one to serve.
+                return
+            case .tooLarge(let limit):
+                let refusal = PlainResponse.bodyTooLarge(limit: limit)
+                logger.notice("Refused a request: \(refusal.text)")
+                try await sendPlain(refusal, send)
+                return
+            }
+        }
         if threadSensitive {
             try await ThreadSensitiveContext.run {
-                try await exchange(scope: scope, input: input, output: output, receive: receive, send: send)
+                try await exchange(scope: scope, input: input, output: output, receive: receive, send: send, prefetched: prefetched)
             }
         } else {
-            try await exchange(scope: scope, input: input, output: output, receive: receive, send: send)
+            try await exchange(scope: scope, input: input, output: output, receive: receive, send: send, prefetched: prefetched)
         }
+    }
+
+    /// How reading the start of the body ended.
+    private enum Prefetch {
+        /// This many bytes are in the input (with its end, when that came too).
+        case read(Int)
+        /// The body will not come: `http.disconnect`.
+        case gone
+        /// The body is larger than `maxRequestBodyBytes`.
+        case tooLarge(Int)
+    }
+
+    /// Reads the body up to `bodyPrefetchBytes` (or its declared length) into `input`, in the
+    /// calling task, before any blocking thread is taken.
+    private func prefetchBody(receive: Receive, into input: RequestBodyChannel, declared: Int?) async throws -> Prefetch {
+        let target = min(bodyPrefetchBytes, declared ?? bodyPrefetchBytes)
+        var buffered: [UInt8] = []
+        while buffered.count < target {
+            switch try await receive() {
+            case .httpRequest(let body, let moreBody):
+                if buffered.isEmpty { buffered = body } else { buffered.append(contentsOf: body) }
+                if let limit = maxRequestBodyBytes, buffered.count > limit { return .tooLarge(limit) }
+                if !moreBody {
+                    input.preload(buffered, finished: true)
+                    return .read(buffered.count)
+                }
+            case .httpDisconnect:
+                return .gone
+            default:
+                continue
+            }
+        }
+        input.preload(buffered, finished: false)
+        return .read(buffered.count)
     }
 
     /// Runs the application on a blocking thread and forwards its output until its call has ended.
@@ -112,7 +172,8 @@ public struct WSGIToASGI: ASGIApplication {
         input: RequestBodyChannel,
         output: ResponseChannel,
         receive: @escaping Receive,
-        send: @escaping Send
+        send: @escaping Send,
+        prefetched: Int
     ) async throws {
         let application = self.application
         let logger = self.logger
@@ -139,7 +200,7 @@ public struct WSGIToASGI: ASGIApplication {
             guard case .inputWanted = outcome else { return outcome }
             return await withTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    await pumpRequestBody(receive: receive, into: input)
+                    await pumpRequestBody(receive: receive, into: input, alreadyRead: prefetched)
                 }
                 let outcome = await forwardResponse(from: output, input: input, send: send, stopWhenInputWanted: false)
                 group.cancelAll()
@@ -165,8 +226,8 @@ public struct WSGIToASGI: ASGIApplication {
     }
 
     /// Reads `http.request` events into the input channel as the application consumes them.
-    private func pumpRequestBody(receive: @escaping Receive, into input: RequestBodyChannel) async {
-        var total = 0
+    private func pumpRequestBody(receive: @escaping Receive, into input: RequestBodyChannel, alreadyRead: Int) async {
+        var total = alreadyRead
         do {
             while true {
                 switch try await receive() {

@@ -76,7 +76,8 @@ extension ServerContext {
         channel.closeFuture.whenComplete { _ in self.connectionClosed() }
         return channel.eventLoop.makeCompletedFuture {
             let handshake = WebSocketHandshake(eventLoop: channel.eventLoop)
-            let stateHandler = ConnectionStateHandler(idleTimeout: idleTimeout, serverHeader: configuration.serverHeader)
+            let decoderGuard = RequestDecoderGuard()
+            let stateHandler = ConnectionStateHandler(idleTimeout: idleTimeout, serverHeader: configuration.serverHeader, decoderGuard: decoderGuard)
             let maxMessage = configuration.maxWebSocketMessageBytes
             let closeTimeout = webSocketCloseTimeout
             let maxFragments = max(1, configuration.maxWebSocketFragments)
@@ -92,6 +93,7 @@ extension ServerContext {
                         let sync = channel.pipeline.syncOperations
                         // Idle and quiesce handling is HTTP's; the WebSocket has its own close handling.
                         sync.removeHandler(try sync.handler(type: ConnectionStateHandler.self), promise: nil)
+                        sync.removeHandler(try sync.handler(type: RequestDecoderGuard.self), promise: nil)
                         try sync.addHandler(
                             NIOWebSocketFrameAggregator(
                                 minNonFinalFragmentSize: 0,
@@ -126,6 +128,7 @@ extension ServerContext {
             let upgrade = try sync.configureUpgradableHTTPServerPipeline(configuration: pipelineConfiguration)
             let upgradeHandler = try sync.handler(type: NIOTypedHTTPServerUpgradeHandler<UpgradeResult>.self)
             try sync.addHandler(stateHandler, position: .before(upgradeHandler))
+            try sync.addHandler(decoderGuard, position: .first)
             handshake.watch(upgrade)
             return AcceptedConnection(channel: channel, upgrade: upgrade, handshake: handshake, admitted: admitted)
         }

@@ -15,8 +15,8 @@ import NIOHTTP1
 /// A request is outstanding from its head until the final `.end` of its response; pipelined
 /// requests count one each, so a request waiting behind another keeps the connection open.
 ///
-/// It also answers requests the parser refused (431 for a head over the size or count limits,
-/// 400 otherwise) and closes the connection: such a request never reaches the application.
+/// It also answers requests the parser refused (431 for a head over the size or count limits, 413
+/// for a `Content-Length` past any body, 400 otherwise) and closes the connection: such a request never reaches the application.
 final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -33,10 +33,14 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
     private static let quiesceLinger = TimeAmount.seconds(1)
     private var failed = false
     private let serverHeader: String?
+    /// Sees the bytes the decoder refused (an oversized `Content-Length` is 413, a bad one 400), and
+    /// bounds what the decoder holds after a protocol-switch request.
+    private let decoderGuard: RequestDecoderGuard?
 
-    init(idleTimeout: TimeAmount, serverHeader: String?) {
+    init(idleTimeout: TimeAmount, serverHeader: String?, decoderGuard: RequestDecoderGuard? = nil) {
         self.idleTimeout = idleTimeout
         self.serverHeader = serverHeader
+        self.decoderGuard = decoderGuard
         self.idleSince = .now()
     }
 
@@ -65,10 +69,28 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = Self.unwrapInboundIn(data) {
+        switch Self.unwrapInboundIn(data) {
+        case .head(let head):
             outstanding += 1
+            switchesProtocol = Self.switchesProtocol(head)
+        case .end where switchesProtocol:
+            // The decoder parses nothing after this request: bound what it will hold.
+            decoderGuard?.decoderStopped()
+        case .body, .end:
+            break
         }
         context.fireChannelRead(data)
+    }
+
+    /// The request just read asks for a protocol switch, after which the decoder stops parsing.
+    private var switchesProtocol = false
+
+    /// Whether the decoder stops after `head` (as llhttp decides: `CONNECT`, or `Upgrade` with
+    /// `Connection: upgrade`).
+    private static func switchesProtocol(_ head: HTTPRequestHead) -> Bool {
+        if head.method == .CONNECT { return true }
+        guard head.headers.contains(name: "upgrade") else { return false }
+        return head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -124,7 +146,15 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
             context.close(promise: nil)
             return
         }
-        let answer = PlainResponse(status: parseError == .headerOverflow ? 431 : 400)
+        let answer: PlainResponse
+        switch parseError {
+        case .headerOverflow:
+            answer = PlainResponse(status: 431)
+        case .invalidContentLength:
+            answer = decoderGuard?.oversizedContentLength.map(PlainResponse.contentLengthTooLarge) ?? PlainResponse(status: 400)
+        default:
+            answer = PlainResponse(status: 400)
+        }
         let parts = ResponseHead.plain(answer, version: .http1_1, close: true, serverHeader: serverHeader)
         for part in parts.dropLast() { context.write(Self.wrapOutboundOut(part), promise: nil) }
         context.writeAndFlush(Self.wrapOutboundOut(parts[parts.count - 1])).assumeIsolated().whenComplete { _ in

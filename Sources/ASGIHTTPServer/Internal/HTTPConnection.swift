@@ -48,9 +48,10 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// The next part from the client for the application: a cancelled caller gets
-    /// `CancellationError` and the part is kept for the next read.
-    func nextPartShielded() async throws -> HTTPServerRequestPart? {
-        try await reader.nextShielded()
+    /// `CancellationError`, one that waited `timeout` gets ``InboundReadTimeout``, and the part
+    /// is kept for the next read.
+    func nextPartShielded(timeout: Duration? = nil) async throws -> HTTPServerRequestPart? {
+        try await reader.nextShielded(timeout: timeout, on: channel.eventLoop)
     }
 
     /// Whether a request is being served (between its head and its answer).
@@ -136,6 +137,22 @@ final class HTTPConnection: @unchecked Sendable {
             if hasBody { await discardUntilClientCloses() }
             return false
         }
+        var asgiHead = request.asgiHead(head, rootPath: server.rootPath, client: client, server: serverAddress)
+        do {
+            try asgiHead.applyRequestRules()
+        } catch {
+            server.logger.notice("Refused a request: \(error.message)")
+            await answer(error.response, head: head, id: id, started: started, close: true)
+            if hasBody { await discardUntilClientCloses() }
+            return false
+        }
+        if let oversized = request.oversizedContentLength {
+            let refusal = PlainResponse.contentLengthTooLarge(oversized)
+            server.logger.notice("Refused a request: \(refusal.text)")
+            await answer(refusal, head: head, id: id, started: started, close: true)
+            await discardUntilClientCloses()
+            return false
+        }
         if let refusal = PlainResponse.checkDeclaredBody(request.contentLength, limit: server.configuration.maxRequestBodyBytes) {
             server.logger.notice("Refused a request: \(refusal.text)")
             await answer(refusal, head: head, id: id, started: started, close: true)
@@ -150,8 +167,7 @@ final class HTTPConnection: @unchecked Sendable {
         }
         defer { server.requestDone() }
 
-        let scope = request.asgiHead(head, rootPath: server.rootPath, client: client, server: serverAddress)
-            .httpScope(state: server.stateSnapshot, extensions: ServerContext.httpExtensions)
+        let scope = asgiHead.httpScope(state: server.stateSnapshot, extensions: ServerContext.httpExtensions)
         // A request without a body: read its end now, in this task, so that the application's
         // `receive()` never has to touch the connection's stream for it.
         var bodyDone = false
@@ -219,13 +235,25 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// After answering and shutting the sending side: read and drop what the client still sends
-    /// (the rest of a refused body) until it closes, or the idle timeout closes the connection.
-    /// Closing with unread data would make the kernel reset the connection, and a client still
-    /// uploading could lose the answer.
+    /// (the rest of a refused body) until it closes. Closing with unread data would make the
+    /// kernel reset the connection, and a client still uploading could lose the answer. The
+    /// linger is bounded, whatever the client sends (more body, more pipelined requests): it ends
+    /// after ``ServerDefaults/lingerTime``, or when nothing came for the idle timeout, and the
+    /// connection is then closed.
     private func discardUntilClientCloses() async {
-        while let part = try? await nextPart() {
-            _ = part
+        let deadline = ContinuousClock.now + ServerDefaults.lingerTime
+        let quiet = server.configuration.idleTimeout
+        while true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { break }
+            do {
+                guard try await nextPartShielded(timeout: min(left, quiet)) != nil else { return }
+            } catch {
+                break
+            }
         }
+        server.logger.debug("Closing a connection whose client kept sending after its answer.")
+        abort()
     }
 
     /// Answers a request without calling the application.

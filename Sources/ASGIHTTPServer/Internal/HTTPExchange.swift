@@ -37,6 +37,8 @@ final class HTTPExchange: Sendable {
         var trailersEnabled = false
         var trailers = HTTPHeaders()
         var closeAfter = false
+        /// The application broke the head's framing (reported once).
+        var framingBroken = false
         var body = Body.open
         /// The application has seen the body's last event.
         var bodyDelivered = false
@@ -45,11 +47,19 @@ final class HTTPExchange: Sendable {
         var reading = false
         var continueSent = false
         var disconnected = false
-        /// The server answered for the application (413): its later sends fail.
+        /// The server answered for the application (413, 408): its later sends fail.
         var serverAnswered = false
+        /// Body bytes of the server's answer.
+        var answeredBytes = 0
+        /// How long the next wait for body bytes may last.
+        var bodyClock: BodyReadClock
         var finished = false
         var nextWaiter = 0
         var waiters: [Int: UnsafeContinuation<Void, Never>] = [:]
+
+        init(bodyClock: BodyReadClock) {
+            self.bodyClock = bodyClock
+        }
 
         mutating func takeWaiters() -> [UnsafeContinuation<Void, Never>] {
             guard !waiters.isEmpty else { return [] }
@@ -78,7 +88,7 @@ final class HTTPExchange: Sendable {
     private let wantsUpgrade: Bool
     private let bodyLimit: Int?
     private let allocator: ByteBufferAllocator
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     /// - Parameter bodyDone: the request has no body and its end was already read.
     init(connection: HTTPConnection, head: HTTPRequestHead, request: RequestHead, bodyDone: Bool) {
@@ -91,7 +101,10 @@ final class HTTPExchange: Sendable {
         self.wantsUpgrade = request.wantsUpgrade
         self.bodyLimit = connection.server.configuration.maxRequestBodyBytes
         self.allocator = connection.channel.allocator
-        if bodyDone { state.withLock { $0.body = .done } }
+        let configuration = connection.server.configuration
+        var initial = State(bodyClock: BodyReadClock(readTimeout: configuration.bodyReadTimeout, minimumRate: configuration.minimumBodyDataRate))
+        if bodyDone { initial.body = .done }
+        self.state = Mutex(initial)
     }
 
     // MARK: receive
@@ -137,15 +150,24 @@ final class HTTPExchange: Sendable {
                 let head = HTTPResponseHead(version: version, status: .continue)
                 try? await connection.write([.head(head)])
             }
+            let allowance = state.withLock { $0.bodyClock.allowance }
+            let waitStarted = ContinuousClock.now
             let part: HTTPServerRequestPart?
             do {
-                part = try await connection.nextPartShielded()
+                part = try await connection.nextPartShielded(timeout: allowance)
             } catch is CancellationError {
                 // The read goes on; what it gets is kept for the next receive() (or the drain).
                 state.withLock { $0.reading = false }
                 throw CancellationError()
+            } catch is InboundReadTimeout {
+                await bodyTimedOut()
+                return .httpDisconnect
             } catch {
                 part = nil
+            }
+            if case .body(let buffer) = part {
+                let waited = ContinuousClock.now - waitStarted
+                state.withLock { $0.bodyClock.record(bytes: buffer.readableBytes, waited: waited) }
             }
             return await received(part)
         }
@@ -192,19 +214,40 @@ final class HTTPExchange: Sendable {
     /// The body grew past the limit: answer 413 if the application has not started its response,
     /// and close the connection afterwards either way.
     private func bodyTooLarge() async {
+        let refusal = PlainResponse.bodyTooLarge(limit: bodyLimit ?? 0)
+        connection.server.logger.notice("Refused a request: \(refusal.text)")
+        await answerForApplication(refusal)
+    }
+
+    /// The client stopped sending its body (no bytes within the read timeout, or slower than the
+    /// minimum data rate): 408 if the application has not started its response, and the
+    /// connection closes afterwards either way; the application's `receive()` gets
+    /// `http.disconnect`.
+    private func bodyTimedOut() async {
+        let clock = state.withLock { state -> BodyReadClock in
+            state.reading = false
+            state.body = .failed
+            return state.bodyClock
+        }
+        let refusal = PlainResponse.bodyReadTimeout
+        connection.server.logger.notice("Request body too slow after \(clock.bytes) bytes; answering 408 and closing the connection.")
+        await answerForApplication(refusal)
+    }
+
+    /// Answers `response` in the application's place if its response has not started; closes the
+    /// connection after this request either way.
+    private func answerForApplication(_ response: PlainResponse) async {
         let answer = state.withLock { state -> Bool in
             state.closeAfter = true
             guard !state.started else { return false }
             state.serverAnswered = true
             state.wireComplete = true
-            state.status = 413
+            state.status = response.status
+            state.answeredBytes = response.body.count
             return true
         }
-        let server = connection.server
-        let refusal = PlainResponse.bodyTooLarge(limit: bodyLimit ?? 0)
-        server.logger.notice("Refused a request: \(refusal.text)")
         if answer {
-            try? await connection.write(ResponseHead.plain(refusal, version: version, close: true, serverHeader: server.configuration.serverHeader))
+            try? await connection.write(ResponseHead.plain(response, version: version, close: true, serverHeader: connection.server.configuration.serverHeader))
         }
         resumeWaiters()
     }
@@ -265,7 +308,7 @@ final class HTTPExchange: Sendable {
                 state.trailersEnabled = trailers && acceptsTrailers && !head.hasContentLength && framing.bodyAllowed
             }
         case .httpResponseBody(let body, let moreBody):
-            let (parts, complete) = try state.withLock { state -> ([HTTPServerResponsePart], Bool) in
+            let (parts, complete, broken) = try state.withLock { state -> ([HTTPServerResponsePart], Bool, FramingBreak?) in
                 try checkOpen(state)
                 try state.response.validate(event)
                 let writeEnd = !moreBody && !state.trailersEnabled
@@ -286,8 +329,9 @@ final class HTTPExchange: Sendable {
                     parts.append(.end(nil))
                     state.wireComplete = true
                 }
-                return (parts, writeEnd)
+                return (parts, writeEnd, framingBreak(&state, atEnd: !moreBody))
             }
+            if let broken { logFramingBreak(broken) }
             if !parts.isEmpty { try await write(parts) }
             if complete { resumeWaiters() }
         case .httpResponseTrailers(let headers, let moreTrailers):
@@ -360,6 +404,42 @@ final class HTTPExchange: Sendable {
             }
         }
         resumeWaiters()
+    }
+
+    /// How an application broke its response's framing.
+    private enum FramingBreak {
+        /// More body than the declared `Content-Length`: the rest was dropped.
+        case overrun(declared: Int)
+        /// The body ended short of the declared `Content-Length`.
+        case shortfall(declared: Int, sent: Int)
+    }
+
+    /// Whether the body just admitted broke the head's framing (reported once per response): the
+    /// connection then closes after this response, so the client never reads a following response
+    /// as body, nor dropped bytes as the next response.
+    private func framingBreak(_ state: inout State, atEnd: Bool) -> FramingBreak? {
+        guard !state.framingBroken, let framing = state.framing, let declared = framing.declaredLength else { return nil }
+        if framing.overrun > 0 {
+            state.framingBroken = true
+            state.closeAfter = true
+            return .overrun(declared: declared)
+        }
+        if atEnd, framing.shortfall != nil {
+            state.framingBroken = true
+            state.closeAfter = true
+            return .shortfall(declared: declared, sent: framing.sent)
+        }
+        return nil
+    }
+
+    private func logFramingBreak(_ broken: FramingBreak) {
+        let logger = connection.server.logger
+        switch broken {
+        case .overrun(let declared):
+            logger.error("ASGI application sent more body than its Content-Length of \(declared) bytes (\(method) request); the body was cut at that length and the connection will close.")
+        case .shortfall(let declared, let sent):
+            logger.error("ASGI application ended its body after \(sent) of the \(declared) bytes its Content-Length announced (\(method) request); the connection will close.")
+        }
     }
 
     private func checkOpen(_ state: State) throws {
@@ -461,7 +541,7 @@ final class HTTPExchange: Sendable {
         }
 
         if snapshot.serverAnswered {
-            return Outcome(status: snapshot.status, keepAlive: false, bytes: PlainResponse.bodyTooLarge(limit: bodyLimit ?? 0).body.count)
+            return Outcome(status: snapshot.status, keepAlive: false, bytes: snapshot.answeredBytes)
         }
         if let failure {
             if failure is ClientDisconnectedError {

@@ -50,7 +50,9 @@ final class InboundReader<Element: Sendable>: @unchecked Sendable {
 
     /// The next element, read in a task of its own; if the caller is cancelled while it waits,
     /// it gets `CancellationError` and the element goes to the next read.
-    func nextShielded() async throws -> Element? {
+    /// - Parameter timeout: the longest wait (a timer on `eventLoop`, cancelled when the element
+    ///   comes); past it the caller gets ``InboundReadTimeout`` and the element goes to the next read.
+    func nextShielded(timeout: Duration? = nil, on eventLoop: (any EventLoop)? = nil) async throws -> Element? {
         try Task.checkCancellation()
         let start = state.withLock { state -> Bool in
             if state.stash != nil || state.inFlight { return false }
@@ -60,7 +62,7 @@ final class InboundReader<Element: Sendable>: @unchecked Sendable {
         if start {
             Task { await self.readInBackground() }
         }
-        return try await waitForRead().get()
+        return try await waitForRead(timeout: timeout, on: eventLoop).get()
     }
 
     private func readInBackground() async {
@@ -82,12 +84,15 @@ final class InboundReader<Element: Sendable>: @unchecked Sendable {
         waiter?.resume(returning: result)
     }
 
-    /// Waits for the read in flight (or takes what it stashed); cancellable.
-    private func waitForRead() async -> Result<Element?, any Error> {
+    /// Waits for the read in flight (or takes what it stashed); cancellable, and bounded by
+    /// `timeout` when one is given.
+    private func waitForRead(timeout: Duration? = nil, on eventLoop: (any EventLoop)? = nil) async -> Result<Element?, any Error> {
         let id = state.withLock { state -> Int in
             state.nextID += 1
             return state.nextID
         }
+        let timer = Mutex<Scheduled<Void>?>(nil)
+        defer { timer.withLock { $0 }?.cancel() }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<Element?, any Error>, Never>) in
                 let now = state.withLock { state -> Result<Element?, any Error>? in
@@ -96,18 +101,35 @@ final class InboundReader<Element: Sendable>: @unchecked Sendable {
                         return stash
                     }
                     if Task.isCancelled { return .failure(CancellationError()) }
+                    if let timeout, timeout <= .zero { return .failure(InboundReadTimeout()) }
                     state.waiter = (id, continuation)
                     return nil
                 }
-                if let now { continuation.resume(returning: now) }
+                if let now {
+                    continuation.resume(returning: now)
+                } else if let timeout, let eventLoop {
+                    let scheduled = eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
+                        self.expire(id, with: InboundReadTimeout())
+                    }
+                    timer.withLock { $0 = scheduled }
+                }
             }
         } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Result<Element?, any Error>, Never>? in
-                guard let waiter = state.waiter, waiter.id == id else { return nil }
-                state.waiter = nil
-                return waiter.continuation
-            }
-            waiter?.resume(returning: .failure(CancellationError()))
+            expire(id, with: CancellationError())
         }
     }
+
+    /// Ends the wait `id` with `error` if it is still waiting.
+    private func expire(_ id: Int, with error: any Error) {
+        let waiter = state.withLock { state -> CheckedContinuation<Result<Element?, any Error>, Never>? in
+            guard let waiter = state.waiter, waiter.id == id else { return nil }
+            state.waiter = nil
+            return waiter.continuation
+        }
+        waiter?.resume(returning: .failure(error))
+    }
+}
+
+/// A read waited longer than it was allowed; the element it waited for goes to the next read.
+struct InboundReadTimeout: Error {
 }

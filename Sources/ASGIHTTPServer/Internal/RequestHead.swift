@@ -8,6 +8,8 @@ struct RequestHead {
     var headers: ASGIHeaders
     /// `Content-Length`, when given and valid.
     var contentLength: Int?
+    /// A `Content-Length` past any length this server can hold (`Int.max`): answered with 413.
+    var oversizedContentLength: String?
     /// `Transfer-Encoding` is present (the body is chunked).
     var isChunked = false
     /// Whether the connection may carry another request after this one.
@@ -45,7 +47,11 @@ struct RequestHead {
                 if Self.containsToken(lowered, Self.keepAliveToken) { connectionKeepAlive = true }
                 if Self.containsToken(lowered, Self.upgrade) { connectionUpgrade = true }
             case 14 where nameBytes == Self.contentLengthName:
-                contentLength = ContentLength.value(valueBytes)
+                switch ContentLength.parse(valueBytes) {
+                case .length(let length): contentLength = length
+                case .tooLarge: oversizedContentLength = value
+                case .malformed: break
+                }
             case 17 where nameBytes == Self.transferEncoding:
                 isChunked = true
             default:

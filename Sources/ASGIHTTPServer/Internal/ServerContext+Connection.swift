@@ -49,23 +49,24 @@ extension ServerContext {
         let request = RequestHead(head)
         let client = accepted.channel.remoteAddress.flatMap(ASGIAddress.init(_:))
 
+        var asgiHead = request.asgiHead(head, rootPath: rootPath, client: client, server: accepted.channel.localAddress.flatMap(ASGIAddress.init(_:)))
+        do {
+            try asgiHead.applyRequestRules()
+        } catch {
+            logger.notice("Refused a WebSocket handshake: \(error.message)")
+            try await refuseHandshake(error.response, head: head, answer: answer, accepted: accepted)
+            webSocketAccessLog(id: id, client: client, head: head, status: error.response.status, started: started)
+            return
+        }
         guard accepted.admitted, admitRequest() else {
             logger.warning("Connection or concurrency limit reached; answered 503 to a WebSocket handshake.")
-            answer.succeed(nil)
-            if case .http(let http) = try await accepted.upgrade.get() {
-                try await http.executeThenClose { _, outbound in
-                    let parts = ResponseHead.plain(.serviceUnavailable, version: head.version, close: true, serverHeader: configuration.serverHeader)
-                    try? await outbound.write(contentsOf: parts)
-                    try? await http.channel.close(mode: .output).get()
-                }
-            }
+            try await refuseHandshake(.serviceUnavailable, head: head, answer: answer, accepted: accepted)
             webSocketAccessLog(id: id, client: client, head: head, status: 503, started: started)
             return
         }
         defer { requestDone() }
 
-        let scope = request.asgiHead(head, rootPath: rootPath, client: client, server: accepted.channel.localAddress.flatMap(ASGIAddress.init(_:)))
-            .webSocketScope(state: stateSnapshot, extensions: ServerContext.webSocketExtensions)
+        let scope = asgiHead.webSocketScope(state: stateSnapshot, extensions: ServerContext.webSocketExtensions)
         let session = WebSocketSession(server: self, head: head, answer: answer, allocator: accepted.channel.allocator)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await session.runApplication(scope: scope) }
@@ -92,6 +93,18 @@ extension ServerContext {
         let status = session.accepted ? 101 : session.denialStatus
         metrics.webSocketEnded(accepted: session.accepted, status: status, nanoseconds: (ContinuousClock.now - started).nanoseconds)
         webSocketAccessLog(id: id, client: client, head: head, status: status, started: started)
+    }
+
+    /// Refuses a handshake without calling the application: `response`, then the connection closes.
+    private func refuseHandshake(_ response: PlainResponse, head: HTTPRequestHead, answer: EventLoopPromise<HTTPHeaders?>, accepted: AcceptedConnection) async throws {
+        answer.succeed(nil)
+        if case .http(let http) = try await accepted.upgrade.get() {
+            try await http.executeThenClose { _, outbound in
+                let parts = ResponseHead.plain(response, version: head.version, close: true, serverHeader: configuration.serverHeader)
+                try? await outbound.write(contentsOf: parts)
+                try? await http.channel.close(mode: .output).get()
+            }
+        }
     }
 
     private func webSocketAccessLog(id: RequestID, client: ASGIAddress?, head: HTTPRequestHead, status: Int, started: ContinuousClock.Instant) {

@@ -61,6 +61,18 @@ final class RequestBodyChannel: WSGIInputSource, @unchecked Sendable {
         }
     }
 
+    /// Queues what was read before the application started (no back-pressure: nobody reads yet);
+    /// with `finished`, that is the whole body.
+    func preload(_ chunk: [UInt8], finished isComplete: Bool) {
+        lock.withLock {
+            if !chunk.isEmpty {
+                chunks.append(chunk)
+                buffered += chunk.count
+            }
+            if isComplete { finished = true }
+        }
+    }
+
     /// The body is complete: reads return what is left, then the end.
     func finish() {
         lock.withLock { finished = true }
