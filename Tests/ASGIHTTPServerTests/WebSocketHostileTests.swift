@@ -99,7 +99,8 @@ struct WebSocketHostileTests {
         })
         #expect(output["code"] as? Int == 1009)
         #expect(output["next"] as? Bool == true)
-        #expect(try await reports.next() == "disconnect 1009")
+        // The hostile connection and the next one end in either order.
+        #expect(Set([try await reports.next(), try await reports.next()]) == ["disconnect 1009", "disconnect 1000"])
     }
 
     @Test("A ping flood from a peer that does not read gets pongs only while it reads")
@@ -145,7 +146,8 @@ struct WebSocketHostileTests {
         #expect(output["first"] as? Int == 0x9)
         #expect(output["code"] as? Int == 1011)
         #expect(output["next"] as? Bool == true)
-        #expect(try await reports.next() == "disconnect 1006")
+        // The silent connection and the next one end in either order.
+        #expect(Set([try await reports.next(), try await reports.next()]) == ["disconnect 1006", "disconnect 1000"])
     }
 
     @Test("A peer's close with a code no endpoint may send is answered with 1002; an application's is refused")
