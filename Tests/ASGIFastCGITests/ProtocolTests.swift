@@ -87,6 +87,18 @@ struct ProtocolTests {
         }
     }
 
+    @Test("A NUL in the decoded path gets 400 before the application runs, as over HTTP; the next request is served")
+    func nulInPath() async throws {
+        try await withOneWorker("nul") { server, path, directory in
+            let encoded = try await cgiFcgi(path, environment: cgiRequest("/files/a%00.txt"), in: directory)
+            #expect(encoded.output.hasPrefix("Status: 400 "), "\(encoded.output.prefix(200))")
+            #expect(encoded.output.contains("NUL"))
+            // (A raw NUL cannot arrive in PATH_INFO: libfcgi keeps parameters as C strings.)
+            #expect(try await cgiFcgi(path, environment: cgiRequest("/files/a.txt"), in: directory).output.hasPrefix("Status: 200 OK"))
+            #expect(server.status.rejectedRequests == 1)
+        }
+    }
+
     @Test("Parameter limits: too many or too large parameters get 431; a bad CONTENT_LENGTH gets 400")
     func parameterLimits() async throws {
         try await withOneWorker("params", configure: {

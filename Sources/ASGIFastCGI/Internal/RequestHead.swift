@@ -16,6 +16,9 @@ struct RequestHead {
         case invalidContentLength(String)
         /// `CONTENT_LENGTH` is past any body (413).
         case contentLengthTooLarge(String)
+        /// The decoded path holds a NUL byte (400), the rule every frontend applies
+        /// (`RequestHeadProblem.nulInPath` of the protocol core).
+        case nulInPath
 
         /// The answer the web server gets.
         func response(maxCount: Int, maxBytes: Int) -> PlainResponse {
@@ -28,6 +31,8 @@ struct RequestHead {
                 return .invalidContentLength(value)
             case .contentLengthTooLarge(let value):
                 return .contentLengthTooLarge(value)
+            case .nulInPath:
+                return RequestHeadProblem.nulInPath.response
             }
         }
     }
@@ -88,6 +93,8 @@ struct RequestHead {
             }
         }
         let cgi = builder.build(mountPoint: rootPath)
+        // The web server checks Host itself; the path it may pass on decoded, NUL included.
+        if cgi.head.target.path.utf8.contains(0) { throw .nulInPath }
         var extensions = Self.extensions
         if paramsInScope, !cgi.extraVariables.isEmpty {
             extensions["fastcgi"] = ["params": Dictionary(cgi.extraVariables.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })]
