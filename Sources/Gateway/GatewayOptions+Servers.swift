@@ -36,6 +36,10 @@ extension GatewayOptions {
         configuration.accessLog = serving.accessLog
         configuration.rootPath = serving.rootPath ?? ""
         configuration.maxConcurrentRequests = serving.limitConcurrency
+        configuration.bodyReadTimeout = httpClients.bodyReadTimeout
+        configuration.minimumBodyDataRate = httpClients.minimumBodyDataRate
+        configuration.maxWebSocketMessageBytes = httpClients.wsMaxSize
+        configuration.webSocketPingInterval = httpClients.webSocketPingInterval
     }
 
     /// The application the HTTP server runs: `application` behind the slow-request log and the

@@ -53,6 +53,7 @@ struct GatewayOptions: ParsableCommand {
     @OptionGroup(title: "Serving (both servers)") var serving: ServingOptions
     @OptionGroup(title: "FastCGI unix socket") var unixSocket: UnixSocketOptions
     @OptionGroup(title: "HTTP behind a reverse proxy") var proxy: ProxyOptions
+    @OptionGroup(title: "HTTP clients and WebSockets") var httpClients: HTTPClientOptions
 
     // MARK: Supervised worker processes (SupervisionOptions.swift)
 

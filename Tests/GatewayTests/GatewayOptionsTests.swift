@@ -53,6 +53,24 @@ struct GatewayOptionsTests {
         #expect(http.rootPath == "")
         #expect(http.maxConcurrentRequests == nil)
         #expect(!options.proxy.proxyHeaders)
+        #expect(http.bodyReadTimeout == ServerDefaults.readTimeout)
+        #expect(http.minimumBodyDataRate == ServerDefaults.minimumBodyDataRate)
+        #expect(http.maxWebSocketMessageBytes == ServerDefaults.maxWebSocketMessageBytes)
+        #expect(http.webSocketPingInterval == ServerDefaults.webSocketPingInterval)
+    }
+
+    @Test func httpClientAndWebSocketLimitsReachTheHTTPServer() throws {
+        let limits = httpConfiguration(try parse([
+            "--http", "127.0.0.1:0", "--body-timeout", "2.5", "--min-body-rate", "1000", "--ws-max-size", "4096", "--ws-ping-interval", "7",
+        ]))
+        #expect(limits.bodyReadTimeout == .milliseconds(2500))
+        #expect(limits.minimumBodyDataRate?.bytesPerSecond == 1000)
+        #expect(limits.maxWebSocketMessageBytes == 4096)
+        #expect(limits.webSocketPingInterval == .seconds(7))
+        let off = httpConfiguration(try parse(["--http", "127.0.0.1:0", "--body-timeout", "0", "--min-body-rate", "0", "--ws-ping-interval", "0"]))
+        #expect(off.bodyReadTimeout == nil)
+        #expect(off.minimumBodyDataRate == nil)
+        #expect(off.webSocketPingInterval == nil)
     }
 
     @Test func everyServingOptionReachesBothServers() throws {
@@ -119,6 +137,10 @@ struct GatewayOptionsTests {
         (["--proxy-headers", "--forwarded-allow-ips", "localhost"], "'localhost' is not an IP address"),
         (["--proxy-headers", "--forwarded-allow-ips", "10.0.0.1/8"], "10.0.0.0/8"),
         (["--proxy-headers", "--forwarded-allow-ips", ""], "empty"),
+        (["--body-timeout=-1"], "--body-timeout must be a number of seconds"),
+        (["--ws-ping-interval", "nan"], "--ws-ping-interval must be a number of seconds"),
+        (["--min-body-rate=-5"], "--min-body-rate must be 0 or more"),
+        (["--ws-max-size", "0"], "--ws-max-size must be at least 1"),
     ])
     func refusals(arguments: [String], message: String) {
         let text = refusal(arguments)
@@ -143,6 +165,10 @@ struct GatewayOptionsTests {
             ("--proxy-headers", "X-Forwarded-For"),
             ("--forwarded-allow-ips <LIST>", "10.0.0.0/8"),
             ("--access-log/--no-access-log", "one line per request"),
+            ("--body-timeout <SECONDS>", "408"),
+            ("--min-body-rate <BYTES>", "MinRequestBodyDataRate"),
+            ("--ws-max-size <BYTES>", "1009"),
+            ("--ws-ping-interval <SECONDS>", "1011"),
         ] {
             // The option's entry: its line and the indented lines under it.
             guard let start = help.range(of: "  " + option) else {
@@ -154,7 +180,7 @@ struct GatewayOptionsTests {
             let entry = rest[..<end].split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
             #expect(entry.contains(explanation), "\(option): \(entry)")
         }
-        for title in ["SERVING (BOTH SERVERS)", "FASTCGI UNIX SOCKET", "HTTP BEHIND A REVERSE PROXY"] {
+        for title in ["SERVING (BOTH SERVERS)", "FASTCGI UNIX SOCKET", "HTTP BEHIND A REVERSE PROXY", "HTTP CLIENTS AND WEBSOCKETS"] {
             #expect(help.contains(title), "\(title)")
         }
     }
