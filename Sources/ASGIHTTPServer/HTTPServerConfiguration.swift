@@ -36,11 +36,11 @@ public struct HTTPServerConfiguration: Sendable {
     /// The longest the server waits for the next bytes of a request body the application is
     /// reading: past it the request gets 408 (or, once its response has started, the connection
     /// closes) and the application's `receive()` returns `http.disconnect`. `nil`: no limit.
-    /// Default ``ASGI/ServerDefaults/readTimeout``.
+    /// Default `ServerDefaults.readTimeout`.
     public var bodyReadTimeout: Duration?
     /// The slowest a client may send a request body, measured over the time the server waits for
     /// it (the application's own work does not count): a slower upload is cut off as by
-    /// ``bodyReadTimeout``. `nil`: no minimum. Default ``ASGI/ServerDefaults/minimumBodyDataRate``
+    /// ``bodyReadTimeout``. `nil`: no minimum. Default `ServerDefaults.minimumBodyDataRate`
     /// (240 bytes per second after 5 seconds).
     ///
     /// With both, a client that trickles a few bytes and stalls cannot hold a request (nor, for a
@@ -69,11 +69,11 @@ public struct HTTPServerConfiguration: Sendable {
     /// the connection. Default 5 seconds.
     public var webSocketCloseTimeout: Duration
     /// Most frames one WebSocket message may arrive in; past it the connection closes with 1009.
-    /// Default ``ASGI/ServerDefaults/maxWebSocketFragments``.
+    /// Default `ServerDefaults.maxWebSocketFragments`.
     public var maxWebSocketFragments = ServerDefaults.maxWebSocketFragments
     /// How often the server pings a WebSocket peer that sent nothing since the last ping; a peer
     /// that stays silent for a whole interval after a ping is closed with 1011. `nil`: no pings
-    /// and no idle close. Default ``ASGI/ServerDefaults/webSocketPingInterval``.
+    /// and no idle close. Default `ServerDefaults.webSocketPingInterval`.
     public var webSocketPingInterval: Duration? = ServerDefaults.webSocketPingInterval
     /// Log one line per request (at `info`, as uvicorn's access log). Default `true`.
     public var accessLog: Bool
