@@ -83,6 +83,8 @@ public enum ConformanceTable {
         public var wire: Bool?
         /// The status nginx answers with itself (it refuses the request).
         public var nginxStatus: Int?
+        /// The status Hummingbird's own HTTP parser answers with before the mount sees the request.
+        public var hummingbirdStatus: Int?
         /// Sent without `Connection: close`, so the server frames the body.
         public var keepAlive: Bool?
         public var expect: Expectation
