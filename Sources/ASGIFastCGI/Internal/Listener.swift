@@ -108,7 +108,7 @@ final class Listener: @unchecked Sendable {
         defer { freeAcceptors.subtract(1, ordering: .relaxed) }
         if !blockingAccept { pthread_mutex_lock(acceptLock) }
         defer { if !blockingAccept { pthread_mutex_unlock(acceptLock) } }
-        while !isStopping {
+        while !isStopping || takeDrainTicket() {
             var address = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let connection = withUnsafeMutablePointer(to: &address) { pointer in
@@ -132,6 +132,7 @@ final class Listener: @unchecked Sendable {
             let code = errno
             switch code {
             case EAGAIN, EWOULDBLOCK:
+                if isStopping { return nil }   // Drained.
                 var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
                 Posix.poll(&fds, timeoutMilliseconds: -1)
             case EINTR, ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH:
@@ -187,9 +188,32 @@ final class Listener: @unchecked Sendable {
 
     // MARK: Stopping
 
+    /// Connections still to accept after the server stopped (see ``stop()``).
+    private let drainBudget = Atomic<Int>(0)
+
+    /// Whether one more connection may be accepted after the server stopped.
+    private func takeDrainTicket() -> Bool {
+        var budget = drainBudget.load(ordering: .relaxed)
+        while budget > 0 {
+            let (exchanged, current) = drainBudget.compareExchange(expected: budget, desired: budget - 1, ordering: .relaxed)
+            if exchanged { return true }
+            budget = current
+        }
+        return false
+    }
+
     /// Stops accepting: wakes every waiting worker, refuses new connections (not for an inherited
     /// socket, which its owner may hand to the next instance) and removes our unix socket file.
+    ///
+    /// On an inherited socket (a supervised worker's), the connections already queued when it
+    /// stops are still accepted and served, at most as many as the queue held then: the web
+    /// server sent their requests and waits for them, and they would be reset when the last
+    /// process holding the socket closes it. (The supervisor removes the socket file first, so
+    /// no more arrive; on a reload, the next generation's workers accept the rest.)
     func stop() {
+        if case .inherited = bind, !isStopping {
+            drainBudget.store(queueDepth() ?? 0, ordering: .relaxed)
+        }
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         var byte: UInt8 = 1
         _ = write(wakeWrite, &byte, 1)

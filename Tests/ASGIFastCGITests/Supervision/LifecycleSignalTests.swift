@@ -95,6 +95,47 @@ struct LifecycleSignalTests {
         }
     }
 
+    /// SIGTERM while requests wait in the FastCGI socket's queue (the one worker thread busy):
+    /// they were sent by the web server, which waits for them, so they are accepted and answered
+    /// rather than reset when the socket closes.
+    @Test func sigtermServesTheRequestsQueuedOnTheSocket() async throws {
+        try await withTestDirectory("sv-drain") { directory in
+            let app = try await SupervisedApp.start(in: directory, fastCGI: true, arguments: ["--workers", "1", "--threads", "1"])
+            try await onFailure({ await app.stop() }) {
+                let socket = app.socket!
+                let gate = directory.file("gate")
+                defer { _ = FileManager.default.createFile(atPath: gate, contents: nil) }
+                let request = { @Sendable (uri: String) in
+                    FastCGIWire.request(params: [("REQUEST_METHOD", "GET"), ("REQUEST_URI", uri), ("SERVER_PROTOCOL", "HTTP/1.1"), ("HTTP_HOST", "drain.test")])
+                }
+                let answers = try await offPool { () -> [String] in
+                    // The one thread waits on the gate...
+                    let first = try RawConnection(unixPath: socket)
+                    first.send(request("/wait?file=\(gate)"))
+                    let deadline = ContinuousClock.now + .seconds(60)
+                    while (try? rawGet(port: app.port!, path: "/status?json", timeout: .seconds(10)).text.contains("\"requests_in_flight\":1")) != true {
+                        guard ContinuousClock.now < deadline else { throw TestFailure("the waiting request never started") }
+                        usleep(10_000)
+                    }
+                    // ...while two more requests wait in the socket's queue.
+                    let queued = try (0..<2).map { _ in try RawConnection(unixPath: socket) }
+                    for connection in queued { connection.send(request("/")) }
+                    app.process.signal(SIGTERM)
+                    while app.logLines(containing: "FastCGI server stopping").isEmpty {
+                        guard ContinuousClock.now < deadline, app.process.poll() == nil else { throw TestFailure("the worker did not start stopping") }
+                        usleep(10_000)
+                    }
+                    _ = FileManager.default.createFile(atPath: gate, contents: nil)
+                    return ([first] + queued).map { String(decoding: $0.readResponse().stdout, as: UTF8.self) }
+                }
+                #expect(answers.count == 3)
+                #expect(answers.allSatisfy { $0.hasPrefix("Status: 200 OK") }, "\(answers)")
+                #expect(answers.dropFirst().allSatisfy { $0.hasSuffix("hello") }, "\(answers)")
+                #expect(try await app.process.wait(timeout: .seconds(60)) == 0)
+            }
+        }
+    }
+
     /// SIGKILL of the supervisor: its workers notice and exit by themselves.
     @Test func workersExitWhenTheSupervisorIsKilled() async throws {
         try await withTestDirectory("sv-kill") { directory in
