@@ -68,6 +68,11 @@ public struct HTTPServerConfiguration: Sendable {
     /// How long the server waits for the peer's answer to a WebSocket close frame before it drops
     /// the connection. Default 5 seconds.
     public var webSocketCloseTimeout: Duration
+    /// Most requests one keep-alive connection may carry; the last one's response says
+    /// `Connection: close` (nginx's `keepalive_requests`), so a client cannot keep one connection,
+    /// and what it holds, for ever. `nil`: no limit. Default
+    /// `ServerDefaults.maxRequestsPerConnection`.
+    public var maxRequestsPerConnection: Int? = ServerDefaults.maxRequestsPerConnection
     /// Most frames one WebSocket message may arrive in; past it the connection closes with 1009.
     /// Default `ServerDefaults.maxWebSocketFragments`.
     public var maxWebSocketFragments = ServerDefaults.maxWebSocketFragments

@@ -169,4 +169,35 @@ struct LimitTests {
         }
         #expect(result.stdout == "closed after 1 response\n", "\(result.stderr)")
     }
+
+    @Test("A keep-alive connection carries at most maxRequestsPerConnection requests; the last says Connection: close")
+    func requestsPerConnectionCap() async throws {
+        let app = ASGIApp { _, _, send in try await respond(send, "ok") }
+        let configuration = testConfiguration {
+            $0.maxRequestsPerConnection = 3
+            $0.idleTimeout = .milliseconds(500)
+        }
+        let script = """
+            import socket, sys
+            def pipelined(count):
+                s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                s.settimeout(20)
+                s.sendall(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n" * count)
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                return data
+            data = pipelined(5)
+            last = data.split(b"HTTP/1.1 200")[-1].lower()
+            print(data.count(b"HTTP/1.1 200"), b"connection: close" in last, pipelined(1).count(b"HTTP/1.1 200"))
+            """
+        let result = try await withServer(app, configuration: configuration) { server in
+            try await python(script, ["\(server.port)"])
+        }
+        // Three answered, the third closing the connection; a new connection is served.
+        #expect(result.stdout == "3 True 1\n", "\(result.stdout) \(result.stderr)")
+    }
 }

@@ -35,6 +35,8 @@ public enum ServerDefaults {
     public static let maxWebSocketMessageBytes = 16 * 1024 * 1024
     /// How long a server waits for the peer's answer to its WebSocket close frame: 5 seconds.
     public static let webSocketCloseTimeout: Duration = .seconds(5)
+    /// Most requests one keep-alive connection may carry: 1,000 (nginx's `keepalive_requests`).
+    public static let maxRequestsPerConnection = 1000
     /// Most frames one WebSocket message may arrive in: 4,096 (closed with 1009 past it). Every
     /// frame held until the message completes costs memory, whatever its size.
     public static let maxWebSocketFragments = 4096

@@ -107,8 +107,11 @@ final class HTTPConnection: @unchecked Sendable {
         do {
             var head = firstHead
             if head == nil { head = try await nextHead() }
+            let cap = server.configuration.maxRequestsPerConnection
+            var served = 0
             while let current = head {
-                guard try await serveRequest(current) else { break }
+                served += 1
+                guard try await serveRequest(current, last: cap.map { served >= $0 } ?? false) else { break }
                 head = try await nextHead()
             }
         } catch {
@@ -124,8 +127,9 @@ final class HTTPConnection: @unchecked Sendable {
         return nil
     }
 
-    /// Serves one request; returns whether the connection may carry another.
-    private func serveRequest(_ head: HTTPRequestHead) async throws -> Bool {
+    /// Serves one request (`last`: the connection's last, by `maxRequestsPerConnection`); returns
+    /// whether the connection may carry another.
+    private func serveRequest(_ head: HTTPRequestHead, last: Bool) async throws -> Bool {
         let started = ContinuousClock.now
         let id = RequestID()
         let request = RequestHead(head)
@@ -175,7 +179,7 @@ final class HTTPConnection: @unchecked Sendable {
             guard case .end = try await nextPart() else { return false }
             bodyDone = true
         }
-        let exchange = HTTPExchange(connection: self, head: head, request: request, bodyDone: bodyDone)
+        let exchange = HTTPExchange(connection: self, head: head, request: request, bodyDone: bodyDone, lastOnConnection: last)
         let alreadyClosed = shared.withLock { shared -> Bool in
             shared.current = exchange
             return shared.closed

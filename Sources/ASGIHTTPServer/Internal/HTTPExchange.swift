@@ -90,14 +90,17 @@ final class HTTPExchange: Sendable {
     private let allocator: ByteBufferAllocator
     private let state: Mutex<State>
 
-    /// - Parameter bodyDone: the request has no body and its end was already read.
-    init(connection: HTTPConnection, head: HTTPRequestHead, request: RequestHead, bodyDone: Bool) {
+    /// - Parameters:
+    ///   - bodyDone: the request has no body and its end was already read.
+    ///   - lastOnConnection: the connection has served as many requests as it may: this response
+    ///     says `Connection: close` and the connection ends after it.
+    init(connection: HTTPConnection, head: HTTPRequestHead, request: RequestHead, bodyDone: Bool, lastOnConnection: Bool = false) {
         self.connection = connection
         self.version = head.version
         self.method = head.method.rawValue
         self.expectsContinue = request.expectsContinue
         self.acceptsTrailers = request.acceptsTrailers && head.version.major == 1 && head.version.minor >= 1
-        self.requestKeepAlive = request.keepAlive
+        self.requestKeepAlive = request.keepAlive && !lastOnConnection
         self.wantsUpgrade = request.wantsUpgrade
         self.bodyLimit = connection.server.configuration.maxRequestBodyBytes
         self.allocator = connection.channel.allocator
