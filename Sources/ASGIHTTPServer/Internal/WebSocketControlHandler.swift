@@ -119,7 +119,7 @@ final class WebSocketControlHandler: ChannelDuplexHandler, RemovableChannelHandl
                 closeSent = true
                 var payload = frame.unmaskedData
                 var code = payload.readSlice(length: 2) ?? ByteBuffer()
-                if frame.unmaskedData.readableBytes == 1 || code.getInteger(at: code.readerIndex, as: UInt16.self).map({ !WebSocketCloseCode.peerMaySend(Int($0)) }) == true {
+                if !Self.mayEcho(closePayload: frame.unmaskedData) {
                     code = context.channel.allocator.buffer(capacity: 2)
                     code.write(webSocketErrorCode: .protocolError)
                 }
@@ -131,6 +131,15 @@ final class WebSocketControlHandler: ChannelDuplexHandler, RemovableChannelHandl
         default:
             guard !closeReceived else { return }
             context.fireChannelRead(data)
+        }
+    }
+
+    /// Whether a peer's close payload may be echoed: empty, or a code an endpoint may send.
+    private static func mayEcho(closePayload payload: ByteBuffer) -> Bool {
+        switch payload.readableBytes {
+        case 0: return true
+        case 1: return false
+        default: return payload.getInteger(at: payload.readerIndex, as: UInt16.self).map { WebSocketCloseCode.peerMaySend(Int($0)) } ?? false
         }
     }
 
