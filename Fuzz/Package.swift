@@ -18,6 +18,7 @@ let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
     ("FuzzContentLength", [.product(name: "ASGI", package: "swift-asgi")]),
     ("FuzzResponseFraming", [.product(name: "ASGI", package: "swift-asgi")]),
     ("FuzzCGIParams", [.product(name: "ASGI", package: "swift-asgi")]),
+    ("FuzzStartResponse", [.product(name: "ASGI", package: "swift-asgi")]),
 ]
 
 let swiftSettings: [SwiftSetting] = [
