@@ -1,3 +1,4 @@
+import ASGIConformance
 import Foundation
 import Glibc
 import Synchronization
@@ -173,20 +174,8 @@ struct RawHTTPResponse: Sendable {
 /// GET `path` from 127.0.0.1:`port` with `Connection: close`, reading to the end (blocking: call
 /// it off the cooperative pool). Throws when the connection fails or ends before a response.
 func rawGet(port: Int, path: String, timeout: Duration) throws -> RawHTTPResponse {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TestFailure("socket failed: errno \(errno)") }
+    let fd = try connectToLoopback(port: port, timeout: timeout)
     defer { close(fd) }
-    let seconds = timeout.components.seconds
-    var limit = timeval(tv_sec: Int(max(1, seconds)), tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    let connected = withUnsafePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { throw TestFailure("connect to \(port) failed: errno \(errno)") }
     let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
     guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
         throw TestFailure("sending to \(port) failed: errno \(errno)")
@@ -218,6 +207,27 @@ func rawGet(port: Int, path: String, timeout: Duration) throws -> RawHTTPRespons
         body = dechunk(body)
     }
     return RawHTTPResponse(status: status, headers: headers, body: body)
+}
+
+/// A TCP connection to 127.0.0.1:`port` whose reads give up after `timeout` (at least a second).
+func connectToLoopback(port: Int, timeout: Duration) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket failed: errno \(errno)") }
+    var limit = timeval(tv_sec: Int(max(1, timeout.components.seconds)), tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else {
+        let code = errno
+        close(fd)
+        throw TestFailure("connect to \(port) failed: errno \(code)")
+    }
+    return fd
 }
 
 private func dechunk(_ bytes: [UInt8]) -> [UInt8] {
@@ -329,26 +339,12 @@ final class KeepAliveConnection: Sendable {
 
     /// Connects to `port`; every read gives up after `timeout`.
     init(port: Int, timeout: Duration = .seconds(30)) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket failed: errno \(errno)") }
-        var limit = timeval(tv_sec: Int(max(1, timeout.components.seconds)), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            Glibc.close(fd)
-            throw TestFailure("connect to \(port) failed: errno \(errno)")
-        }
+        fd = try connectToLoopback(port: port, timeout: timeout)
     }
 
     deinit { Glibc.close(fd) }
 
-    /// Sends `GET path` and reads its response, which must carry a `Content-Length`.
+    /// Sends `GET path` and reads its response, which must be framed (it stays open after it).
     func get(_ path: String) throws -> RawHTTPResponse {
         let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
         guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
@@ -356,25 +352,13 @@ final class KeepAliveConnection: Sendable {
         }
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
-        func receive() throws {
+        while true {
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             guard count > 0 else { throw TestFailure("the connection ended (errno \(errno)) after \(received.count) bytes of \(path)") }
             received.append(contentsOf: buffer[..<count])
+            if let response = try? parseRawResponse(received), response.complete, response.framed {
+                return RawHTTPResponse(status: response.status, headers: response.headers, body: response.body)
+            }
         }
-        while received.firstRange(of: Array("\r\n\r\n".utf8)) == nil { try receive() }
-        let end = received.firstRange(of: Array("\r\n\r\n".utf8))!
-        let head = String(decoding: received[..<end.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
-        let statusParts = head.first?.split(separator: " ") ?? []
-        guard statusParts.count >= 2, let status = Int(statusParts[1]) else { throw TestFailure("bad status line: \(head.first ?? "")") }
-        var headers: [(String, String)] = []
-        for line in head.dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            headers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
-        }
-        guard let length = headers.first(where: { $0.0.lowercased() == "content-length" }).flatMap({ Int($0.1) }) else {
-            throw TestFailure("no Content-Length in the answer to \(path)")
-        }
-        while received.count - end.upperBound < length { try receive() }
-        return RawHTTPResponse(status: status, headers: headers, body: Array(received[end.upperBound..<(end.upperBound + length)]))
     }
 }
