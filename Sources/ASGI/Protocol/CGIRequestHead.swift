@@ -59,6 +59,7 @@ import Darwin
         private var headers = ASGIHeaders()
         private var extras: [(name: String, value: String)] = []
 
+        /// An empty builder: no variables yet.
         public init() {
             headers.elements.reserveCapacity(16)
             extras.reserveCapacity(16)
