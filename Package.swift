@@ -215,30 +215,44 @@ let package = Package(
             path: "examples/LegacyMigration/Main",
             swiftSettings: swiftSettings
         ),
+        // What the test targets share: gates, recorders, child processes, external tools, log capture.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AsyncBridgeTests",
-            dependencies: ["AsyncBridge"],
+            dependencies: ["TestSupport", "AsyncBridge"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ASGITests",
-            dependencies: ["ASGI", "ASGITesting", "AsyncBridge"],
+            dependencies: [
+                "TestSupport", "ASGI", "ASGITesting", "AsyncBridge",
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ASGIToolkitTests",
-            dependencies: ["ASGI", "ASGITesting", "ASGIToolkit"],
+            dependencies: ["TestSupport", "ASGI", "ASGITesting", "ASGIToolkit"],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HelloLegacyTests",
-            dependencies: ["ASGI", "ASGITesting", "HelloLegacy"],
+            dependencies: ["TestSupport", "ASGI", "ASGITesting", "HelloLegacy"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ASGIHTTPServerTests",
             dependencies: [
+                "TestSupport",
                 "ASGI",
                 "ASGIHTTPServer",
                 "AsyncBridge",
@@ -256,6 +270,7 @@ let package = Package(
         .testTarget(
             name: "ASGIFastCGITests",
             dependencies: [
+                "TestSupport",
                 "ASGI",
                 "ASGIConformance",
                 "ASGIFastCGI",
@@ -273,6 +288,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
+                "TestSupport",
                 "ASGI",
                 "ASGIFastCGI",
                 "ASGIHTTPServer",
@@ -284,7 +300,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LegacyMigrationTests",
-            dependencies: ["ASGI", "ASGITesting", "AsyncBridge", "LegacyMigrationApp"],
+            dependencies: ["TestSupport", "ASGI", "ASGITesting", "AsyncBridge", "LegacyMigrationApp"],
             swiftSettings: swiftSettings
         ),
     ],

@@ -4,6 +4,7 @@ import ASGIFastCGI
 import ASGIHTTPServer
 import Foundation
 import Logging
+import TestSupport
 import Testing
 
 // The conformance matrix: the same two applications (WSGI-style and ASGI) served by FastCGI behind

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// The repository's root (this file is Tests/ASGIFastCGITests/DeployTests.swift).

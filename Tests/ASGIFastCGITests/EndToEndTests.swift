@@ -2,6 +2,7 @@
 import ASGIFastCGI
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// nginx's locations for the end-to-end tests; `$backend` is the server's address.

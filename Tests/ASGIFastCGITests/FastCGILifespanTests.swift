@@ -2,6 +2,7 @@ import ASGI
 import ASGIFastCGI
 import Foundation
 import Logging
+import TestSupport
 import Testing
 
 /// An ASGI application whose lifespan fills `state` and records, in order, what happened, and

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// The `HelloLegacy` example through the `Gateway` runner's command line, as `make run` starts it.

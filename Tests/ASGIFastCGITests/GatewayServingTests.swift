@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// The runner's serving options end to end: the `GatewayProbe` application run through its

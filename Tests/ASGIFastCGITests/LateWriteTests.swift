@@ -2,6 +2,7 @@ import ASGI
 import ASGIFastCGI
 import Foundation
 import Logging
+import TestSupport
 import Testing
 
 /// An application task that outlives its request (a leaked `Task`) must not reach the next

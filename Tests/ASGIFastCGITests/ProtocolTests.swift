@@ -2,6 +2,7 @@ import ASGI
 import ASGIFastCGI
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 let cgiFcgiExecutable = "/usr/bin/cgi-fcgi"

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// A load client: `threads` threads GET `/hello` through nginx (a new connection each), until

@@ -2,6 +2,7 @@ import ASGI
 import ASGIFastCGI
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// The group nginx's workers run in on Debian, and a group that surely does not exist.

@@ -4,6 +4,7 @@ import AsyncBridge
 import Foundation
 import InMemoryLogging
 import Logging
+import TestSupport
 import Testing
 
 /// Requests end to end over real sockets with curl and raw HTTP/1.1 from Python.

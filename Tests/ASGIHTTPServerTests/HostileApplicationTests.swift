@@ -2,6 +2,7 @@ import ASGI
 import ASGIHTTPServer
 import InMemoryLogging
 import Logging
+import TestSupport
 import Testing
 
 /// Applications that break their response's framing: the server keeps HTTP/1.1's framing for

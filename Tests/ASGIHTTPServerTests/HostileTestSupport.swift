@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// A raw HTTP/1.1 client in Python for hostile tests: it sends bytes exactly as given, reads the

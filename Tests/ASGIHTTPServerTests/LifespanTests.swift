@@ -2,6 +2,7 @@ import ASGI
 import ASGIHTTPServer
 import InMemoryLogging
 import Logging
+import TestSupport
 import Testing
 
 /// The lifespan scope around serving.

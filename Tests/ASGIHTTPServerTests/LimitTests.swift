@@ -1,5 +1,6 @@
 import ASGI
 import ASGIHTTPServer
+import TestSupport
 import Testing
 
 /// Limits the server enforces for the application.
@@ -94,7 +95,7 @@ struct LimitTests {
         let configuration = testConfiguration { $0.maxConcurrentRequests = 1 }
         try await withServer(app, configuration: configuration) { server in
             let slow = try await ChildProcess.launch("/usr/bin/curl", ["--silent", "--max-time", "30", "-w", "|%{http_code}", "\(server.url)/slow"])
-            defer { slow.stop() }
+            defer { slow.terminate() }
             #expect(try await started.next() == "slow")
             let rejected = try await curl(["-w", "|%{http_code}", "\(server.url)/fast"])
             #expect(rejected.stdout == "Service Unavailable|503")
@@ -120,7 +121,7 @@ struct LimitTests {
         let configuration = testConfiguration { $0.maxConcurrentConnections = 1 }
         try await withServer(app, configuration: configuration) { server in
             let slow = try await ChildProcess.launch("/usr/bin/curl", ["--silent", "--max-time", "30", "-w", "|%{http_code}", "\(server.url)/slow"])
-            defer { slow.stop() }
+            defer { slow.terminate() }
             #expect(try await started.next() == "slow")
             let rejected = try await curl(["-w", "|%{http_code}", "\(server.url)/second"])
             #expect(rejected.stdout == "Service Unavailable|503")

@@ -3,6 +3,7 @@ import ASGIHTTPServer
 import InMemoryLogging
 import Logging
 import MetricsTestKit
+import TestSupport
 import Testing
 
 /// Metrics and the access log.

@@ -7,6 +7,7 @@ import Logging
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Synchronization
+import TestSupport
 import Testing
 
 /// A running test server.
@@ -17,12 +18,6 @@ struct TestServer: Sendable {
     var ws: String { "ws://127.0.0.1:\(port)" }
 }
 
-/// A failure in the test harness itself.
-struct HarnessError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// The configuration tests start from: loopback, an ephemeral port, no access log noise.
 func testConfiguration(_ adjust: (inout HTTPServerConfiguration) -> Void = { _ in }) -> HTTPServerConfiguration {
     var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, gracefulShutdownTimeout: .seconds(20))
@@ -31,13 +26,6 @@ func testConfiguration(_ adjust: (inout HTTPServerConfiguration) -> Void = { _ i
     configuration.host = "127.0.0.1"
     configuration.port = 0
     return configuration
-}
-
-/// A logger whose entries the test can read.
-func memoryLogger(_ handler: InMemoryLogHandler = InMemoryLogHandler(), level: Logger.Level = .debug) -> Logger {
-    var logger = Logger(label: "asgi.http.test", factory: { _ in handler })
-    logger.logLevel = level
-    return logger
 }
 
 /// Runs `app` on a server bound to 127.0.0.1:0 for the length of `body`, then shuts it down
@@ -62,37 +50,12 @@ func withServer<R: Sendable>(
             var iterator = addresses.makeAsyncIterator()
             guard let address = await iterator.next(), let port = address.port else {
                 try await group.waitForAll()
-                throw HarnessError("the server stopped before it listened")
+                throw TestFailure("the server stopped before it listened")
             }
             let result = try await body(TestServer(port: port, trigger: trigger))
             trigger.triggerGracefulShutdown()
             try await group.waitForAll()
             return result
-        }
-    }
-}
-
-/// A one-way gate: tasks wait until the test opens it.
-final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func open() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    func wait() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { state -> Bool in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if now { continuation.resume() }
         }
     }
 }
@@ -131,163 +94,12 @@ final class Reports<Element: Sendable>: Sendable {
     }
 }
 
-/// A process a test started; stopped by its PID if it is still running when the test ends.
-final class ChildProcess: @unchecked Sendable {
-    struct Result: Sendable {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    private final class Output: Sendable {
-        let data = Mutex(Data())
-    }
-
-    /// Waiters for the first line of standard output.
-    private final class FirstLine: Sendable {
-        private let state = Mutex<(line: String??, waiters: [CheckedContinuation<String?, Never>])>((nil, []))
-
-        func offer(_ data: Data, atEnd: Bool) {
-            let (line, waiters) = state.withLock { state -> (String?, [CheckedContinuation<String?, Never>]) in
-                guard state.line == nil else { return (nil, []) }
-                if let newline = data.firstIndex(of: UInt8(ascii: "\n")) {
-                    state.line = .some(String(decoding: data[..<newline], as: UTF8.self))
-                } else if atEnd {
-                    state.line = .some(nil)
-                } else {
-                    return (nil, [])
-                }
-                defer { state.waiters = [] }
-                return (state.line!, state.waiters)
-            }
-            for waiter in waiters { waiter.resume(returning: line) }
-        }
-
-        func wait() async -> String? {
-            await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
-                let line = state.withLock { state -> String?? in
-                    if let line = state.line { return .some(line) }
-                    state.waiters.append(continuation)
-                    return .none
-                }
-                if let line { continuation.resume(returning: line) }
-            }
-        }
-    }
-
-    private let process = Process()
-    private let stdoutData = Output()
-    private let firstLineOfOutput = FirstLine()
-    private let stderrData = Output()
-    private let finished = DispatchGroup()
-
-    /// Starts a process. Spawning blocks the calling thread for a moment (Foundation waits for
-    /// the child to exec), so it happens on a thread of its own, never on the cooperative pool:
-    /// a few tests spawning at once would otherwise stall every task of the test run.
-    static func launch(_ executable: String, _ arguments: [String]) async throws -> ChildProcess {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ChildProcess, any Error>) in
-            Thread {
-                continuation.resume(with: Swift.Result { try ChildProcess(executable, arguments) })
-            }.start()
-        }
-    }
-
-    private init(_ executable: String, _ arguments: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
-        finished.enter()
-        finished.enter()
-        finished.enter()
-        process.terminationHandler = { [finished] _ in finished.leave() }
-        try process.run()
-        // Pipes are drained on threads of their own: a blocking read on a Dispatch global queue
-        // would take one of the few threads Linux's Dispatch shares with Swift's cooperative pool.
-        Thread { [stdoutData, firstLineOfOutput, finished] in
-            let handle = stdout.fileHandleForReading
-            var data = Data()
-            while true {
-                let chunk = handle.availableData
-                data.append(chunk)
-                firstLineOfOutput.offer(data, atEnd: chunk.isEmpty)
-                if chunk.isEmpty { break }
-            }
-            stdoutData.data.withLock { [data] in $0 = data }
-            finished.leave()
-        }.start()
-        Thread { [stderrData, finished] in
-            let data = stderr.fileHandleForReading.readDataToEndOfFile()
-            stderrData.data.withLock { $0 = data }
-            finished.leave()
-        }.start()
-    }
-
-    var pid: Int32 { process.processIdentifier }
-
-    /// The first line the process writes to standard output (`nil` if it exits without one).
-    func firstLine() async -> String? {
-        await firstLineOfOutput.wait()
-    }
-
-    /// Sends SIGTERM to the process (by its PID) if it is still running.
-    func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
-    }
-
-    /// Waits for the process to exit and its output to be read.
-    func result() async -> Result {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            finished.notify(queue: .global()) { continuation.resume() }
-        }
-        let stdout = stdoutData.data.withLock { $0 }
-        let stderr = stderrData.data.withLock { $0 }
-        return Result(
-            status: process.terminationStatus,
-            stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self)
-        )
-    }
-
-    deinit { stop() }
-}
-
-/// Runs a command to its end.
-func run(_ executable: String, _ arguments: [String]) async throws -> ChildProcess.Result {
-    let child = try await ChildProcess.launch(executable, arguments)
-    defer { child.stop() }
-    return await child.result()
-}
-
-/// Runs curl (`--silent --show-error`, a 30 s cap) to its end.
-func curl(_ arguments: [String]) async throws -> ChildProcess.Result {
-    try await run("/usr/bin/curl", ["--silent", "--show-error", "--max-time", "30"] + arguments)
-}
-
-/// Runs a Python script (`python3 -c`) with arguments to its end.
-func python(_ script: String, _ arguments: [String] = []) async throws -> ChildProcess.Result {
-    try await run(pythonPath, ["-c", script] + arguments)
-}
-
-/// python3 from PATH (bootstrap.sh installs websockets and h11 for it).
-let pythonPath: String = {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
-    for directory in path.split(separator: ":") {
-        let candidate = "\(directory)/python3"
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-    }
-    return "/usr/bin/python3"
-}()
-
 /// Decodes a Python client's JSON output.
 func json(_ result: ChildProcess.Result) throws -> [String: Any] {
     guard result.status == 0,
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
     else {
-        throw HarnessError("client failed (\(result.status)): \(result.stdout) \(result.stderr)")
+        throw TestFailure("client failed (\(result.status)): \(result.stdout) \(result.stderr)")
     }
     return object
 }
@@ -322,19 +134,19 @@ struct StreamingServerProcess {
         let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let binary = directory.appendingPathComponent("StreamingServer").path
         guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw HarnessError("\(binary) is missing: build with `swift build --build-tests`")
+            throw TestFailure("\(binary) is missing: build with `swift build --build-tests`")
         }
         let process = try await ChildProcess.launch(binary, eventLoops ? ["--event-loops"] : [])
         guard let line = await process.firstLine(), line.hasPrefix("listening "), let port = Int(line.dropFirst(10)) else {
-            process.stop()
-            throw HarnessError("StreamingServer did not start: \(await process.result().stderr)")
+            process.terminate()
+            throw TestFailure("StreamingServer did not start: \(await process.result().stderr)")
         }
         return StreamingServerProcess(process: process, port: port)
     }
 
     /// Stops the server (SIGTERM: a graceful shutdown) and waits for it to exit.
     func stop() async {
-        process.stop()
+        process.terminate()
         _ = await process.result()
     }
 

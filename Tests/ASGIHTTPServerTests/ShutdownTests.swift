@@ -1,6 +1,7 @@
 import ASGI
 import ASGIHTTPServer
 import ServiceLifecycleTestKit
+import TestSupport
 import Testing
 
 /// Graceful shutdown as a swift-service-lifecycle service.
@@ -18,7 +19,7 @@ struct ShutdownTests {
         }
         try await withServer(app, configuration: testConfiguration { $0.runsOnEventLoops = onEventLoops }) { server in
             let client = try await ChildProcess.launch("/usr/bin/curl", ["--silent", "--max-time", "30", "-w", "|%{http_code}", "\(server.url)/"])
-            defer { client.stop() }
+            defer { client.terminate() }
             #expect(try await started.next() == "in flight")
             server.trigger.triggerGracefulShutdown()
             release.open()
@@ -42,7 +43,7 @@ struct ShutdownTests {
         }
         try await withServer(app, configuration: configuration) { server in
             let client = try await ChildProcess.launch("/usr/bin/curl", ["--silent", "--max-time", "30", "-w", "|%{http_code}", "\(server.url)/"])
-            defer { client.stop() }
+            defer { client.terminate() }
             #expect(try await started.next() == "in flight")
             server.trigger.triggerGracefulShutdown()
             let result = await client.result()

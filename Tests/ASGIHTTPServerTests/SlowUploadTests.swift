@@ -3,6 +3,7 @@ import ASGIHTTPServer
 import AsyncBridge
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 /// Clients that send a request body slowly, or stop: they must not hold the blocking threads of a
@@ -79,7 +80,7 @@ struct SlowUploadTests {
             defer { try? FileManager.default.removeItem(atPath: release) }
             let script = Self.stallers(count: count, declared: 1000, initial: 3, releaseFile: release)
             let stallers = try await ChildProcess.launch(pythonPath, ["-c", script, "\(server.port)"])
-            defer { stallers.stop() }
+            defer { stallers.terminate() }
             for _ in 0..<count { _ = try await arrived.next() }
             let answer = try await runHostile(#"emit({"next": normal("/next")})"#, port: server.port)
             // Release the stalled clients (the test process ignores SIGTERM, and so do its children).

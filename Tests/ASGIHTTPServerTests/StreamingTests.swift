@@ -1,6 +1,7 @@
 import ASGI
 import ASGIHTTPServer
 import Foundation
+import TestSupport
 import Testing
 
 /// Bodies streamed both ways, client disconnects, trailers.
@@ -15,7 +16,7 @@ struct StreamingTests {
     @Test("A 64 MiB upload streams to receive() with bounded server memory", arguments: [false, true])
     func upload(onEventLoops: Bool) async throws {
         let server = try await StreamingServerProcess.start(eventLoops: onEventLoops)
-        defer { server.process.stop() }
+        defer { server.process.terminate() }
         _ = try await curl(["--data-binary", "warm-up", "\(server.url)/upload"])
         let before = server.memory("VmRSS")
         // The body comes from a pipe: curl sends it chunked and neither side holds it whole.
@@ -30,7 +31,7 @@ struct StreamingTests {
     @Test("A 64 MiB download streams from send() with bounded server memory", arguments: [false, true])
     func download(onEventLoops: Bool) async throws {
         let server = try await StreamingServerProcess.start(eventLoops: onEventLoops)
-        defer { server.process.stop() }
+        defer { server.process.terminate() }
         _ = try await curl(["-o", "/dev/null", "\(server.url)/download?mib=1"])
         let before = server.memory("VmRSS")
         let result = try await curl(["-o", "/dev/null", "-w", "%{size_download}|%{http_code}", "\(server.url)/download?mib=64"])
@@ -43,7 +44,7 @@ struct StreamingTests {
     @Test("A slow reader makes send() wait: the server holds little of a 64 MiB download")
     func downloadToSlowReader() async throws {
         let server = try await StreamingServerProcess.start(eventLoops: false)
-        defer { server.process.stop() }
+        defer { server.process.terminate() }
         _ = try await curl(["-o", "/dev/null", "\(server.url)/download?mib=1"])
         let before = server.memory("VmRSS")
         let result = try await curl(["--limit-rate", "64M", "-o", "/dev/null", "-w", "%{size_download}|%{http_code}", "\(server.url)/download?mib=64"])
@@ -228,7 +229,7 @@ struct PathsendTests {
         let large = try Self.makeFile(mib: 64, in: directory)
         let small = try Self.makeFile(mib: 1, in: directory)
         let server = try await StreamingServerProcess.start(eventLoops: true)
-        defer { server.process.stop() }
+        defer { server.process.terminate() }
         let warm = try await curl(["-o", "/dev/null", "-w", "%{size_download}|%{http_code}", "\(server.url)\(route)?\(small)"])
         #expect(warm.stdout == "\(1 << 20)|200", "\(warm.stderr)")
         let before = server.memory("VmRSS")

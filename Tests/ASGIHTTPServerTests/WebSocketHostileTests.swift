@@ -1,6 +1,7 @@
 import ASGI
 import ASGIHTTPServer
 import Foundation
+import TestSupport
 import Testing
 
 /// WebSocket peers that misbehave, from a raw-socket Python client that writes frames no library

@@ -2,6 +2,7 @@ import ASGI
 import ASGIHTTPServer
 import Foundation
 import ServiceLifecycleTestKit
+import TestSupport
 import Testing
 
 /// WebSockets end to end with Python's `websockets` client.
@@ -128,7 +129,7 @@ struct WebSocketTests {
             """
         try await withServer(Self.echo(reports)) { server in
             let client = try await ChildProcess.launch(pythonPath, ["-c", script, "\(server.ws)/hold"])
-            defer { client.stop() }
+            defer { client.terminate() }
             #expect(try await reports.next() == "offered ")
             #expect(try await reports.next() == "accepted")
             server.trigger.triggerGracefulShutdown()

@@ -2,6 +2,7 @@
 import AsyncBridge
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 /// What a blocking server saw from an application: status, headers, written chunks and threads.
@@ -94,7 +95,7 @@ struct ASGIToWSGITests {
 
     /// An app that calls receive after its response gets `http.disconnect` at once (no hang).
     @Test func receiveAfterTheResponseIsDisconnect() async throws {
-        let after = Log<ReceiveEvent>()
+        let after = Recorder<ReceiveEvent>()
         let app = ASGIApp { _, receive, send in
             _ = try await receive()
             try await send(.httpResponseStart(status: 200))
@@ -113,7 +114,7 @@ struct ASGIToWSGITests {
     /// while it streams (Starlette's StreamingResponse) keeps streaming once the body is read; the
     /// watcher gets `http.disconnect` only when the response is complete.
     @Test func noDisconnectJustBecauseTheBodyWasRead() async throws {
-        let seen = Log<String>()
+        let seen = Recorder<String>()
         let app = ASGIApp { _, receive, send in
             while case .httpRequest(_, let more) = try await receive(), more {}
             try await send(.httpResponseStart(status: 200))
@@ -145,8 +146,8 @@ struct ASGIToWSGITests {
     /// `ClientDisconnectedError`.
     @Test func disconnectWhenTheServerSaysTheClientIsGone() async throws {
         let gone = Mutex<(@Sendable () -> Void)?>(nil)
-        let registered = Latch()
-        let outcome = Log<String>()
+        let registered = Gate()
+        let outcome = Recorder<String>()
         let app = ASGIApp { _, receive, send in
             _ = try await receive()
             try await send(.httpResponseStart(status: 200))
@@ -178,7 +179,7 @@ struct ASGIToWSGITests {
 
     /// The scope is built from the environ: method, SCRIPT_NAME/PATH_INFO, query, headers, addresses.
     @Test func scopeFromEnviron() async throws {
-        let scopes = Log<String>()
+        let scopes = Recorder<String>()
         let app = ASGIApp { scope, _, send in
             guard case .http(let http) = scope else { return }
             scopes.append("\(http.method) \(http.rootPath) \(http.path) \(String(latin1: http.queryString)) \(http.headers["x-token"] ?? "-") \(http.client?.host ?? "-"):\(http.client?.port ?? 0)")

@@ -1,6 +1,7 @@
 import ASGI
 import ASGITesting
 import Foundation
+import TestSupport
 import Testing
 
 /// `wsgi.file_wrapper` and `http.response.pathsend` through the adapters.
@@ -23,7 +24,7 @@ struct FileBodyTests {
     func fileWrapperBecomesPathsend() async throws {
         let (path, _) = try Self.makeFile(10_000)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let events = Log<SendEvent>()
+        let events = Recorder<SendEvent>()
         try await WSGIToASGI(Self.fileApp)(
             scope: .http(HTTPScope(path: "/", queryString: Array(path.utf8), extensions: ["http.response.pathsend": [:]])),
             receive: { .httpRequest() },

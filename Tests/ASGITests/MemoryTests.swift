@@ -1,6 +1,7 @@
 import ASGI
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 /// Resident memory of this process, in bytes (Linux `/proc/self/statm`).
@@ -26,7 +27,7 @@ struct MemoryTests {
     /// The bound covers the whole process: suites running in parallel create threads (stacks,
     /// malloc arenas) while this runs, which alone grew it by 22–48 MiB on a loaded 2-core machine.
     @Test func uploadStreamsWithBoundedMemory() async throws {
-        let received = Log<Int>()
+        let received = Recorder<Int>()
         let app = WSGIToASGI(WSGIApp { environ, start in
             var total = 0
             while true {
@@ -39,7 +40,7 @@ struct MemoryTests {
             return [[UInt8]]()
         }, maxRequestBodyBytes: nil)
         let before = residentBytes()
-        let peak = Log<Int>()
+        let peak = Recorder<Int>()
         let sent = Counter()
         try await app(
             scope: .http(HTTPScope(method: "POST", path: "/upload")),
@@ -68,7 +69,7 @@ struct MemoryTests {
             })
         })
         let before = residentBytes()
-        let peak = Log<Int>()
+        let peak = Recorder<Int>()
         let total = Counter()
         try await app(
             scope: .http(HTTPScope(method: "GET", path: "/download")),

@@ -1,5 +1,6 @@
 @_spi(ASGIFrontend) @testable import ASGI
 import Logging
+import TestSupport
 import Testing
 
 /// The protocol rules every frontend calls, each tested alone (no sockets).

@@ -1,5 +1,6 @@
 import ASGITesting
 import Logging
+import TestSupport
 import Testing
 
 @testable import ASGI

@@ -1,5 +1,6 @@
 import ASGI
 import ASGITesting
+import TestSupport
 import Testing
 
 @Suite("RequestTimeout")
@@ -7,9 +8,9 @@ struct RequestTimeoutTests {
     /// A blocking handler that overruns the limit gets a 504 at the limit (it is released only
     /// afterwards, so the timeout cannot have waited for it); its next write fails and `close()` runs.
     @Test func slowBlockingHandlerGets504AndIsReleased() async throws {
-        let release = Latch()
-        let closed = Latch()
-        let writeFailed = Log<Bool>()
+        let release = Gate()
+        let closed = Gate()
+        let writeFailed = Recorder<Bool>()
         let app = WSGIApp { _, start in
             release.waitBlocking()
             let write = try start("200 OK", [], nil)

@@ -1,6 +1,8 @@
 import ASGITesting
 import AsyncBridge
+import InMemoryLogging
 import Logging
+import TestSupport
 import Testing
 
 @testable import ASGI
@@ -10,9 +12,9 @@ struct SlowRequestLogTests {
     /// A request held past the threshold is logged once, while it still runs (it is released only
     /// after the line was seen); a quick one is not; the next request is served normally.
     @Test func logsOnceWhileRunning() async throws {
-        let lines = Mailbox<String>()
-        let logger = Logger(label: "slow-test") { _ in CapturingLogHandler(mailbox: lines) }
-        let release = Latch()
+        let logs = InMemoryLogHandler()
+        let logger = memoryLogger(logs, label: "slow-test")
+        let release = Gate()
         let app = ASGIApp { scope, receive, send in
             guard case .http(let http) = scope else { return }
             _ = try await receive()
@@ -28,7 +30,8 @@ struct SlowRequestLogTests {
             let held = HTTPCommunicator(application: slowLog, method: "POST", path: "/hold", queryString: "id=7",
                                         client: ASGIAddress(host: "192.0.2.1", port: 5555))
             async let response = held.getResponse(timeout: .seconds(30))
-            let line = try await lines.next()
+            let entry = try await logs.waitForEntry("the slow request") { "\($0.message)".hasPrefix("Slow request") }
+            let line = "\(entry.message)"
             #expect(line.hasPrefix("Slow request: POST /hold?id=7 has run for 0."), "\(line)")
             #expect(line.hasSuffix(" s (client 192.0.2.1:5555)."), "\(line)")
             #expect(slowLog.slowRequests == 1)
@@ -44,10 +47,10 @@ struct SlowRequestLogTests {
     /// Logging is once per request: the watcher's later passes skip a request already logged, and
     /// a finished request leaves the table (an app that throws included).
     @Test func oncePerRequestAndFinishedRequestsLeave() async throws {
-        let lines = Mailbox<String>()
-        let logger = Logger(label: "slow-test") { _ in CapturingLogHandler(mailbox: lines) }
-        let entered = Latch()
-        let release = Latch()
+        let logs = InMemoryLogHandler()
+        let logger = memoryLogger(logs, label: "slow-test")
+        let entered = Gate()
+        let release = Gate()
         let app = ASGIApp { _, _, _ in
             entered.open()
             await release.wait()
@@ -61,7 +64,8 @@ struct SlowRequestLogTests {
         slowLog.logSlowRequests(now: start + .seconds(2))
         slowLog.logSlowRequests(now: start + .seconds(3))
         #expect(slowLog.slowRequests == 1)
-        #expect(try await lines.next().hasPrefix("Slow request: GET /x has run for "))
+        #expect(logs.messages.count == 1)
+        #expect(logs.messages.first?.hasPrefix("Slow request: GET /x has run for ") == true)
         release.open()
         await #expect(throws: TestError.self) { try await task.value }
         slowLog.logSlowRequests(now: start + .seconds(60))

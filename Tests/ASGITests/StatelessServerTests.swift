@@ -1,7 +1,9 @@
 import ASGITesting
 import AsyncBridge
+import InMemoryLogging
 import Logging
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import ASGI
@@ -206,7 +208,7 @@ struct StatelessServerTests {
     /// S2: an instance that ends cancelled, one that throws and one that is deleted do not stop the
     /// checker; only the failure is reported, and a later failure is still reported.
     @Test func failedAndCancelledInstancesDoNotStopTheChecker() async throws {
-        let log = Mailbox<String>()
+        let logs = InMemoryLogHandler()
         let application = ASGIApp { scope, receive, _ in
             guard case .websocket(let socket) = scope else { return }
             switch socket.path {
@@ -217,17 +219,17 @@ struct StatelessServerTests {
         }
         let server = RecordingServer(
             application: application,
-            logger: Logger(label: "test") { _ in CapturingLogHandler(mailbox: log) }
+            logger: memoryLogger(logs, label: "test")
         )
         let running = Task { try await server.run() }
 
         server.getOrCreateApplicationInstance(scopeID: "cancelled", scope: Self.scope("/cancelled"))
-        try await log.waitFor("Application instance cancelled cancelled")
+        try await logs.waitForEntry("cancelled cancelled") { "\($0.message)" == "Application instance cancelled" && $0.metadata["scope_id"] == "cancelled" }
         server.getOrCreateApplicationInstance(scopeID: "failing", scope: Self.scope("/failing"))
         #expect(try await server.exceptions.next() == "failing: TestError(failing)")
         server.getOrCreateApplicationInstance(scopeID: "deleted", scope: Self.scope("/waits"))
         #expect(server.deleteApplicationInstance(scopeID: "deleted"))
-        try await log.waitFor("Application instance cancelled deleted")
+        try await logs.waitForEntry("deleted cancelled") { "\($0.message)" == "Application instance cancelled" && $0.metadata["scope_id"] == "deleted" }
 
         server.getOrCreateApplicationInstance(scopeID: "later", scope: Self.scope("/failing"))
         #expect(try await server.exceptions.next() == "later: TestError(failing)")

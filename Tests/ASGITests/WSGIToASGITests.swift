@@ -2,6 +2,7 @@ import ASGI
 import ASGITesting
 import AsyncBridge
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("WSGIToASGI")
@@ -9,7 +10,7 @@ struct WSGIToASGITests {
     /// Ports asgiref `test_basic_wsgi`: repeated request headers are joined with ","; response
     /// header names are lower-cased, values kept; the body arrives complete.
     @Test func basicRequestAndResponse() async throws {
-        let environs = Log<[String: String]>()
+        let environs = Recorder<[String: String]>()
         let app = WSGIToASGI(recordingApp(environs, chunks: [bytes("Hello "), bytes("World!")], headers: [("X-Colour", "Blue")]))
         let response = try await HTTPCommunicator(
             application: app, method: "GET", path: "/foo/",
@@ -27,7 +28,7 @@ struct WSGIToASGITests {
 
     /// Ports asgiref `test_script_name`: the root path becomes SCRIPT_NAME, the rest PATH_INFO.
     @Test func scriptNameAndPathInfo() async throws {
-        let environs = Log<[String: String]>()
+        let environs = Recorder<[String: String]>()
         _ = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs)), method: "GET", path: "/base/foo/", rootPath: "/base").getResponse(timeout: .seconds(60))
         #expect(environs.values.first?["SCRIPT_NAME"] == "/base")
         #expect(environs.values.first?["PATH_INFO"] == "/foo/")
@@ -36,7 +37,7 @@ struct WSGIToASGITests {
     /// Ports asgiref `test_wsgi_path_encoding`: non-ASCII paths arrive as their UTF-8 bytes read as
     /// latin-1 (PEP 3333), and round-trip back to the original text.
     @Test func nonASCIIPathsAreLatin1OfUTF8() async throws {
-        let environs = Log<[String: String]>()
+        let environs = Recorder<[String: String]>()
         _ = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs)), method: "GET", path: "/中国/中文", rootPath: "/中国").getResponse(timeout: .seconds(60))
         let environ = try #require(environs.values.first)
         #expect(environ["SCRIPT_NAME"] == String(latin1: "/中国".utf8))
@@ -57,8 +58,8 @@ struct WSGIToASGITests {
     /// Ports asgiref `test_wsgi_clamped_body` and `test_wsgi_stops_iterating_after_content_length_bytes`:
     /// output is clamped to the app's Content-Length, iteration stops there, and `close()` is called.
     @Test func clampsToContentLengthStopsAndCloses() async throws {
-        let pulled = Log<Int>()
-        let closed = Log<Bool>()
+        let pulled = Recorder<Int>()
+        let closed = Recorder<Bool>()
         let app = WSGIApp { _, start in
             _ = try start("200 OK", [("Content-Length", "8")], nil)
             let chunks = [bytes("0123"), bytes("45"), bytes("6789"), bytes("never")]
@@ -95,7 +96,7 @@ struct WSGIToASGITests {
     /// error a second call is a clear error.
     @Test func startResponseRulesAfterOutput() async throws {
         struct Original: Error, Equatable {}
-        let seen = Log<String>()
+        let seen = Recorder<String>()
         let app = WSGIApp { _, start in
             let write = try start("200 OK", [], nil)
             do { _ = try start("200 OK", [], nil) } catch let error as WSGIError { seen.append(error.code.description) }
@@ -110,7 +111,7 @@ struct WSGIToASGITests {
 
     /// Ports asgiref `test_wsgi_multi_body`: a body split over several events is read whole.
     @Test func bodySplitOverEventsIsReadWhole() async throws {
-        let read = Log<[UInt8]>()
+        let read = Recorder<[UInt8]>()
         let app = WSGIApp { environ, start in
             read.append(try environ.input.read())
             _ = try start("200 OK", [], nil)
@@ -122,7 +123,7 @@ struct WSGIToASGITests {
 
     /// Ports asgiref `test_duplicate_header_limit`: past the limit, 400 without running the app.
     @Test func duplicateHeaderLimit() async throws {
-        let environs = Log<[String: String]>()
+        let environs = Recorder<[String: String]>()
         let headers = ASGIHeaders(Array(repeating: ASGIHeader("x-test", "1"), count: 10))
         let response = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs), duplicateHeaderLimit: 5), method: "GET", path: "/", headers: headers).getResponse(timeout: .seconds(60))
         #expect(response.status == 400)
@@ -133,7 +134,7 @@ struct WSGIToASGITests {
 
     /// Ports asgiref `test_duplicate_header_limit_disabled`.
     @Test func duplicateHeaderLimitDisabled() async throws {
-        let environs = Log<[String: String]>()
+        let environs = Recorder<[String: String]>()
         let headers = ASGIHeaders(Array(repeating: ASGIHeader("x-test", "1"), count: 200))
         let response = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs), duplicateHeaderLimit: nil), method: "GET", path: "/", headers: headers).getResponse(timeout: .seconds(60))
         #expect(response.status == 200)
@@ -142,7 +143,7 @@ struct WSGIToASGITests {
 
     /// Cookie headers join with "; "; headers with "_" in the name are dropped (no `x_user` spoofing).
     @Test func cookiesJoinAndUnderscoreHeadersAreDropped() async throws {
-        let environs = Log<[String: String]>()
+        let environs = Recorder<[String: String]>()
         let headers: ASGIHeaders = [("cookie", "a=1"), ("cookie", "b=2"), ("x-user", "alice"), ("x_user", "admin")]
         _ = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs)), method: "GET", path: "/", headers: headers).getResponse(timeout: .seconds(60))
         let environ = try #require(environs.values.first)
@@ -159,7 +160,7 @@ struct WSGIToASGITests {
         }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
         #expect(latin.headers.elements.first { $0.name == bytes("x-name") }?.value == [0x5A, 0x6F, 0xEB])
 
-        let errors = Log<WSGIError.Code>()
+        let errors = Recorder<WSGIError.Code>()
         for value in ["a\r\nSet-Cookie: x=1", "snowman ☃"] {
             let response = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
                 do { _ = try start("200 OK", [("X-Bad", value)], nil) } catch let error as WSGIError {
@@ -183,7 +184,7 @@ struct WSGIToASGITests {
         #expect(clamped.status == 200)
         #expect(clamped.body == bytes("abc"))
 
-        let errors = Log<WSGIError.Code>()
+        let errors = Recorder<WSGIError.Code>()
         for value in ["", "-1", "1 2", "0x10", "+5", "99999999999999999999", "٣"] {
             let response = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
                 do { _ = try start("200 OK", [("Content-Length", value)], nil) } catch let error as WSGIError {
@@ -204,7 +205,7 @@ struct WSGIToASGITests {
             return [bytes("x")]
         }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
         #expect(bare.status == 200)
-        let codes = Log<WSGIError.Code>()
+        let codes = Recorder<WSGIError.Code>()
         for status in ["OK", "20", "2000 Big", "200OK"] {
             _ = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
                 do { _ = try start(status, [], nil) } catch let error as WSGIError { codes.append(error.code); throw error }
@@ -227,7 +228,7 @@ struct WSGIToASGITests {
     /// An error before the response started becomes a 500 (and `close()` still runs).
     @Test func errorBeforeStartIs500AndCloses() async throws {
         struct Boom: Error {}
-        let closed = Log<Bool>()
+        let closed = Recorder<Bool>()
         let app = WSGIApp { _, start in
             _ = try start("200 OK", [], nil)
             return WSGIClosureBody(next: { throw Boom() }, close: { closed.append(true) })
@@ -241,7 +242,7 @@ struct WSGIToASGITests {
     /// `close()` still runs.
     @Test func errorAfterStartFailsTheCallAndCloses() async throws {
         struct Boom: Error {}
-        let closed = Log<Bool>()
+        let closed = Recorder<Bool>()
         let app = WSGIApp { _, start in
             _ = try start("200 OK", [], nil)
             var sent = false
@@ -263,7 +264,7 @@ struct WSGIToASGITests {
     /// one that grows past it while it is read ahead; past the read-ahead, it fails the app's read
     /// and becomes a 413.
     @Test func oversizeBodiesGet413() async throws {
-        let ran = Log<Bool>()
+        let ran = Recorder<Bool>()
         let app = WSGIApp { environ, start in
             ran.append(true)
             _ = try environ.input.read()
@@ -293,7 +294,7 @@ struct WSGIToASGITests {
     /// A small body is read before the application takes a blocking thread, so the application
     /// finds it whole in `wsgi.input`; a larger one starts with the read-ahead and streams on.
     @Test func smallBodyIsReadAhead() async throws {
-        let sizes = Log<Int>()
+        let sizes = Recorder<Int>()
         let app = WSGIApp { environ, start in
             sizes.append(try environ.input.read().count)
             _ = try start("200 OK", [], nil)
@@ -312,8 +313,8 @@ struct WSGIToASGITests {
     /// A client disconnect while the app reads the body is an error on the read, never a silent end;
     /// `close()` runs.
     @Test func disconnectWhileReadingIsAnError() async throws {
-        let readError = Log<ClientDisconnectedError.Code>()
-        let closed = Log<Bool>()
+        let readError = Recorder<ClientDisconnectedError.Code>()
+        let closed = Recorder<Bool>()
         let app = WSGIApp { environ, start in
             do { _ = try environ.input.read() } catch let error as ClientDisconnectedError { readError.append(error.code); throw error }
             _ = try start("200 OK", [], nil)
@@ -328,8 +329,8 @@ struct WSGIToASGITests {
 
     /// A client that goes away while a response streams stops the iteration and `close()` runs.
     @Test func disconnectWhileStreamingStopsIterationAndCloses() async throws {
-        let closed = Log<Bool>()
-        let pulled = Log<Int>()
+        let closed = Recorder<Bool>()
+        let pulled = Recorder<Int>()
         let app = WSGIApp { _, start in
             _ = try start("200 OK", [], nil)
             var count = 0
@@ -352,8 +353,8 @@ struct WSGIToASGITests {
 
     /// Four concurrent slow requests overlap (asgiref runs them one at a time: 1.2 s vs 0.3 s).
     @Test func concurrentRequestsOverlap() async throws {
-        let arrived = Log<Int>()
-        let allThere = Latch()
+        let arrived = Recorder<Int>()
+        let allThere = Gate()
         let app = WSGIApp { _, start in
             arrived.append(1)
             if arrived.values.count == 4 { allThere.open() }
@@ -372,7 +373,7 @@ struct WSGIToASGITests {
 
     /// `threadSensitive: true` keeps one request's blocking calls on one thread.
     @Test func threadSensitiveKeepsPerRequestAffinity() async throws {
-        let threads = Log<[UInt]>()
+        let threads = Recorder<[UInt]>()
         let app = WSGIApp { _, start in
             let first = UInt(pthread_self())
             let second = try AsyncToSync.run { try await SyncToAsync.run { UInt(pthread_self()) } }
@@ -389,15 +390,15 @@ struct WSGIToASGITests {
     /// being sent go out together.
     @Test func smallChunksAreBatched() async throws {
         let chunks = (0..<1_000).map { _ in bytes("x") }
-        let produced = Latch()
-        let events = Log<Int>()
+        let produced = Gate()
+        let events = Recorder<Int>()
         let batching = WSGIToASGI(WSGIApp { _, start in
             _ = try start("200 OK", [], nil)
             var remaining = chunks
             return WSGIClosureBody(next: { remaining.isEmpty ? nil : remaining.removeFirst() }, close: { produced.open() })
         })
         var body: [UInt8] = []
-        let collected = Log<[UInt8]>()
+        let collected = Recorder<[UInt8]>()
         try await batching(scope: .http(HTTPScope()), receive: { .httpRequest() }, send: { event in
             if case .httpResponseBody(let bytes, _) = event {
                 events.append(1)
@@ -413,7 +414,7 @@ struct WSGIToASGITests {
 
     /// Lifespan hooks run on startup and shutdown; a failing startup reports the failure.
     @Test func lifespanHooks() async throws {
-        let calls = Log<String>()
+        let calls = Recorder<String>()
         let ok = WSGIToASGI(WSGIApp { _, _ in [[UInt8]]() }, lifespan: WSGILifespan(startup: { calls.append("startup") }, shutdown: { calls.append("shutdown") }))
         let communicator = ApplicationCommunicator(application: ok, scope: .lifespan(LifespanScope()))
         try await communicator.sendInput(.lifespanStartup)

@@ -1,5 +1,6 @@
 import ASGITesting
 import AsyncBridge
+import TestSupport
 import Testing
 
 @testable import ASGI

@@ -1,6 +1,7 @@
 import ASGI
 import ASGIToolkit
 import Foundation
+import TestSupport
 import Testing
 
 /// multipart/form-data: the specification's examples, chunking, limits, spooling, and hostile

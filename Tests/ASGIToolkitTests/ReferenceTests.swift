@@ -1,6 +1,7 @@
 import ASGI
 import ASGIToolkit
 import Foundation
+import TestSupport
 import Testing
 
 /// The toolkit's parsers against Python's standard library and werkzeug on the same inputs

@@ -61,13 +61,6 @@ func postEnviron(
     return Environ(variables: variables, input: WSGIInput(ScriptedInputSource(pieces, then: failure)))
 }
 
-/// A new empty directory for temporary files; remove it with `removeDirectory`.
-func makeTemporaryDirectory() throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("asgi-toolkit-tests-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
-    return path
-}
-
 /// Removes a directory made by `makeTemporaryDirectory` and what it holds.
 func removeDirectory(_ path: String) {
     try? FileManager.default.removeItem(atPath: path)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AsyncBridge
@@ -166,7 +167,7 @@ extension Gate {
     /// Waits until the gate opens or the current task is cancelled.
     func waitUnlessCancelled() async {
         await withTaskCancellationHandler {
-            await wait()
+            _ = await wait()
         } onCancel: {
             open()
         }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AsyncBridge
@@ -28,7 +29,7 @@ struct StressTests {
                     // on this executor instead, its refusals pile up, and the queue is let go so
                     // that the test ends and fails instead of hanging.
                     let deadline = Date(timeIntervalSinceNow: 120)
-                    while !callDone.waitBlocking(seconds: 0.005) {
+                    while !callDone.waitBlocking(limit: .seconds(0.005)) {
                         if executor.queue.refusedPushes > 100 || Date() > deadline { break }
                     }
                     refused.append(executor.queue.refusedPushes)
@@ -117,7 +118,7 @@ struct StressTests {
                                         // is free meanwhile, so neither could serve the other's.
                                         nestedArrived.enter()
                                         if nestedArrived.peak == 2 { bothNested.open() }
-                                        #expect(bothNested.waitBlocking(seconds: 120))
+                                        #expect(bothNested.waitBlocking(limit: .seconds(120)))
                                         let seen = local.value
                                         try local.set(100 + request)
                                         return (threadID(), seen)

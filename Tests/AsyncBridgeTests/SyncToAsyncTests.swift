@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import AsyncBridge
@@ -122,7 +123,7 @@ struct SyncToAsyncTests {
             let ran = Recorder<String>()
             async let a: Bool = SyncToAsync.run {
                 aStarted.open()
-                return event.waitBlocking(seconds: 120)
+                return event.waitBlocking(limit: .seconds(120))
             }
             await aStarted.wait()
             await #expect(throws: TimeoutError.self) {

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import AsyncBridge
@@ -17,66 +18,6 @@ func onNewThread<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async 
         }
         thread.start()
     }
-}
-
-/// A one-shot event that both sync code (on a non-pool thread) and async code can wait for.
-final class Gate: Sendable {
-    private struct State {
-        var open = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
-    }
-    private let state = Mutex(State())
-    private let condition = NSCondition()
-
-    func open() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        condition.lock()
-        condition.broadcast()
-        condition.unlock()
-        for waiter in waiters { waiter.resume() }
-    }
-
-    var isOpen: Bool { state.withLock { $0.open } }
-
-    /// Blocks the calling (non-cooperative) thread until the gate opens.
-    func waitBlocking() {
-        condition.lock()
-        while !isOpen { condition.wait() }
-        condition.unlock()
-    }
-
-    /// Blocks until the gate opens or `seconds` pass; whether it opened.
-    func waitBlocking(seconds: Double) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        condition.lock()
-        defer { condition.unlock() }
-        while !isOpen {
-            if !condition.wait(until: deadline) { return isOpen }
-        }
-        return true
-    }
-
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let resumeNow = state.withLock { state -> Bool in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
-        }
-    }
-}
-
-/// A thread-safe log of values.
-final class Recorder<T: Sendable>: Sendable {
-    private let items = Mutex<[T]>([])
-    func append(_ item: T) { items.withLock { $0.append(item) } }
-    var values: [T] { items.withLock { $0 } }
 }
 
 /// A thread-safe counter that also remembers its peak.

@@ -2,6 +2,7 @@ import ASGI
 import ASGITesting
 import AsyncBridge
 import LegacyMigrationApp
+import TestSupport
 import Testing
 
 /// The LegacyMigration example: async and legacy handlers over one SQLite database.

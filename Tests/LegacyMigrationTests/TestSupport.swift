@@ -4,6 +4,7 @@ import AsyncBridge
 import Foundation
 import LegacyMigrationApp
 import Synchronization
+import TestSupport
 
 /// A notes database in a new temporary directory; ``remove()`` closes it and deletes the directory.
 ///

@@ -6,6 +6,7 @@ import ASGITesting
 import Foundation
 import Logging
 import ServiceLifecycle
+import TestSupport
 import Testing
 
 /// The frontends every conformance request goes through.

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// A handler that traps costs its request, never the service: the supervisor replaces the worker

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// SIGHUP reloads with zero downtime (from the executable on disk), SIGTERM drains, SIGQUIT stops

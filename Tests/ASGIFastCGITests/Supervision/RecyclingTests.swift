@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// Workers are replaced after `--max-requests` (plus jitter) and past `--worker-memory-limit`

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// The status and ping paths over both frontends, systemd's notify socket, `--workers 0`, and the

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// Handlers that never return cost capacity for `--worker-timeout` only: the stuck worker is

@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 
 /// Builds raw FastCGI records, for feeding the server input that no web server would send.
 enum FastCGIWire {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 
 /// The `GatewayProbe` test application (Tests/GatewayProbe) run through the `Gateway` runner's
 /// command line, as a process of its own: its `/hold?name=N` requests wait for the test to

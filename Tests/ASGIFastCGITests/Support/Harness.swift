@@ -6,6 +6,7 @@ import InMemoryLogging
 import Logging
 import ServiceLifecycle
 import Synchronization
+import TestSupport
 
 /// An HTTP response as curl saw it.
 struct HTTPResult: Sendable {
@@ -112,37 +113,6 @@ func waitUntilListening(_ bind: FastCGIConfiguration.Bind) async throws {
     case .inherited:
         break
     }
-}
-
-/// A gate a blocking application thread waits at until the test opens it.
-final class Gate: Sendable {
-    private let opened = Mutex(false)
-    private let arrived = Atomic<Int>(0)
-
-    func open() { opened.withLock { $0 = true } }
-
-    /// Blocks the calling (worker) thread until the gate opens, or `limit` passes (a safety net
-    /// so a failing test cannot hang a worker forever).
-    func waitBlocking(limit: Duration = .seconds(30)) {
-        arrived.add(1, ordering: .relaxed)
-        let deadline = ContinuousClock.now + limit
-        while !opened.withLock({ $0 }) && ContinuousClock.now < deadline {
-            var none: [pollfd] = []
-            _ = poll(&none, 0, 2)
-        }
-    }
-
-    /// Suspends (an async application) until the gate opens.
-    func wait(limit: Duration = .seconds(30)) async {
-        arrived.add(1, ordering: .relaxed)
-        let deadline = ContinuousClock.now + limit
-        while !opened.withLock({ $0 }) && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(2))
-        }
-    }
-
-    /// How many waiters reached the gate.
-    var arrivals: Int { arrived.load(ordering: .relaxed) }
 }
 
 /// A value shared between an application and the test.

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 
 /// A private temporary directory, removed by ``remove()``.
 struct TestDirectory: Sendable {

@@ -2,6 +2,7 @@ import ASGIConformance
 import Foundation
 import Glibc
 import Synchronization
+import TestSupport
 
 /// The FaultyApp test application (Tests/FaultyApp) served by the Gateway runner as a user runs
 /// it: a supervisor and its workers, stopped by the supervisor's pid (its workers follow it).

@@ -3,30 +3,38 @@ import Glibc
 import Synchronization
 
 /// A process a test started: stopped by its PID (never by name), its output in files.
-final class ChildProcess: Sendable {
-    let pid: pid_t
-    let executable: String
-    let stdoutPath: String
-    let stderrPath: String
+///
+/// The child starts with the default disposition for the signals a test sends (a test runner that
+/// ignores SIGTERM must not pass that on), an empty signal mask and `/dev/null` or a pipe as stdin.
+package final class ChildProcess: Sendable {
+    package let pid: pid_t
+    package let executable: String
+    package let stdoutPath: String
+    package let stderrPath: String
     /// The write end of the child's stdin, when the test feeds it.
-    let stdinWriter: Int32?
+    package let stdinWriter: Int32?
     private let exitStatus = Mutex<Int32?>(nil)
     private let stdinClosed = Atomic<Bool>(false)
+    /// Whether the child was started by ``launch(_:_:)``: its output files are its own, and it is
+    /// stopped when the last reference goes.
+    private let ownsOutputFiles: Bool
 
     /// Starts `executable` with `arguments`; output goes to `stdoutPath` / `stderrPath`.
     /// - Parameters:
     ///   - environment: the child's whole environment (`nil`: a minimal one).
     ///   - stdin: `.null`, `.pipe` (the test writes through ``stdinWriter``), or a descriptor to
     ///     hand over as fd 0 (a listening socket for socket activation).
-    init(
+    package init(
         _ executable: String,
         _ arguments: [String],
         environment: [String: String]? = nil,
         stdin: Stdin = .null,
         stdoutPath: String,
-        stderrPath: String
+        stderrPath: String,
+        ownsOutputFiles: Bool = false
     ) throws {
         self.executable = executable
+        self.ownsOutputFiles = ownsOutputFiles
         self.stdoutPath = stdoutPath
         self.stderrPath = stderrPath
         var actions = posix_spawn_file_actions_t()
@@ -79,14 +87,14 @@ final class ChildProcess: Sendable {
         pid = child
     }
 
-    enum Stdin {
+    package enum Stdin {
         case null
         case pipe
         case descriptor(Int32)
     }
 
     /// Writes to the child's stdin pipe.
-    func writeStdin(_ bytes: [UInt8]) throws {
+    package func writeStdin(_ bytes: [UInt8]) throws {
         guard let fd = stdinWriter else { throw TestFailure("stdin is not a pipe") }
         var offset = 0
         while offset < bytes.count {
@@ -97,18 +105,18 @@ final class ChildProcess: Sendable {
     }
 
     /// Closes the child's stdin pipe (end of input).
-    func closeStdin() {
+    package func closeStdin() {
         guard let fd = stdinWriter, !stdinClosed.exchange(true, ordering: .relaxed) else { return }
         close(fd)
     }
 
     /// Sends `signal` to the child (by PID), if it still runs.
-    func signal(_ signal: Int32) {
+    package func signal(_ signal: Int32) {
         if exitStatus.withLock({ $0 }) == nil { kill(pid, signal) }
     }
 
     /// The exit status if the child has ended (reaping it), else `nil`.
-    func poll() -> Int32? {
+    package func poll() -> Int32? {
         exitStatus.withLock { status in
             if let status { return status }
             var raw: Int32 = 0
@@ -123,7 +131,7 @@ final class ChildProcess: Sendable {
 
     /// Waits (without blocking a thread) for the child to end, up to `timeout`.
     @discardableResult
-    func wait(timeout: Duration = .seconds(20)) async throws -> Int32 {
+    package func wait(timeout: Duration = .seconds(20)) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let status = poll() { return status }
@@ -135,7 +143,7 @@ final class ChildProcess: Sendable {
     }
 
     /// Stops the child: `signal` first, then SIGKILL if it is still there after `grace`.
-    func stop(signal first: Int32 = SIGTERM, grace: Duration = .seconds(5)) async {
+    package func stop(signal first: Int32 = SIGTERM, grace: Duration = .seconds(5)) async {
         closeStdin()
         guard poll() == nil else { return }
         signal(first)
@@ -145,27 +153,14 @@ final class ChildProcess: Sendable {
         }
     }
 
-    var standardOutput: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
-    var standardError: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
-}
+    package var standardOutput: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    package var standardError: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
-/// A failure in the test harness itself.
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Polls `condition` every few milliseconds until it holds, up to `timeout` (a bounded wait for
-/// a condition, never a fixed delay).
-func eventually(
-    _ what: @autoclosure () -> String,
-    timeout: Duration = .seconds(30),
-    _ condition: () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while true {
-        if try await condition() { return }
-        if ContinuousClock.now > deadline { throw TestFailure("timed out waiting for: \(what())") }
-        try await Task.sleep(for: .milliseconds(5))
+    deinit {
+        guard ownsOutputFiles else { return }
+        if poll() == nil { kill(pid, SIGTERM) }
+        unlink(stdoutPath)
+        unlink(stderrPath)
+        rmdir((stdoutPath as NSString).deletingLastPathComponent)
     }
 }
