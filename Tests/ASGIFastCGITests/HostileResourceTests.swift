@@ -1,12 +1,13 @@
+import ASGIConformance
 import Foundation
 import Glibc
 import TestSupport
 import Testing
 
-/// Hostile FastCGI peers, many times over, against the runner in a process of its own: each gets
-/// its answer (or its connection closed), the next normal request is served, and the server's
-/// open descriptors and resident memory end where they started.
-@Suite("FastCGI: hostile peers leave the server's descriptors and memory where they were")
+/// Hostile clients and peers, many times over, against the runner in a process of its own (over
+/// HTTP and over FastCGI): each gets its answer (or its connection closed), the next normal
+/// request is served, and the server's open descriptors and resident memory end where they started.
+@Suite("Hostile clients leave the server's descriptors and memory where they were")
 struct HostileResourceTests {
     /// One round of every hostile peer, each followed by a normal request.
     private static func hostileRound(_ path: String, round: Int) async throws {
@@ -56,6 +57,46 @@ struct HostileResourceTests {
         String(decoding: FastCGIRecord.parse(answer).filter { $0.type == 6 }.flatMap(\.content), as: UTF8.self)
     }
 
+    /// One round of every hostile HTTP client, each followed by a normal request.
+    private static func hostileHTTPRound(_ port: Int, round: Int) async throws {
+        let twoHosts = try await rawHTTP(port: port, Array("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".utf8))
+        #expect(twoHosts.status == 400, "round \(round)")
+        let hugeLength = try await rawHTTP(port: port, Array("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n".utf8))
+        #expect(hugeLength.status == 413, "round \(round)")
+        let tooLarge = try await rawHTTP(port: port, Array("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n".utf8))
+        #expect(tooLarge.status == 413, "round \(round)")
+        let bigHead = try await rawHTTP(port: port, Array("GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(String(repeating: "b", count: 200_000))\r\n\r\n".utf8))
+        #expect(bigHead.status == 431, "round \(round)")
+        let garbage = try await rawHTTP(port: port, Array("\u{1}\u{2} nonsense\r\n\r\n".utf8))
+        #expect(garbage.status == 400, "round \(round)")
+        try await offPool {
+            // A head cut off by the client's close, a body shorter than announced, a client that
+            // leaves without reading its answer.
+            for partial in ["GET / HTTP/1.1\r\nHost: a\r\nX-Slow:", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nshort", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"] {
+                let fd = try connectToLoopback(port: port, timeout: .seconds(5))
+                defer { close(fd) }
+                let bytes = Array(partial.utf8)
+                #expect(bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count)
+            }
+        }
+        let normal = try await rawHTTP(port: port, rawRequest("GET", "/after-\(round)", port: port))
+        let text = String(decoding: normal.body, as: UTF8.self)
+        #expect(normal.status == 200 && text == "hello", "round \(round): \(normal.status) \(text.prefix(200))")
+    }
+
+    @Test func hostileHTTPClientsLeaveNothingBehind() async throws {
+        try await withTestDirectory("hostile-http-resources") { directory in
+            let port = try freeLoopbackPort()
+            let probe = try await GatewayProbeProcess.start(
+                ["--http", "127.0.0.1:\(port)", "--workers", "0", "--threads", "2", "--max-body", "65536", "--log-level", "critical"],
+                in: directory, ready: ["http:\(port)"]
+            )
+            try await onFailure({ await probe.stop() }) {
+                try await Self.expectNothingLeft(by: probe) { round in try await Self.hostileHTTPRound(port, round: round) }
+            }
+        }
+    }
+
     @Test func hostilePeersLeaveNothingBehind() async throws {
         try await withTestDirectory("hostile-resources") { directory in
             let path = directory.file("app.sock")
@@ -64,21 +105,29 @@ struct HostileResourceTests {
                 in: directory, ready: ["unix:\(path)"]
             )
             try await onFailure({ await probe.stop() }) {
-                let pid = probe.process.pid
-                for round in 0..<20 { try await Self.hostileRound(path, round: round) }
-                // Connections the warm-up left closing may still count here: a leak of one per
-                // round is 200 more, far past that.
-                let descriptors = try Self.descriptorCount(pid)
-                let resident = try Self.residentBytes(pid)
-                for round in 20..<220 { try await Self.hostileRound(path, round: round) }
-                try await eventually("descriptors back to \(descriptors)") {
-                    try Self.descriptorCount(pid) <= descriptors
-                }
-                let growth = try Self.residentBytes(pid) - resident
-                #expect(growth < 8 << 20, "resident memory grew by \(growth >> 10) KiB over 200 hostile rounds")
-                #expect(try await probe.terminate() == 0)
+                try await Self.expectNothingLeft(by: probe) { round in try await Self.hostileRound(path, round: round) }
             }
         }
+    }
+
+    /// Runs 20 rounds to warm up, then 200 more; the probe's descriptors come back to where they
+    /// were after the warm-up and its resident memory grows by under 8 MiB; it then stops cleanly.
+    private static func expectNothingLeft(
+        by probe: GatewayProbeProcess, _ round: (Int) async throws -> Void
+    ) async throws {
+        let pid = probe.process.pid
+        for number in 0..<20 { try await round(number) }
+        // Connections the warm-up left closing may still count here: a leak of one per round is
+        // 200 more, far past that.
+        let descriptors = try descriptorCount(pid)
+        let resident = try residentBytes(pid)
+        for number in 20..<220 { try await round(number) }
+        try await eventually("descriptors back to \(descriptors)") {
+            try descriptorCount(pid) <= descriptors
+        }
+        let growth = try residentBytes(pid) - resident
+        #expect(growth < 8 << 20, "resident memory grew by \(growth >> 10) KiB over 200 hostile rounds")
+        #expect(try await probe.terminate() == 0)
     }
 
     private static func descriptorCount(_ pid: pid_t) throws -> Int {
