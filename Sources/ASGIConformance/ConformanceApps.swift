@@ -1,4 +1,4 @@
-import ASGI
+public import ASGI
 import Foundation
 import Synchronization
 

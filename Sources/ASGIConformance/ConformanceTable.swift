@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A request as every frontend is asked it in the conformance tests: the target below the mount
 /// point `/app`, as sent.

@@ -1,4 +1,4 @@
-@_spi(ASGIFrontend) import ASGI
+@_spi(ASGIFrontend) public import ASGI
 import Glibc
 
 /// How a ``FastCGIServer`` listens, how many requests it serves at once, and its limits.

@@ -1,5 +1,5 @@
 import Glibc
-import Logging
+package import Logging
 
 /// The listening socket a ``FastCGIServer`` would bind, bound by another process: the `Gateway`
 /// runner's supervisor binds it once and hands it to its worker processes on file descriptor 0,

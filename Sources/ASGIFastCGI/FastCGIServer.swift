@@ -1,6 +1,6 @@
-import ASGI
-import Logging
-import ServiceLifecycle
+public import ASGI
+public import Logging
+public import ServiceLifecycle
 
 /// A FastCGI server on libfcgi, behind nginx (or any FastCGI web server), as PHP-FPM and flup
 /// serve applications.

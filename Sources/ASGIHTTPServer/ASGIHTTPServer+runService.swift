@@ -1,6 +1,6 @@
 import Logging
 import ServiceLifecycle
-import UnixSignals
+public import UnixSignals
 
 extension ASGIHTTPServer {
     /// Runs the server as the only service of a `ServiceGroup` that shuts it down gracefully on

@@ -1,11 +1,11 @@
-@_spi(ASGIFrontend) import ASGI
+@_spi(ASGIFrontend) public import ASGI
 import AsyncBridge
 import CoreMetrics
-import Logging
-import NIOCore
+public import Logging
+public import NIOCore
 import NIOExtras
 import NIOPosix
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 
 /// An HTTP/1.1 and WebSocket server for ASGI applications, on SwiftNIO: what uvicorn is to Python.

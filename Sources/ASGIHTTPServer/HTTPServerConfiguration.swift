@@ -1,4 +1,4 @@
-import ASGI
+public import ASGI
 
 /// How an ``ASGIHTTPServer`` listens, what it accepts, and how it stops.
 ///

@@ -1,5 +1,5 @@
-import AsyncBridge
-import CoreMetrics
+public import AsyncBridge
+public import CoreMetrics
 
 /// The swift-metrics an ``ASGIHTTPServer`` records, and the labels they are recorded under.
 ///

@@ -1,9 +1,9 @@
-import ASGI
+public import ASGI
 import ASGIFastCGI
 import ASGIHTTPServer
 import ArgumentParser
 import AsyncBridge
-import Logging
+public import Logging
 import ServiceLifecycle
 import UnixSignals
 

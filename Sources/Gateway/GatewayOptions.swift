@@ -1,6 +1,6 @@
 import ASGI
 import ASGIFastCGI
-import ArgumentParser
+public import ArgumentParser
 import Logging
 
 /// The command line of every executable that calls ``Gateway/run(_:)-(ASGIApplication)``.

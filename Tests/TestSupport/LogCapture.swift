@@ -1,5 +1,5 @@
-import InMemoryLogging
-import Logging
+package import InMemoryLogging
+package import Logging
 
 /// A logger whose entries the test reads from `handler` (swift-log's `InMemoryLogHandler`).
 package func memoryLogger(

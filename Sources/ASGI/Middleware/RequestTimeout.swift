@@ -1,5 +1,5 @@
 import AsyncBridge
-import Logging
+public import Logging
 import Synchronization
 
 /// Limits how long an application may take over one HTTP request.

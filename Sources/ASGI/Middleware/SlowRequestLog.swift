@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 import Synchronization
 
 /// Logs each HTTP request that is still running after a threshold, once, while it runs: PHP-FPM's

@@ -1,4 +1,4 @@
-import Logging
+package import Logging
 import Synchronization
 
 /// An identifier for one request, unique in the process and unlikely to repeat across processes:

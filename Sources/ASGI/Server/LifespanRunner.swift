@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 import Synchronization
 
 /// Runs an application's `lifespan` scope around serving (ASGI lifespan spec 2.0, as uvicorn does),

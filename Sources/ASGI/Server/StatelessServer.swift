@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 import Synchronization
 
 /// A base class for servers without connections — chat bots, UDP services, message buses — that

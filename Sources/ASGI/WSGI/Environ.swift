@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 
 /// The CGI-style environment of one request (PEP 3333's `environ`).
 ///

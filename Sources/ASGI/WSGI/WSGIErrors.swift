@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 import Synchronization
 
 /// The error stream of a request (`wsgi.errors`): what the application writes goes to the log,

@@ -1,5 +1,5 @@
-import AsyncBridge
-import Logging
+package import AsyncBridge
+package import Logging
 
 /// Startup and shutdown hooks for a WSGI-style application, wherever it is served (``WSGIToASGI``,
 /// the FastCGI server).

@@ -1,5 +1,5 @@
-import AsyncBridge
-import Logging
+public import AsyncBridge
+public import Logging
 
 /// Serves a blocking, WSGI-style application as an ASGI application, so it runs unchanged inside
 /// an async server.

@@ -1,4 +1,4 @@
-import Glibc
+package import Glibc
 
 /// Who may connect to the server's unix socket: the group it is given (PHP-FPM's `listen.group`)
 /// and the startup line that says who can connect, so a web server's "Permission denied" (nginx

@@ -2,7 +2,7 @@
 // name prefixes of RFC 6265bis (draft-ietf-httpbis-rfc6265bis §4.1.2.7, §4.1.3).
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+public import FoundationEssentials
 #else
 import Foundation
 #endif

@@ -1,4 +1,4 @@
-import ASGI
+public import ASGI
 
 extension FormFields {
     /// The query string of a WSGI-style request (`QUERY_STRING`), parsed as

@@ -1,4 +1,4 @@
-import ASGI
+public import ASGI
 
 /// The fields and files of a `multipart/form-data` body (RFC 7578), read from a WSGI-style
 /// request.

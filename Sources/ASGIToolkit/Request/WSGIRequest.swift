@@ -1,4 +1,4 @@
-import ASGI
+public import ASGI
 
 /// A WSGI-style request read through the toolkit: method, path, headers, query, form and cookies
 /// of an `Environ`, decoded once each.

@@ -1,7 +1,7 @@
-import ASGI
+public import ASGI
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+public import FoundationEssentials
 #else
 import Foundation
 #endif

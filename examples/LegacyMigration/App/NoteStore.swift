@@ -1,5 +1,5 @@
 import AsyncBridge
-import Foundation
+public import Foundation
 import Synchronization
 
 /// A note: what the app stores.

@@ -1,7 +1,7 @@
-import ASGI
-import AsyncBridge
+public import ASGI
+public import AsyncBridge
 import Foundation
-import Logging
+public import Logging
 
 /// The notes app halfway through its migration from blocking to async: one ASGI application.
 ///

@@ -1,4 +1,4 @@
-import AsyncBridge
+public import AsyncBridge
 
 /// The user a request acts for, in request-scoped storage that both halves of the app read.
 ///

@@ -1,4 +1,4 @@
-import Logging
+package import Logging
 
 extension WSGIDriver {
     /// How serving one request ended, for the frontend's counters and connection.
