@@ -11,9 +11,11 @@ import Synchronization
 /// atomic stores (no lock, no system call); the supervisor reads every slot for worker timeouts
 /// and its logs, and any worker reads every slot to answer the status page. With `--workers 0`
 /// the one process keeps a scoreboard of one slot for itself.
+///
+/// Unchecked `Sendable`: every stored property is immutable after `init`, and `words` points into
+/// a shared mapping that is never unmapped while a `Scoreboard` exists on it (only `attach`'s own
+/// header-only mapping is, before it escapes) and is only accessed through `Atomic` operations.
 final class Scoreboard: @unchecked Sendable {
-    // Sendable: `words` points into a shared mapping that is never unmapped (it lives as long as
-    // the process), and every access to it is an atomic operation.
     private let words: UnsafeMutablePointer<Atomic<UInt64>>
     /// Slots in the table.
     let slotCount: Int

@@ -5,9 +5,11 @@ import Synchronization
 /// The supervisor writes the identity words (pid, number, generation, limits) before and right
 /// after it spawns the process, and frees the slot after it reaped it; the worker writes its
 /// state, counters and request entries while it runs.
+///
+/// Unchecked `Sendable`: both stored properties are immutable, and `base` points into the
+/// ``Scoreboard``'s shared mapping, which is never unmapped, as `Atomic` words: every access
+/// through it (and through the pointers `atomic(_:)` and `entry(_:)` hand out) is atomic.
 struct WorkerSlot: @unchecked Sendable {
-    // Sendable: `base` points into the scoreboard's shared mapping, which is never unmapped, and
-    // every access through it is atomic.
     let index: Int
     private let base: UnsafeMutablePointer<Atomic<UInt64>>
 

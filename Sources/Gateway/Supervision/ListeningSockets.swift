@@ -2,6 +2,7 @@ import ASGI
 import ASGIFastCGI
 import Glibc
 import Logging
+import Synchronization
 
 /// The listening sockets the supervisor binds once and holds across every worker's life and
 /// every reload: connections wait in their backlog while no worker accepts, so replacing a worker
@@ -9,15 +10,14 @@ import Logging
 ///
 /// Each descriptor is close-on-exec and numbered 10 or above, clear of the numbers workers get
 /// them on (``WorkerHandOver/Descriptor``).
-final class ListeningSockets: @unchecked Sendable {
-    // Sendable: the descriptors are set once in `init`; `close()` runs once, on the supervisor's
-    // thread, after its last worker is gone.
+final class ListeningSockets: Sendable {
     /// The HTTP socket, and its address for logs.
     let http: (descriptor: Int32, address: String)?
     /// The FastCGI socket, and its address for logs.
     let fastCGI: (descriptor: Int32, address: String)?
     private let unixSocket: (path: String, inode: UInt64)?
-    private var closed = false
+    /// Set by the first ``close()``: the descriptors are closed once, whoever calls.
+    private let closed = Atomic<Bool>(false)
 
     /// The HTTP listen backlog (the connections that wait while every worker is busy or being
     /// replaced; the kernel caps it at `net.core.somaxconn`).
@@ -70,8 +70,7 @@ final class ListeningSockets: @unchecked Sendable {
     /// Closes the sockets and removes the unix socket file bound (new connections are refused
     /// from then on; workers still finish the connections they accepted).
     func close() {
-        guard !closed else { return }
-        closed = true
+        guard closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
         if let http { Glibc.close(http.descriptor) }
         if let fastCGI { Glibc.close(fastCGI.descriptor) }
         if let unixSocket { FastCGIListeningSocket.removeSocketFile(path: unixSocket.path, inode: unixSocket.inode) }

@@ -11,8 +11,12 @@ import Logging
 /// worker's wake-up (readiness, a recycling request) or the next 100 ms tick; it then reaps the
 /// workers that exited, reads the scoreboard (readiness, recycling, the oldest request of each
 /// worker for `--worker-timeout`) and carries out the ``WorkerPool``'s decisions.
+///
+/// Unchecked `Sendable`: it is built on the calling task, which then only hands it to the
+/// supervisor's thread (`Gateway.supervise` starts that thread with it and touches it no more);
+/// from then on that thread alone runs its methods and touches its mutable state (`image`, `pool`,
+/// `random`).
 final class Supervisor: @unchecked Sendable {
-    // Sendable: built on the calling task, then used only on the supervisor's own thread (`run`).
     private let options: GatewayOptions
     private let logger: Logger
     private let sockets: ListeningSockets
