@@ -30,7 +30,7 @@ import Darwin
 /// let pool = BlockingThreadPool(threads: 4, queueLimit: 1_000)
 /// let rows = try await SyncToAsync.run(threadSensitive: false, executor: pool) { try db.query() }
 /// ```
-public final class BlockingThreadPool: BlockingExecutor, @unchecked Sendable {
+public final class BlockingThreadPool: BlockingExecutor, Sendable {
     /// The process-wide default pool: `ASGI_THREADS` threads if that environment variable holds a
     /// positive number, else `max(8, 2 × active processors)`; queue limit 65,536.
     public static let shared = BlockingThreadPool(

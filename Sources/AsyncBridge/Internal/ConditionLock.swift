@@ -12,6 +12,10 @@ import Darwin
 /// condition variable, and Foundation's `NSCondition` would pull Foundation into the core. It is a
 /// struct over one heap block so that a queue costs one allocation for both; its owner calls
 /// ``destroy()`` exactly once, in its `deinit`.
+///
+/// Unchecked `Sendable`: it holds only two immutable pointers to a pthread mutex and condition
+/// variable (thread-safe primitives), and the memory stays valid until ``destroy()``, which its
+/// owner calls in `deinit`, when no other thread can reach the lock.
 package struct ConditionLock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>

@@ -29,7 +29,10 @@ final class ContextThreadLimit: Sendable {
     /// Threads lent to contexts at once by default.
     static let defaultLimit = 64
 
-    /// A context waiting for a permit; guarded by the limit's mutex.
+    /// A context waiting for a permit.
+    ///
+    /// Unchecked `Sendable`: `continuation` and `cancelled` are read and written only inside
+    /// `state.withLock` of the limit that made it (a lock of its own would only repeat that one).
     private final class Waiter: @unchecked Sendable {
         var continuation: UnsafeContinuation<Bool, Never>?
         var cancelled = false

@@ -18,11 +18,15 @@ import Darwin
 /// The thread sleeps until the earliest deadline and is woken only when a new deadline comes
 /// before the one it sleeps towards; with one timeout for every request that is about once per
 /// timeout period, not once per request. Cancelling never wakes it.
+///
+/// Unchecked `Sendable`: `heap`, `wakeAt`, `stopped` (and the ``TimerEntry`` fields in the heap) are
+/// read and written only with `mutex` held; `mutex` and `condition` are immutable pointers to
+/// pthread primitives freed only in `deinit`. (A `Mutex` cannot serve: the thread sleeps on the
+/// condition variable with this lock.)
 final class DeadlineTimers: @unchecked Sendable {
     /// The process-wide timers (their thread starts on first use).
     static let shared = DeadlineTimers(name: "asgi-timers")
 
-    // Mutable state is `@exclusivity(unchecked)`: it is only touched with `mutex` held.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
     @exclusivity(unchecked)

@@ -18,7 +18,7 @@ protocol WorkItem: AnyObject, Sendable {
 }
 
 /// What a bridge thread's queue holds: a blocking work item or a Swift task's job.
-enum QueuedWork: @unchecked Sendable {
+enum QueuedWork: Sendable {
     case item(any WorkItem)
     /// A job enqueued on a ``CurrentThreadExecutor`` through its public conformances: it runs
     /// isolated to that executor as a serial executor (it may belong to an actor that uses it).
@@ -48,8 +48,12 @@ enum QueuedWork: @unchecked Sendable {
 ///
 /// The queue is also the task executor of the tasks the bridge starts for `asyncToSync` bodies: their
 /// jobs are queued as ``QueuedWork/taskJob(_:)`` and run by whichever thread drains the queue.
+///
+/// Unchecked `Sendable`: every `var` (marked `@exclusivity(unchecked)`) is read and written only
+/// with `lock` held, as are the ``Parker/woken`` flags of the parkers it holds; `pending` is atomic
+/// (the one thing the polling thread reads unlocked) and `limit` is immutable. (A `Mutex` cannot
+/// serve: the threads sleep on condition variables with this lock.)
 final class JobQueue: TaskExecutor, @unchecked Sendable {
-    // Mutable state is `@exclusivity(unchecked)`: it is only touched under `lock`.
     private let lock = ConditionLock()
     @exclusivity(unchecked)
     private var items = Deque<QueuedWork>()
@@ -293,6 +297,10 @@ final class JobQueue: TaskExecutor, @unchecked Sendable {
 
 /// One draining thread's condition variable, used with its queue's mutex, so that the queue can
 /// wake that particular thread. The thread owns it for its whole life.
+///
+/// Unchecked `Sendable`: `condition` is immutable and points to a condition variable (itself
+/// thread-safe) freed only in `deinit`; `woken` is read and written only with the lock of the
+/// ``JobQueue`` the thread drains held.
 final class Parker: @unchecked Sendable {
     let condition: UnsafeMutablePointer<pthread_cond_t>
     /// Set (under the queue's lock) by whoever wakes the thread.

@@ -38,6 +38,10 @@ enum LocalOwner: Equatable, Sendable {
 /// Only the owner writes; code that inherits the scope (child tasks, tasks started from sync code)
 /// reads it. Writes remember their keys, so a bridge can copy exactly the changes back to the
 /// caller's scope when it returns.
+///
+/// Unchecked `Sendable`: its only stored property, `state`, is a `Mutex` (all its mutable state is
+/// behind it); the compiler cannot check it only because the class is not final (`SyncCallBase`
+/// extends it, and states its own invariant).
 class LocalStorage: @unchecked Sendable {
     struct State {
         var owner: LocalOwner

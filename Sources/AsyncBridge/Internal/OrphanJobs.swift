@@ -5,7 +5,7 @@
 /// serial fallback thread, still reporting the executor it was meant for (whose thread is gone, so
 /// isolation holds).
 enum OrphanJobs {
-    private final class OrphanJob: WorkItem, @unchecked Sendable {
+    private final class OrphanJob: WorkItem, Sendable {
         let job: UnownedJob
         let serial: UnownedSerialExecutor?
         let task: UnownedTaskExecutor

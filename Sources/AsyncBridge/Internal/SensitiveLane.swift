@@ -6,7 +6,7 @@ import Synchronization
 /// When a context ends, its lane closes: work still queued runs, then the thread goes back to the
 /// idle set for the next context. Calls that arrive after closing (from tasks that outlived the
 /// context) are refused, and the bridge routes them as if there were no context.
-final class SensitiveLane: WorkItem, @unchecked Sendable {
+final class SensitiveLane: WorkItem, Sendable {
     let thread: WorkerThread
     /// The bound the lane's context counts against (`nil` for the process lane); its permit goes
     /// back once the lane has drained.

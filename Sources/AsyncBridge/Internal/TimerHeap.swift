@@ -1,6 +1,8 @@
 /// One pending deadline: when it expires and who waits for it.
 ///
-/// Every field is guarded by the lock of the ``DeadlineTimers`` that holds the entry.
+/// Unchecked `Sendable`: `deadline` is immutable; `index`, `continuation` and `cancelled` are read
+/// and written only with the lock of the one ``DeadlineTimers`` the entry is given to held (per
+/// sleep, no lock of its own).
 final class TimerEntry: @unchecked Sendable {
     /// When the entry expires, in ``DeadlineTimers/now()`` nanoseconds.
     let deadline: UInt64

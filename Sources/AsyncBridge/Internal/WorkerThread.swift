@@ -4,7 +4,7 @@
 /// sensitive thread, or the thread of a ``ThreadSensitiveContext``. ``AsyncSingleThreadContext``
 /// uses one for every `asyncToSync` body inside it: the bodies' tasks prefer its ``queue`` as their
 /// task executor.
-final class WorkerThread: @unchecked Sendable {
+final class WorkerThread: Sendable {
     let queue = JobQueue()
     let name: String
 
