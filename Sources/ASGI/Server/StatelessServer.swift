@@ -39,9 +39,10 @@ import Synchronization
 ///   instances (asgiref leaves the checker running);
 /// - errors go to the ``logger`` given to the initialiser, not the root logger.
 ///
-/// The class is `@unchecked Sendable` because it is `open` (the compiler cannot check subclasses);
-/// its own mutable state is all behind a `Mutex`. Subclasses restate `@unchecked Sendable` (the
-/// compiler asks for it) and must protect any mutable state they add.
+/// Unchecked `Sendable`: its stored properties are immutable and `Sendable`, its mutable state all
+/// behind the `state` `Mutex`; it is unchecked only because the class is `open` (the compiler cannot
+/// check subclasses). Subclasses restate `@unchecked Sendable` (the compiler asks for it) and must
+/// protect any mutable state they add.
 open class StatelessServer: @unchecked Sendable {
     /// One running instance of the application.
     private struct Instance: Sendable {

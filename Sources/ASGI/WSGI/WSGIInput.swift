@@ -178,7 +178,7 @@ extension WSGIInput: Sequence {
 }
 
 /// An input source over bytes already in memory.
-final class BufferedInputSource: WSGIInputSource, @unchecked Sendable {
+final class BufferedInputSource: WSGIInputSource, Sendable {
     private let bytes: [UInt8]
     private let offset = Mutex(0)
 

@@ -12,8 +12,10 @@ import Logging
 /// - A ``WSGIFileBody`` (``Environ/fileWrapper(path:blockSize:)``) goes out as a file: zero-copy
 ///   where the transport can send one, else streamed in blocks.
 ///
-/// Only the thread that runs the application touches a driver, which is what makes the unchecked
-/// `Sendable` conformance sound (the closures the environ's hooks hold run on that thread too).
+/// Unchecked `Sendable`: only the thread that runs the application (the one in `run`) touches the
+/// driver's mutable state: `startResponse`, `write` and the `completeResponse` hook run there
+/// (``BlockingExchange`` calls the hook only on that thread); the `onClientGone` hook, which may run
+/// elsewhere, reads only the immutable `sink`, whose `onClientGone` is thread-safe.
 package final class WSGIDriver: @unchecked Sendable {
     private let sink: any WSGIResponseSink
     private let requestMethod: String

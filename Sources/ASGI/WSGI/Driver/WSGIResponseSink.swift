@@ -34,6 +34,8 @@ package protocol WSGIResponseSink: AnyObject {
 
     /// Calls `handler` once, when the client goes away (at once if it is gone). A transport that
     /// cannot notice a client leaving before it writes to it calls it when a write fails.
+    /// Unlike the rest, it may be called from any thread (``BlockingExchange`` registers from
+    /// whatever thread runs the application's `receive()`), so it must be thread-safe.
     func onClientGone(_ handler: @escaping @Sendable () -> Void)
 }
 

@@ -7,6 +7,10 @@ import AsyncBridge
 /// Nothing is received until the application first reads: its first read that has to wait tells
 /// `demand`, whose consumer then starts receiving. An application that never reads its body (most
 /// GET handlers) costs no receiving task.
+///
+/// Unchecked `Sendable`: every `var` (the chunks and their counts, the end and failure, `closed`,
+/// `producer`, `demanded`) is read and written only with `lock` held; `demand` and `highWater` are
+/// immutable. (A `Mutex` cannot serve: the reader sleeps on the condition variable with this lock.)
 final class RequestBodyChannel: WSGIInputSource, @unchecked Sendable {
     private let lock = ConditionLock()
     private var chunks: [[UInt8]] = []
