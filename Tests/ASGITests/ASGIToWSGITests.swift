@@ -210,6 +210,42 @@ struct ASGIToWSGITests {
         }
     }
 
+    /// A task the application left behind that sends after the application returned gets an
+    /// error, and nothing it sends reaches the server: `startResponse` and `write` belong to the
+    /// server's thread, which has moved on (they used to run on the bridge's sensitive thread,
+    /// racing with the server).
+    @Test func sendFromATaskThatOutlivedTheApplicationIsRefused() async throws {
+        let release = Gate()
+        let sent = Gate()
+        let outcomes = Recorder<String>()
+        let app = ASGIApp { _, _, send in
+            try await send(.httpResponseStart(status: 200))
+            Task {
+                await release.wait()
+                do {
+                    try await send(.httpResponseBody(body: [1, 2, 3], moreBody: false))
+                    outcomes.append("sent")
+                } catch is ASGIProtocolError {
+                    outcomes.append("refused")
+                } catch {
+                    outcomes.append("failed: \(error)")
+                }
+                sent.open()
+            }
+        }
+        let captured = CapturedResponse()
+        await #expect(throws: ASGIProtocolError.self) {
+            try await onWorkerThread {
+                _ = try ASGIToWSGI(app)(Environ(variables: [:]), captured.startResponse)
+            }
+        }
+        release.open()
+        #expect(await sent.wait())
+        #expect(outcomes.values == ["refused"])
+        #expect(captured.status == nil)
+        #expect(captured.chunks.isEmpty)
+    }
+
     /// Called from inside a task it refuses, as every `asyncToSync` does.
     @Test func refusesInsideATask() async throws {
         #expect(throws: BridgeError.asyncToSyncInAsyncContext) {

@@ -10,8 +10,13 @@ import Synchronization
 /// The worker thread owns the request: it reads (only it touches the input stream) and writes
 /// (under `output`). The watchdog writes only a 504 before the response has started, under the same
 /// lock, and touches the socket (`shutdown`, `poll`) only while `shared.socketValid`, which the
-/// worker clears before libfcgi may close the socket. That is what makes the unchecked
-/// conformance sound.
+/// worker clears before libfcgi may close the socket.
+///
+/// Unchecked `Sendable`: the input stream, `bodyRead` and `inputFinished` are touched only on the
+/// worker thread (`read` refuses any other); the output stream and its state only under `output`,
+/// and never once `finished` is set there (``markFinished()``, before libfcgi reuses `raw`);
+/// the socket and the disconnect handler only under `shared`; `flags` is atomic and the rest
+/// immutable.
 final class FastCGIRequest: @unchecked Sendable {
     private enum Flag {
         static let timedOut: UInt8 = 1
@@ -82,6 +87,10 @@ final class FastCGIRequest: @unchecked Sendable {
     ///   `CONTENT_LENGTH`, no data for the read timeout), ``WSGIError`` `requestBodyTooLarge`,
     ///   ``FastCGIError`` `requestTimedOut`.
     func read(upTo maxBytes: Int) throws -> [UInt8] {
+        // `wsgi.input` is Sendable, but this request's input belongs to its worker thread.
+        guard onWorkerThread else {
+            throw ASGIProtocolError("The request body (wsgi.input) was read off the request's worker thread; read it on the application's thread.")
+        }
         if inputFinished { return [] }
         try checkUsable()
         guard let stream = raw.pointee.in else { return [] }
@@ -202,7 +211,8 @@ final class FastCGIRequest: @unchecked Sendable {
     /// with the head (it leaves them in its preread buffer until the next read event).
     func completeResponse() {
         output.withLock { state in
-            guard state.headWritten, !state.completed, !isBroken, let out = raw.pointee.out else { return }
+            // Not once finished either: `raw` may serve the next request by then.
+            guard state.headWritten, !state.completed, flags.load(ordering: .acquiring) == 0, let out = raw.pointee.out else { return }
             state.completed = true
             _ = FCGX_FClose(raw.pointee.err)
             _ = FCGX_FClose(out)
@@ -216,7 +226,8 @@ final class FastCGIRequest: @unchecked Sendable {
     @discardableResult
     func respond(_ response: PlainResponse) -> Bool {
         output.withLock { state in
-            guard !state.headWritten, !isBroken, let out = raw.pointee.out else { return false }
+            // Not once finished either: `raw` may serve the next request by then.
+            guard !state.headWritten, flags.load(ordering: .acquiring) == 0, let out = raw.pointee.out else { return false }
             let bytes = Self.responseHead(status: response.status, headers: response.headers) + response.body
             state.headWritten = true
             state.status = response.status

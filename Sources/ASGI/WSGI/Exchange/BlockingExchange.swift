@@ -23,8 +23,13 @@ import Synchronization
 ///
 /// The blocking work (reads, `startResponse`, `write`) runs on the calling thread: directly when
 /// the application's task already runs there (``AsyncToSync`` runs it on that thread), else
-/// through a thread-sensitive hop to it. That confinement is what makes the unchecked `Sendable`
-/// conformance sound; everything else is under `state`.
+/// through a thread-sensitive hop to it. A hop that lands elsewhere (the calling thread has left
+/// ``AsyncToSync``: a task that outlived the application, or a detached one) is refused with
+/// ``ASGIProtocolError``.
+///
+/// Unchecked `Sendable`: `write`, `startResponse`, the input's reads and the server hooks'
+/// `completeResponse` are used only on the calling thread (`onCallerThread` checks it, also after a
+/// hop); every other mutable field is in the `state` `Mutex`, and the rest is immutable.
 final class BlockingExchange: @unchecked Sendable {
     private struct State {
         var response = HTTPResponseState()
@@ -246,9 +251,20 @@ final class BlockingExchange: @unchecked Sendable {
         _ = try started()
     }
 
-    /// Runs `body` on the calling thread: directly when already there.
+    /// Runs `body` on the calling thread: directly when already there, else through a
+    /// thread-sensitive hop, which reaches it only while it waits in ``AsyncToSync`` for the
+    /// application.
+    /// - Throws: ``ASGIProtocolError`` when the hop lands on another thread (the call comes from a
+    ///   task that outlived the application, or a detached one): `startResponse`, `write` and the
+    ///   input belong to the calling thread, which has moved on.
     private func onCallerThread<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
         if pthread_equal(pthread_self(), callerThread) != 0 { return try body() }
-        return try await SyncToAsync.run(threadSensitive: true, body)
+        let callerThread = self.callerThread
+        return try await SyncToAsync.run(threadSensitive: true) {
+            guard pthread_equal(pthread_self(), callerThread) != 0 else {
+                throw ASGIProtocolError("receive() or send() was called off the application's thread after the application returned (from a task that outlived it, or a detached one).")
+            }
+            return try body()
+        }
     }
 }
