@@ -39,13 +39,13 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
     private let decoderGuard: RequestDecoderGuard?
 
     init(idleTimeout: TimeAmount, sendTimeout: TimeAmount? = nil, serverHeader: String?, decoderGuard: RequestDecoderGuard? = nil) {
-        self.machine = HTTPConnectionStateMachine(idleTimeout: idleTimeout, sendTimeout: sendTimeout, now: .now())
+        self.machine = HTTPConnectionStateMachine(idleTimeout: idleTimeout, sendTimeout: sendTimeout, now: .uptimeNanoseconds(0))
         self.serverHeader = serverHeader
         self.decoderGuard = decoderGuard
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { perform(machine.becameActive(now: .now()), on: \.idleTimer, context: context, fired: idleTimerFired) }
+        if context.channel.isActive { perform(machine.becameActive(now: context.eventLoop.now), on: \.idleTimer, context: context, fired: idleTimerFired) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -53,7 +53,7 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        perform(machine.becameActive(now: .now()), on: \.idleTimer, context: context, fired: idleTimerFired)
+        perform(machine.becameActive(now: context.eventLoop.now), on: \.idleTimer, context: context, fired: idleTimerFired)
         context.fireChannelActive()
     }
 
@@ -104,13 +104,13 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
             // A 1xx head (100 Continue) has no `.end` of its own: only the final response's counts.
             context.write(data, promise: promise)
         case .end:
-            switch machine.responseEndWritten(now: .now(), buffered: Self.buffered(context)) {
+            switch machine.responseEndWritten(now: context.eventLoop.now, buffered: Self.buffered(context)) {
             case .forward:
                 context.write(data, promise: promise)
             case .forwardWatching(let generation, let flush, let stallDeadline):
                 let written = promise ?? context.eventLoop.makePromise()
                 written.futureResult.assumeIsolated().whenSuccess { [self] in
-                    perform(machine.endFlushed(generation: generation, now: .now()), on: \.idleTimer, context: context, fired: idleTimerFired)
+                    perform(machine.endFlushed(generation: generation, now: context.eventLoop.now), on: \.idleTimer, context: context, fired: idleTimerFired)
                 }
                 if flush {
                     context.writeAndFlush(data, promise: written)
@@ -133,7 +133,7 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
-            perform(machine.quiesce(now: .now()), on: \.lingerTimer, context: context, fired: lingerFired)
+            perform(machine.quiesce(now: context.eventLoop.now), on: \.lingerTimer, context: context, fired: lingerFired)
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -171,12 +171,12 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func idleTimerFired(context: ChannelHandlerContext) {
         idleTimer = nil
-        perform(machine.idleTimerFired(now: .now()), on: \.idleTimer, context: context, fired: idleTimerFired)
+        perform(machine.idleTimerFired(now: context.eventLoop.now), on: \.idleTimer, context: context, fired: idleTimerFired)
     }
 
     private func stallTimerFired(context: ChannelHandlerContext) {
         stallTimer = nil
-        let action = machine.stallTimerFired(now: .now(), buffered: Self.buffered(context))
+        let action = machine.stallTimerFired(now: context.eventLoop.now, buffered: Self.buffered(context))
         perform(action, on: \.stallTimer, context: context, fired: stallTimerFired)
     }
 

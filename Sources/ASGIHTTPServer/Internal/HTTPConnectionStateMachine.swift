@@ -81,6 +81,7 @@ struct HTTPConnectionStateMachine {
     /// The request just read asks for a protocol switch, after which the decoder stops parsing.
     private var switchesProtocol = false
 
+    /// - Parameter now: the start of the idle clock (``becameActive(now:)`` restarts it).
     init(idleTimeout: TimeAmount, sendTimeout: TimeAmount?, now: NIODeadline) {
         self.idleTimeout = idleTimeout
         self.sendTimeout = sendTimeout
