@@ -146,6 +146,35 @@ struct HostileClientTests {
         #expect(try await paths.next() == "/a%00b")
     }
 
+    @Test("A dot-segment in the path (/ws/../x, escaped or not) gets 400 before the application; the next request is served")
+    func dotSegments() async throws {
+        let paths = Reports<String>()
+        for target in ["/ws/../x", "/ws/%2e%2e/x", "/ws/./x", "/ws/..%2Fx"] {
+            let result = try await withServer(Self.echoApp(paths)) { server in
+                try await runHostile(Self.hostile(#"b"GET \#(target) HTTP/1.1\r\nHost: x\r\n\r\n""#), port: server.port)
+            }
+            let response = try #require(RawResponse(result["response"]), "\(target): \(result)")
+            #expect(response.status == 400, "\(target)")
+            #expect(response.body.contains("dot-segment"), "\(target): \(response.body)")
+            #expect(result["end"] as? String == "closed", "\(target)")
+            #expect(result["next"] as? String == "200 host=normal path=/next query=", "\(target)")
+            #expect(try await paths.next() == "/next", "the application saw only the normal request")
+        }
+    }
+
+    @Test("A WebSocket handshake with a dot-segment in its path gets 400 too")
+    func dotSegmentWebSocket() async throws {
+        let paths = Reports<String>()
+        let handshake = #"b"GET /ws/../x HTTP/1.1\r\nHost: good\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n""#
+        let result = try await withServer(Self.echoApp(paths)) { server in
+            try await runHostile(Self.hostile(handshake), port: server.port)
+        }
+        let response = try #require(RawResponse(result["response"]), "\(result)")
+        #expect(response.status == 400)
+        #expect(result["next"] as? String == "200 host=normal path=/next query=")
+        #expect(try await paths.next() == "/next")
+    }
+
     private static let webSocketHandshake = #"b"GET /ws HTTP/1.1\r\nHost: good\r\nHost: evil\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n""#
 
     @Test("A WebSocket handshake with two Host headers gets 400 too; the application never sees it")

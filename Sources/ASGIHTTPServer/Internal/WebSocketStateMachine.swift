@@ -1,3 +1,4 @@
+@_spi(ASGIFrontend) import ASGI
 import NIOCore
 import NIOWebSocket
 
