@@ -65,19 +65,24 @@ struct SlowReaderTests {
             s.connect(("127.0.0.1", PORT))
             s.settimeout(30)
             s.sendall(\(request))
-            data = b""
+            data = bytearray()
             started = time.monotonic()
+            fast = False
             while time.monotonic() < started + 60:
                 slow = time.monotonic() < started + 3
+                if not slow and not fast:
+                    fast = True
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
                 try:
                     chunk = s.recv(16384 if slow else 1 << 20)
                 except (ConnectionResetError, socket.timeout):
                     break
                 if not chunk:
                     break
-                data += chunk
+                data.extend(chunk)
                 if slow:
                     time.sleep(0.25)
+            data = bytes(data)
             head, _, body = data.partition(b"\\r\\n\\r\\n")
             headers = head.decode("latin-1").lower()
             if "transfer-encoding: chunked" in headers:
@@ -114,7 +119,7 @@ struct SlowReaderTests {
 
     @Test("A keep-alive answer in one body event reaches a slow reader whole")
     func oneEventKeepAlive() async throws {
-        let result = try await withServer(Self.app, configuration: Self.configuration) { server in
+        let result = try await withHostileServer(Self.app, configuration: Self.configuration) { server in
             try await Self.slowRead(#"b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n""#, port: server.port)
         }
         try await expectWhole(result, "one event, keep-alive")
@@ -122,7 +127,7 @@ struct SlowReaderTests {
 
     @Test("An answer with Connection: close reaches a slow reader whole")
     func connectionClose() async throws {
-        let result = try await withServer(Self.app, configuration: Self.configuration) { server in
+        let result = try await withHostileServer(Self.app, configuration: Self.configuration) { server in
             try await Self.slowRead(#"b"GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n""#, port: server.port)
         }
         try await expectWhole(result, "Connection: close")
@@ -130,7 +135,7 @@ struct SlowReaderTests {
 
     @Test("An HTTP/1.0 answer reaches a slow reader whole")
     func http10() async throws {
-        let result = try await withServer(Self.app, configuration: Self.configuration) { server in
+        let result = try await withHostileServer(Self.app, configuration: Self.configuration) { server in
             try await Self.slowRead(#"b"GET /one HTTP/1.0\r\n\r\n""#, port: server.port)
         }
         try await expectWhole(result, "HTTP/1.0")
@@ -138,7 +143,7 @@ struct SlowReaderTests {
 
     @Test("An HTTP/1.0 answer streamed without a length (ended by the close) reaches a slow reader whole")
     func http10Streamed() async throws {
-        let result = try await withServer(Self.app, configuration: Self.configuration) { server in
+        let result = try await withHostileServer(Self.app, configuration: Self.configuration) { server in
             try await Self.slowRead(#"b"GET /chunked HTTP/1.0\r\n\r\n""#, port: server.port)
         }
         try await expectWhole(result, "HTTP/1.0 streamed")
@@ -146,7 +151,7 @@ struct SlowReaderTests {
 
     @Test("An application that returns at once after many body events: the slow reader gets it all")
     func fastApplication() async throws {
-        let result = try await withServer(Self.app, configuration: Self.configuration) { server in
+        let result = try await withHostileServer(Self.app, configuration: Self.configuration) { server in
             try await Self.slowRead(#"b"GET /many HTTP/1.1\r\nHost: x\r\n\r\n""#, port: server.port)
         }
         try await expectWhole(result, "many events")
@@ -158,9 +163,10 @@ struct SlowReaderTests {
             $0.idleTimeout = .milliseconds(500)
             $0.sendTimeout = .seconds(1)
         }
-        let result = try await withServer(Self.app, configuration: configuration) { server in
-            // It reads nothing for six send timeouts (the server closes meanwhile: the kernel still
-            // delivers what it had taken), then reads what is left until the connection ends.
+        let result = try await withHostileServer(Self.app, configuration: configuration) { server in
+            // Once the answer has started (its head read), it reads nothing for six send timeouts
+            // (the server closes meanwhile: the kernel still delivers what it had taken), then
+            // reads what is left until the connection ends.
             try await runHostile(
                 """
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -168,14 +174,17 @@ struct SlowReaderTests {
                 s.connect(("127.0.0.1", PORT))
                 s.settimeout(30)
                 s.sendall(b"GET /one HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+                head = b""
+                while b"\\r\\n\\r\\n" not in head:
+                    head += s.recv(1)
                 time.sleep(6)
-                data, end = b"", "closed"
+                data, end = bytearray(head), "closed"
                 try:
                     while True:
                         chunk = s.recv(1 << 20)
                         if not chunk:
                             break
-                        data += chunk
+                        data.extend(chunk)
                 except ConnectionResetError:
                     end = "reset"
                 except socket.timeout:
