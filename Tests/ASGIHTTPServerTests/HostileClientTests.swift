@@ -183,8 +183,10 @@ struct HostileClientTests {
         let held = Mutex<Int32>(-1)
         defer { held.withLock { if $0 >= 0 { close($0) } } }
         await withKnownIssue("the server holds the connection this scenario keeps open") {
-            _ = try await withHostileServer(Self.echoApp(paths), releaseWithin: .milliseconds(500)) { server in
-                // A client that connects, then neither sends nor leaves (within the idle timeout).
+            // The idle timeout is long: the server has no reason to close the connection by itself.
+            let configuration = testConfiguration { $0.idleTimeout = .seconds(600) }
+            _ = try await withHostileServer(Self.echoApp(paths), configuration: configuration, releaseWithin: .milliseconds(500)) { server in
+                // A client that connects, then neither sends nor leaves.
                 let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
                 var address = sockaddr_in()
                 address.sin_family = sa_family_t(AF_INET)
