@@ -33,6 +33,11 @@ public struct HTTPServerConfiguration: Sendable {
     /// How long a keep-alive connection may wait for its next request before the server closes it.
     /// Default `ServerDefaults.idleTimeout`.
     public var idleTimeout: Duration
+    /// How long a client may take none of the bytes of a response the server has finished writing
+    /// before the connection is closed: a slow reader is never cut off while it reads (the idle
+    /// timeout starts only once the last bytes reached the socket), one that stops reading
+    /// altogether is. `nil`: no limit. Default `ServerDefaults.sendTimeout`.
+    public var sendTimeout: Duration? = ServerDefaults.sendTimeout
     /// The longest the server waits for the next bytes of a request body the application is
     /// reading: past it the request gets 408 (or, once its response has started, the connection
     /// closes) and the application's `receive()` returns `http.disconnect`. `nil`: no limit.

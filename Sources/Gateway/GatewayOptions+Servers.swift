@@ -2,6 +2,7 @@ import ASGI
 import ASGIFastCGI
 import ASGIHTTPServer
 import ArgumentParser
+import AsyncBridge
 import Logging
 
 /// How the serving, unix socket and proxy options shape the two servers' configurations and the
@@ -40,6 +41,12 @@ extension GatewayOptions {
         configuration.minimumBodyDataRate = httpClients.minimumBodyDataRate
         configuration.maxWebSocketMessageBytes = httpClients.wsMaxSize
         configuration.webSocketPingInterval = httpClients.webSocketPingInterval
+    }
+
+    /// A WSGI-style application as the HTTP server runs it: bridged by `WSGIToASGI` with `--max-body`
+    /// and `--body-prefetch`, its blocking calls on `executor`.
+    func wsgiToASGI(_ application: any WSGIApplication, executor: (any BlockingExecutor)?, logger: Logger) -> WSGIToASGI {
+        WSGIToASGI(application, maxRequestBodyBytes: maxBody, bodyPrefetchBytes: httpClients.bodyPrefetch, executor: executor, logger: logger)
     }
 
     /// The application the HTTP server runs: `application` behind the slow-request log and the

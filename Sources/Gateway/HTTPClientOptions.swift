@@ -1,8 +1,8 @@
 import ASGI
 import ArgumentParser
 
-/// What the HTTP server allows a client: how slowly it may send a request body, and the
-/// WebSocket limits (uvicorn's `--ws-max-size` and `--ws-ping-interval`).
+/// What the HTTP server allows a client: how slowly it may send a request body, how much of it a
+/// WSGI-style application's bridge reads before taking a thread, and the WebSocket limits (uvicorn's `--ws-max-size` and `--ws-ping-interval`).
 struct HTTPClientOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "HTTP: the longest wait for the next bytes of a request body; past it the request gets 408. 0: no limit.",
@@ -15,6 +15,12 @@ struct HTTPClientOptions: ParsableArguments {
         valueName: "BYTES"
     ))
     var minBodyRate: Int = ServerDefaults.minimumBodyDataRate?.bytesPerSecond ?? 0
+
+    @Option(help: ArgumentHelp(
+        "HTTP, WSGI-style applications: how much of a request body is read on the event loop before a blocking thread is taken (the whole body when it is smaller), so a slow uploader waits without holding a thread; a larger body then streams to the application, bounded by --body-timeout and --min-body-rate. 0: take a thread at once.",
+        valueName: "BYTES"
+    ))
+    var bodyPrefetch: Int = ServerDefaults.bodyPrefetchBytes
 
     @Option(help: ArgumentHelp(
         "HTTP: the largest WebSocket message (all its frames together); a larger one closes the connection with 1009.",
@@ -52,6 +58,9 @@ struct HTTPClientOptions: ParsableArguments {
         }
         guard minBodyRate >= 0 else {
             throw ValidationError("--min-body-rate must be 0 or more bytes per second (0: no minimum), got \(minBodyRate).")
+        }
+        guard bodyPrefetch >= 0 else {
+            throw ValidationError("--body-prefetch must be 0 or more bytes (0: take a blocking thread at once), got \(bodyPrefetch).")
         }
         guard wsMaxSize >= 1 else {
             throw ValidationError("--ws-max-size must be at least 1 byte, got \(wsMaxSize).")

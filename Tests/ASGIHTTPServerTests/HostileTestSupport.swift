@@ -1,3 +1,5 @@
+import ASGI
+import ASGIHTTPServer
 import Foundation
 import TestSupport
 import Testing
@@ -133,4 +135,63 @@ struct RawResponse {
     }
 
     func header(_ name: String) -> String? { headers[name]?.first }
+}
+
+/// The descriptors this process holds for TCP connections whose local port is `port`: the
+/// connections a server on that port has accepted and not closed (its listening socket is not
+/// counted). Read from `/proc/net/tcp{,6}` and matched by inode against `/proc/self/fd`, so it
+/// counts this process's descriptors only, whatever other tests running in parallel open.
+func connectionDescriptors(port: Int) -> Int {
+    var inodes = Set<String>()
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    for fd in fds {
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
+            target.hasPrefix("socket:[")
+        else { continue }
+        inodes.insert(String(target.dropFirst("socket:[".count).dropLast()))
+    }
+    var count = 0
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        // Read to the end: a /proc file says it is empty and comes a page at a time.
+        guard let handle = FileHandle(forReadingAtPath: table), let bytes = try? handle.readToEnd() else { continue }
+        try? handle.close()
+        let text = String(decoding: bytes, as: UTF8.self)
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 9, let colon = fields[1].lastIndex(of: ":"),
+                Int(fields[1][fields[1].index(after: colon)...], radix: 16) == port,
+                fields[3] != "0A"   // LISTEN
+            else { continue }
+            if inodes.contains(String(fields[9])) { count += 1 }
+        }
+    }
+    return count
+}
+
+/// Runs a hostile scenario against a server as ``withServer(_:configuration:logger:_:)`` does,
+/// and checks the server's resources after it: once `body` is done (the misbehaving client is
+/// gone), the descriptors the server holds for connections must return to what they were when it
+/// started listening, within `releaseWithin` (60 seconds; polled: the server closes what is left on its own
+/// timers). A descriptor still held then is a leak, and fails the test.
+func withHostileServer<R: Sendable>(
+    _ app: any ASGIApplication,
+    configuration: HTTPServerConfiguration = testConfiguration(),
+    releaseWithin: Duration = .seconds(60),
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: @Sendable (TestServer) async throws -> R
+) async throws -> R {
+    try await withServer(app, configuration: configuration) { server in
+        let baseline = connectionDescriptors(port: server.port)
+        let result = try await body(server)
+        let deadline = ContinuousClock.now + releaseWithin
+        var held = connectionDescriptors(port: server.port)
+        while held > baseline && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            held = connectionDescriptors(port: server.port)
+        }
+        if held > baseline {
+            Issue.record("The server still holds \(held) connection descriptors after the scenario (\(baseline) before it)", sourceLocation: sourceLocation)
+        }
+        return result
+    }
 }

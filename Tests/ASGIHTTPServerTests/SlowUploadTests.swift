@@ -75,7 +75,7 @@ struct SlowUploadTests {
             $0.bodyReadTimeout = nil
             $0.minimumBodyDataRate = nil
         }
-        let answer = try await withServer(Self.app(threads: threads, arrived: arrived), configuration: configuration) { server in
+        let answer = try await withHostileServer(Self.app(threads: threads, arrived: arrived), configuration: configuration) { server in
             let release = FileManager.default.temporaryDirectory.appendingPathComponent("asgi-release-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: release) }
             let script = Self.stallers(count: count, declared: 1000, initial: 3, releaseFile: release)
@@ -98,7 +98,7 @@ struct SlowUploadTests {
             $0.bodyReadTimeout = .seconds(1)
             $0.minimumBodyDataRate = nil
         }
-        let (small, large, next) = try await withServer(Self.app(threads: 2, arrived: arrived), configuration: configuration) { server in
+        let (small, large, next) = try await withHostileServer(Self.app(threads: 2, arrived: arrived), configuration: configuration) { server in
             async let small = python(Self.stallers(count: 2, declared: 1000, initial: 3), ["\(server.port)"])
             async let large = python(Self.stallers(count: 2, declared: 1_000_000, initial: 100_000), ["\(server.port)"])
             let results = (try json(try await small), try json(try await large))
@@ -117,7 +117,7 @@ struct SlowUploadTests {
             $0.bodyReadTimeout = .seconds(60)
             $0.minimumBodyDataRate = MinimumDataRate(bytesPerSecond: 1000, gracePeriod: .seconds(1))
         }
-        let result = try await withServer(Self.app(threads: 2, arrived: arrived), configuration: configuration) { server in
+        let result = try await withHostileServer(Self.app(threads: 2, arrived: arrived), configuration: configuration) { server in
             try await runHostile(
                 """
                 import select

@@ -90,7 +90,7 @@ struct WebSocketHostileTests {
     @Test("A message in more fragments than the limit is closed with 1009 before it grows the server")
     func fragmentFlood() async throws {
         let reports = Reports<String>()
-        let output = try json(try await withServer(Self.echo(reports), configuration: testConfiguration { $0.maxWebSocketFragments = 100 }) { server in
+        let output = try json(try await withHostileServer(Self.echo(reports), configuration: testConfiguration { $0.maxWebSocketFragments = 100 }) { server in
             try await Self.run("""
                 s = connect(sys.argv[1])
                 s.sendall(frame(0x1, b"a", fin=False) + b"".join(frame(0x0, b"", fin=False) for _ in range(5000)))
@@ -107,7 +107,7 @@ struct WebSocketHostileTests {
     @Test("A ping flood from a peer that does not read gets pongs only while it reads")
     func pingFloodWithoutReading() async throws {
         let reports = Reports<String>()
-        let output = try json(try await withServer(Self.echo(reports)) { server in
+        let output = try json(try await withHostileServer(Self.echo(reports)) { server in
             // 320,000 pings of 125 bytes (a control frame's most): 40 MB of pongs if every one
             // were answered and queued.
             try await Self.run("""
@@ -136,7 +136,7 @@ struct WebSocketHostileTests {
     @Test("A silent peer is pinged, then closed with 1011 a ping interval later")
     func silentPeerIsClosed() async throws {
         let reports = Reports<String>()
-        let output = try json(try await withServer(Self.echo(reports), configuration: testConfiguration { $0.webSocketPingInterval = .milliseconds(200) }) { server in
+        let output = try json(try await withHostileServer(Self.echo(reports), configuration: testConfiguration { $0.webSocketPingInterval = .milliseconds(200) }) { server in
             try await Self.run("""
                 s = connect(sys.argv[1])
                 opcode, _ = read_frame(s)
@@ -169,7 +169,7 @@ struct WebSocketHostileTests {
             }
             while case .websocketReceive = try await receive() {}
         }
-        let output = try json(try await withServer(app) { server in
+        let output = try json(try await withHostileServer(app) { server in
             try await Self.run("""
                 s = connect(sys.argv[1])
                 s.sendall(frame(0x8, struct.pack("!H", 1005)))

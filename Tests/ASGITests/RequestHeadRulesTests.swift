@@ -45,6 +45,21 @@ struct RequestHeadRulesTests {
         try percent.applyRequestRules()
         #expect(percent.target.path == "/a%00b")
     }
+
+    @Test("A dot-segment in the decoded path is refused (400), spelled plainly or escaped; dots inside a segment are not one",
+          arguments: ["/ws/../x", "/ws/./x", "/..", "/a/.", "/ws/%2e%2e/x", "/ws/%2E./x", "/ws/..%2fx", "/a/%2e"])
+    func dotSegments(target: String) throws {
+        var head = Self.head(target, headers: [("host", "x")])
+        #expect(throws: RequestHeadProblem.dotSegmentInPath) { try head.applyRequestRules() }
+        #expect(RequestHeadProblem.dotSegmentInPath.response.status == 400)
+    }
+
+    @Test("Dots that are no dot-segment pass", arguments: ["/a..b", "/.well-known/x", "/a/...", "/x.", "/%2e%2e%2e", "/"])
+    func noDotSegments(target: String) throws {
+        var head = Self.head(target, headers: [("host", "x")])
+        try head.applyRequestRules()
+        #expect(head.target.pathProblem == nil)
+    }
 }
 
 /// The one rule for how long a server waits for request body bytes.

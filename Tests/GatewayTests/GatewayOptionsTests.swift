@@ -73,6 +73,19 @@ struct GatewayOptionsTests {
         #expect(off.webSocketPingInterval == nil)
     }
 
+    @Test("--body-prefetch reaches the HTTP server's WSGI bridge; by default ServerDefaults.bodyPrefetchBytes; 0 takes a thread at once")
+    func bodyPrefetchReachesTheWSGIBridge() throws {
+        let legacy = WSGIApp { _, _ in [] }
+        let logger = GatewayLogging(level: .info).logger("t")
+        let byDefault = try parse(["--http", "127.0.0.1:0"]).wsgiToASGI(legacy, executor: nil, logger: logger)
+        #expect(byDefault.bodyPrefetchBytes == ServerDefaults.bodyPrefetchBytes)
+        let set = try parse(["--http", "127.0.0.1:0", "--body-prefetch", "1048576"]).wsgiToASGI(legacy, executor: nil, logger: logger)
+        #expect(set.bodyPrefetchBytes == 1_048_576)
+        let off = try parse(["--http", "127.0.0.1:0", "--body-prefetch", "0"]).wsgiToASGI(legacy, executor: nil, logger: logger)
+        #expect(off.bodyPrefetchBytes == 0)
+        #expect(set.maxRequestBodyBytes == ServerDefaults.maxRequestBodyBytes, "--max-body still applies")
+    }
+
     @Test func everyServingOptionReachesBothServers() throws {
         let options = try parse([
             "--fastcgi", "unix:/tmp/x.sock", "--http", "127.0.0.1:0", "--threads", "16",
@@ -141,6 +154,8 @@ struct GatewayOptionsTests {
         (["--ws-ping-interval", "nan"], "--ws-ping-interval must be a number of seconds"),
         (["--min-body-rate=-5"], "--min-body-rate must be 0 or more"),
         (["--ws-max-size", "0"], "--ws-max-size must be at least 1"),
+        (["--body-prefetch=-1"], "--body-prefetch must be 0 or more bytes"),
+        (["--body-prefetch", "lots"], "--body-prefetch"),
     ])
     func refusals(arguments: [String], message: String) {
         let text = refusal(arguments)
@@ -167,6 +182,7 @@ struct GatewayOptionsTests {
             ("--access-log/--no-access-log", "one line per request"),
             ("--body-timeout <SECONDS>", "408"),
             ("--min-body-rate <BYTES>", "MinRequestBodyDataRate"),
+            ("--body-prefetch <BYTES>", "before a blocking thread is taken"),
             ("--ws-max-size <BYTES>", "1009"),
             ("--ws-ping-interval <SECONDS>", "1011"),
         ] {

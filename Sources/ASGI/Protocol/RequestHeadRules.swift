@@ -7,6 +7,9 @@
     case duplicateHost
     /// The decoded path holds a NUL byte (`%00`), which no file system or C string survives.
     case nulInPath
+    /// The decoded path has a dot-segment (`.` or `..`, `%2e` spelled or not): see
+    /// ``RequestTarget/pathProblem``.
+    case dotSegmentInPath
 
     /// The problem in words.
     public var message: String {
@@ -14,6 +17,7 @@
         case .missingHost: return "an HTTP/1.1 request must have a Host header"
         case .duplicateHost: return "a request must not have more than one Host header"
         case .nulInPath: return "the request path contains a NUL byte (%00)"
+        case .dotSegmentInPath: return "the request path contains a dot-segment ('.' or '..'), which clients resolve before sending (RFC 3986 §5.2.4)"
         }
     }
 
@@ -28,7 +32,7 @@ extension ASGIRequestHead {
     /// - `Host` is unique, and present in HTTP/1.1 (RFC 9112 §3.2: 400 otherwise);
     /// - an absolute-form target's authority wins over `Host` (RFC 9112 §3.2.2): the application
     ///   sees it as the `host` header, so `Host` cannot name another site than the request line;
-    /// - the decoded path holds no NUL.
+    /// - the decoded path holds no NUL and no dot-segment (``RequestTarget/pathProblem``).
     ///
     /// ```swift
     /// var head = ASGIRequestHead(method: "GET", httpVersion: "1.1", scheme: "http",
@@ -51,7 +55,7 @@ extension ASGIRequestHead {
                 headers.append(ASGIHeader(name: Self.hostName, value: authority))
             }
         }
-        if target.path.utf8.contains(0) { throw .nulInPath }
+        if let problem = target.pathProblem { throw problem }
     }
 
     private static let hostName = Array("host".utf8)

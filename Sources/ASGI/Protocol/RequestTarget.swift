@@ -45,6 +45,29 @@
         self.init(target.utf8)
     }
 
+    /// What keeps the decoded path from being served, or `nil`: a NUL byte (`%00`), or a
+    /// dot-segment.
+    ///
+    /// Dot-segments are refused (400), never resolved. A client resolves `.` and `..` before it
+    /// sends a request (RFC 3986 §5.2.4; browsers and curl do), so a path that still holds one
+    /// comes from a client trying something: `/ws/../admin` would otherwise reach the application
+    /// mounted at `/ws` (a mount matched by prefix) while naming `/admin`, and an application that
+    /// maps paths to files could be led out of its directory. Resolving it instead would route
+    /// the request somewhere other than where its `raw_path` says, and the proxy in front, the
+    /// router and the application could each disagree on where that is; refusing leaves no such
+    /// doubt. The check reads the decoded path, so `%2e%2e` and `..%2f` are refused too. Every
+    /// frontend applies it before any routing or mount matching (the HTTP server, and the
+    /// Hummingbird mount for HTTP requests and WebSocket handshakes).
+    public var pathProblem: RequestHeadProblem? {
+        let bytes = path.utf8
+        if bytes.contains(0) { return .nulInPath }
+        for segment in bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+            if segment.count == 1 && segment.first == UInt8(ascii: ".") { return .dotSegmentInPath }
+            if segment.count == 2 && segment.allSatisfy({ $0 == UInt8(ascii: ".") }) { return .dotSegmentInPath }
+        }
+        return nil
+    }
+
     /// The target as the application is mounted under `rootPath` by a proxy that strips it (as
     /// uvicorn's `--root-path`): both paths start with the root path.
     public func mounted(under rootPath: String) -> RequestTarget {

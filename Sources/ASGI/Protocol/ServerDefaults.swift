@@ -15,6 +15,10 @@ public enum ServerDefaults {
     /// How long a server waits for the next bytes of a request it is reading: 60 seconds (nginx's
     /// `fastcgi_send_timeout`; the HTTP server's body read timeout, 408 past it).
     public static let readTimeout: Duration = .seconds(60)
+    /// How long a client may take none of the response bytes queued for it before the server
+    /// closes the connection: 60 seconds (nginx's `send_timeout`). A slow reader is never cut off
+    /// while it reads; one that stops reading altogether is.
+    public static let sendTimeout: Duration = .seconds(60)
     /// How long a kept-alive HTTP connection may wait for its next request: 5 seconds (uvicorn's).
     public static let idleTimeout: Duration = .seconds(5)
     /// The slowest a client may send a request body once it has started: 240 bytes per second after

@@ -4,7 +4,13 @@ import NIOHTTP1
 
 /// Watches an HTTP/1 connection on its event loop: closes it when it waits too long for its next
 /// request (the keep-alive idle timeout, which also bounds a client that never finishes a request
-/// head), and on graceful shutdown closes it as soon as no request is outstanding.
+/// head), and on graceful shutdown closes it as soon as no request is outstanding. The rules are
+/// ``HTTPConnectionStateMachine``'s; this handler feeds it the connection's events and carries out
+/// what it decides.
+///
+/// The idle clock starts when the last response's final bytes reached the socket, not when they
+/// were queued, so a close on idle never drops bytes still on their way to a slow reader; a client
+/// that takes nothing at all for the send timeout is closed.
 ///
 /// A graceful shutdown never closes a keep-alive connection under a request the client may be
 /// sending at that moment (which it would see as a reset and, unlike after `Connection: close`,
@@ -23,71 +29,65 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let idleTimeout: TimeAmount
-    private var outstanding = 0
-    private var idleSince: NIODeadline
-    private var timer: Scheduled<Void>?
-    private var quiescing = false
+    private var machine: HTTPConnectionStateMachine
+    private var idleTimer: Scheduled<Void>?
+    private var stallTimer: Scheduled<Void>?
     private var lingerTimer: Scheduled<Void>?
-    /// How long a graceful shutdown waits on a connection with no request outstanding.
-    private static let quiesceLinger = TimeAmount.seconds(1)
-    private var failed = false
     private let serverHeader: String?
     /// Sees the bytes the decoder refused (an oversized `Content-Length` is 413, a bad one 400), and
     /// bounds what the decoder holds after a protocol-switch request.
     private let decoderGuard: RequestDecoderGuard?
 
-    init(idleTimeout: TimeAmount, serverHeader: String?, decoderGuard: RequestDecoderGuard? = nil) {
-        self.idleTimeout = idleTimeout
+    init(idleTimeout: TimeAmount, sendTimeout: TimeAmount? = nil, serverHeader: String?, decoderGuard: RequestDecoderGuard? = nil) {
+        self.machine = HTTPConnectionStateMachine(idleTimeout: idleTimeout, sendTimeout: sendTimeout, now: .uptimeNanoseconds(0))
         self.serverHeader = serverHeader
         self.decoderGuard = decoderGuard
-        self.idleSince = .now()
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { becameIdle(context: context) }
+        if context.channel.isActive { perform(machine.becameActive(now: context.eventLoop.now), on: \.idleTimer, context: context, fired: idleTimerFired) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
-        lingerTimer?.cancel()
-        lingerTimer = nil
+        cancelTimers()
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        becameIdle(context: context)
+        perform(machine.becameActive(now: context.eventLoop.now), on: \.idleTimer, context: context, fired: idleTimerFired)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+        machine.closed()
+        cancelTimers()
+        context.fireChannelInactive()
+    }
+
+    private func cancelTimers() {
+        idleTimer?.cancel()
+        idleTimer = nil
+        stallTimer?.cancel()
+        stallTimer = nil
         lingerTimer?.cancel()
         lingerTimer = nil
-        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch Self.unwrapInboundIn(data) {
         case .head(let head):
-            outstanding += 1
-            switchesProtocol = Self.switchesProtocol(head)
-        case .end where switchesProtocol:
-            // The decoder parses nothing after this request: bound what it will hold.
-            decoderGuard?.decoderStopped()
-        case .body, .end:
+            machine.requestHeadRead(switchesProtocol: Self.switchesProtocol(head))
+        case .end:
+            // The decoder parses nothing after a protocol-switch request: bound what it will hold.
+            if machine.requestEndRead() { decoderGuard?.decoderStopped() }
+        case .body:
             break
         }
         context.fireChannelRead(data)
     }
 
-    /// The request just read asks for a protocol switch, after which the decoder stops parsing.
-    private var switchesProtocol = false
-
     /// Whether the decoder stops after `head` (as llhttp decides: `CONNECT`, or `Upgrade` with
     /// `Connection: upgrade`).
-    private static func switchesProtocol(_ head: HTTPRequestHead) -> Bool {
+    static func switchesProtocol(_ head: HTTPRequestHead) -> Bool {
         if head.method == .CONNECT { return true }
         guard head.headers.contains(name: "upgrade") else { return false }
         return head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
@@ -95,7 +95,7 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch Self.unwrapOutboundIn(data) {
-        case .head(var head) where quiescing && head.status.code >= 200:
+        case .head(var head) where machine.responseHeadNeedsClose(status: Int(head.status.code)):
             // The connection closes after this response: say so, so the client does not send
             // another request on it.
             head.headers.replaceOrAdd(name: "connection", value: "close")
@@ -104,31 +104,36 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
             // A 1xx head (100 Continue) has no `.end` of its own: only the final response's counts.
             context.write(data, promise: promise)
         case .end:
-            if outstanding > 0 { outstanding -= 1 }
-            if outstanding == 0 && quiescing {
-                context.writeAndFlush(data).assumeIsolated().whenComplete { _ in
-                    context.close(promise: nil)
+            switch machine.responseEndWritten(now: context.eventLoop.now, buffered: Self.buffered(context)) {
+            case .forward:
+                context.write(data, promise: promise)
+            case .forwardWatching(let generation, let flush, let stallDeadline):
+                let written = promise ?? context.eventLoop.makePromise()
+                written.futureResult.assumeIsolated().whenSuccess { [self] in
+                    perform(machine.endFlushed(generation: generation, now: context.eventLoop.now), on: \.idleTimer, context: context, fired: idleTimerFired)
                 }
-                promise?.succeed()
-                return
+                if flush {
+                    context.writeAndFlush(data, promise: written)
+                } else {
+                    context.write(data, promise: written)
+                }
+                if let stallDeadline {
+                    stallTimer?.cancel()
+                    stallTimer = nil
+                    perform(.arm(stallDeadline), on: \.stallTimer, context: context, fired: stallTimerFired)
+                }
             }
-            context.write(data, promise: promise)
-            if outstanding == 0 { becameIdle(context: context) }
         }
+    }
+
+    /// The bytes the channel holds for the client (0 where the channel does not say).
+    private static func buffered(_ context: ChannelHandlerContext) -> Int {
+        (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
-            quiescing = true
-            if outstanding == 0 {
-                // A request may be on its way: give it a moment to arrive and be answered with
-                // `Connection: close` rather than closing under it.
-                let linger = min(Self.quiesceLinger, idleTimeout)
-                lingerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: linger) { [self] in
-                    lingerTimer = nil
-                    if outstanding == 0 { context.close(promise: nil) }
-                }
-            }
+            perform(machine.quiesce(now: context.eventLoop.now), on: \.lingerTimer, context: context, fired: lingerFired)
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -139,47 +144,64 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
             context.fireErrorCaught(error)
             return
         }
-        guard !failed else { return }
-        failed = true
-        guard outstanding == 0 else {
-            // A response is still due on this connection: the broken request cannot be answered in turn.
-            context.close(promise: nil)
+        switch machine.parserFailed() {
+        case .none:
             return
-        }
-        let answer: PlainResponse
-        switch parseError {
-        case .headerOverflow:
-            answer = PlainResponse(status: 431)
-        case .invalidContentLength:
-            answer = decoderGuard?.oversizedContentLength.map(PlainResponse.contentLengthTooLarge) ?? PlainResponse(status: 400)
-        default:
-            answer = PlainResponse(status: 400)
-        }
-        let parts = ResponseHead.plain(answer, version: .http1_1, close: true, serverHeader: serverHeader)
-        for part in parts.dropLast() { context.write(Self.wrapOutboundOut(part), promise: nil) }
-        context.writeAndFlush(Self.wrapOutboundOut(parts[parts.count - 1])).assumeIsolated().whenComplete { _ in
+        case .close:
             context.close(promise: nil)
+        case .answerAndClose:
+            let answer: PlainResponse
+            switch parseError {
+            case .headerOverflow:
+                answer = PlainResponse(status: 431)
+            case .invalidContentLength:
+                answer = decoderGuard?.oversizedContentLength.map(PlainResponse.contentLengthTooLarge) ?? PlainResponse(status: 400)
+            default:
+                answer = PlainResponse(status: 400)
+            }
+            let parts = ResponseHead.plain(answer, version: .http1_1, close: true, serverHeader: serverHeader)
+            for part in parts.dropLast() { context.write(Self.wrapOutboundOut(part), promise: nil) }
+            context.writeAndFlush(Self.wrapOutboundOut(parts[parts.count - 1])).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
         }
     }
 
-    /// Starts (or keeps) the idle clock; one timer re-arms itself rather than one per request.
-    private func becameIdle(context: ChannelHandlerContext) {
-        idleSince = .now()
-        guard timer == nil else { return }
-        schedule(context: context, at: idleSince + idleTimeout)
+    // MARK: Timers
+
+    private func idleTimerFired(context: ChannelHandlerContext) {
+        idleTimer = nil
+        perform(machine.idleTimerFired(now: context.eventLoop.now), on: \.idleTimer, context: context, fired: idleTimerFired)
     }
 
-    private func schedule(context: ChannelHandlerContext, at deadline: NIODeadline) {
-        let loopBound = context.eventLoop.assumeIsolated()
-        timer = loopBound.scheduleTask(deadline: deadline) { [self] in
-            timer = nil
-            guard outstanding == 0 else { return }
-            let due = idleSince + idleTimeout
-            if due <= .now() {
-                context.close(promise: nil)
-            } else {
-                schedule(context: context, at: due)
+    private func stallTimerFired(context: ChannelHandlerContext) {
+        stallTimer = nil
+        let action = machine.stallTimerFired(now: context.eventLoop.now, buffered: Self.buffered(context))
+        perform(action, on: \.stallTimer, context: context, fired: stallTimerFired)
+    }
+
+    private func lingerFired(context: ChannelHandlerContext) {
+        lingerTimer = nil
+        perform(machine.lingerFired(), on: \.lingerTimer, context: context, fired: lingerFired)
+    }
+
+    /// Carries out a timer decision: schedules `timer` to call `fired`, or closes the connection.
+    private func perform(
+        _ action: HTTPConnectionStateMachine.TimerAction,
+        on timer: ReferenceWritableKeyPath<ConnectionStateHandler, Scheduled<Void>?>,
+        context: ChannelHandlerContext,
+        fired: @escaping (ChannelHandlerContext) -> Void
+    ) {
+        switch action {
+        case .none:
+            return
+        case .arm(let deadline):
+            self[keyPath: timer] = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+                fired(context)
             }
+        case .close:
+            cancelTimers()
+            context.close(promise: nil)
         }
     }
 }

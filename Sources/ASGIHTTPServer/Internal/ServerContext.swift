@@ -16,6 +16,7 @@ final class ServerContext: Sendable {
     /// The `root_path` of every scope.
     let rootPath: String
     let idleTimeout: TimeAmount
+    let sendTimeout: TimeAmount?
     let webSocketCloseTimeout: TimeAmount
     let accessLog: Bool
 
@@ -34,6 +35,7 @@ final class ServerContext: Sendable {
         self.lifespanState = lifespanState
         self.rootPath = RootPath.normalized(configuration.rootPath)
         self.idleTimeout = TimeAmount(configuration.idleTimeout)
+        self.sendTimeout = configuration.sendTimeout.map { TimeAmount($0) }
         self.webSocketCloseTimeout = TimeAmount(configuration.webSocketCloseTimeout)
         self.accessLog = configuration.accessLog
     }

@@ -1,3 +1,4 @@
+@_spi(ASGIFrontend) import ASGI
 import NIOCore
 import NIOWebSocket
 
@@ -13,6 +14,9 @@ import NIOWebSocket
 /// with 1002.
 ///
 /// Close frames still travel inbound, so the application learns the peer's code and reason.
+///
+/// The rules are ``WebSocketStateMachine``'s; this handler feeds it the connection's events and
+/// carries out what it decides.
 final class WebSocketControlHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = WebSocketFrame
@@ -21,14 +25,9 @@ final class WebSocketControlHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     private let closeTimeout: TimeAmount
     private let pingInterval: TimeAmount?
-    private var closeSent = false
-    private var closeReceived = false
+    private var machine = WebSocketStateMachine()
     private var closeTimer: Scheduled<Void>?
     private var pingTimer: Scheduled<Void>?
-    /// Whether nothing arrived since the last ping the server sent.
-    private var awaitingPeer = false
-    /// The payload of the latest ping not answered yet because the connection could not take more.
-    private var pendingPong: ByteBuffer?
 
     init(closeTimeout: TimeAmount, pingInterval: TimeAmount?) {
         self.closeTimeout = closeTimeout
@@ -40,136 +39,97 @@ final class WebSocketControlHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     private func schedulePing(context: ChannelHandlerContext) {
-        guard let pingInterval, pingInterval > .zero, !closeSent else { return }
+        guard let pingInterval, pingInterval > .zero, machine.pingsDue else { return }
         pingTimer = context.eventLoop.assumeIsolated().scheduleTask(in: pingInterval) {
             self.pingTimerFired(context: context)
         }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        closeTimer?.cancel()
-        pingTimer?.cancel()
-        pingTimer = nil
+        cancelTimers()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        machine.closed()
+        cancelTimers()
+        context.fireChannelInactive()
+    }
+
+    private func cancelTimers() {
         closeTimer?.cancel()
         closeTimer = nil
         pingTimer?.cancel()
         pingTimer = nil
-        context.fireChannelInactive()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, let payload = pendingPong {
-            pendingPong = nil
-            if !closeSent {
-                context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
-            }
+        if context.channel.isWritable, let payload = machine.becameWritable() {
+            context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
         }
         context.fireChannelWritabilityChanged()
     }
 
     private func pingTimerFired(context: ChannelHandlerContext) {
-        guard !closeSent else { return }
-        if awaitingPeer {
+        pingTimer = nil
+        switch machine.pingTimerFired() {
+        case .none:
+            return
+        case .closeSilentPeer:
             // Silent for a whole interval after a ping: the peer is gone or stuck.
-            closeSent = true
-            pingTimer?.cancel()
-            pingTimer = nil
-            var payload = context.channel.allocator.buffer(capacity: 2 + 20)
-            payload.write(webSocketErrorCode: .unexpectedServerError)
-            payload.writeString("keepalive timeout")
-            let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+            let frame = closeFrame(code: WebSocketCloseCode.internalError, reason: "keepalive timeout", context: context)
             context.writeAndFlush(Self.wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
-            return
+        case .sendPing:
+            context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
+            schedulePing(context: context)
         }
-        awaitingPeer = true
-        context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
-        schedulePing(context: context)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
-        awaitingPeer = false
-        switch frame.opcode {
-        case .ping:
-            guard !closeSent else { return }
-            guard context.channel.isWritable else {
-                // The peer does not read what it is sent: answer only its latest ping, later.
-                pendingPong = frame.unmaskedData
-                return
-            }
-            let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
-            context.writeAndFlush(Self.wrapOutboundOut(pong), promise: nil)
-        case .pong:
+        switch machine.frameReceived(frame, writable: context.channel.isWritable) {
+        case .forward:
+            context.fireChannelRead(data)
+        case .drop:
             return
-        case .connectionClose:
-            guard !closeReceived else { return }
-            closeReceived = true
+        case .sendPong(let payload):
+            context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
+        case .forwardThenClose:
             // The application learns the peer's code first; then the handshake ends the connection.
             context.fireChannelRead(data)
-            if closeSent {
-                context.close(promise: nil)
-            } else {
-                // Echo the peer's status code (RFC 6455 §5.5.1), then close the connection; a code
-                // no endpoint may send (or a one-byte payload) is a protocol error (§7.4.1).
-                closeSent = true
-                var payload = frame.unmaskedData
-                var code = payload.readSlice(length: 2) ?? ByteBuffer()
-                if !Self.mayEcho(closePayload: frame.unmaskedData) {
-                    code = context.channel.allocator.buffer(capacity: 2)
-                    code.write(webSocketErrorCode: .protocolError)
-                }
-                let reply = WebSocketFrame(fin: true, opcode: .connectionClose, data: code)
-                context.writeAndFlush(Self.wrapOutboundOut(reply)).assumeIsolated().whenComplete { _ in
-                    context.close(promise: nil)
-                }
-            }
-        default:
-            guard !closeReceived else { return }
+            context.close(promise: nil)
+        case .forwardThenReply(let code):
             context.fireChannelRead(data)
-        }
-    }
-
-    /// Whether a peer's close payload may be echoed: empty, or a code an endpoint may send.
-    private static func mayEcho(closePayload payload: ByteBuffer) -> Bool {
-        switch payload.readableBytes {
-        case 0: return true
-        case 1: return false
-        default: return payload.getInteger(at: payload.readerIndex, as: UInt16.self).map { WebSocketCloseCode.peerMaySend(Int($0)) } ?? false
+            var payload = context.channel.allocator.buffer(capacity: 2)
+            if let code { payload.writeInteger(code) }
+            let reply = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+            context.writeAndFlush(Self.wrapOutboundOut(reply)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
         }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let frame = Self.unwrapOutboundIn(data)
-        if closeSent {
+        switch machine.frameWritten(opcode: Self.unwrapOutboundIn(data).opcode) {
+        case .fail:
             // Nothing may follow a close frame; the application learns it from `send`.
             promise?.fail(ChannelError.outputClosed)
-            return
-        }
-        if frame.opcode == .connectionClose {
-            closeSent = true
-            if closeReceived {
-                context.writeAndFlush(data).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-                promise?.succeed()
-                return
-            }
+        case .write:
+            context.write(data, promise: promise)
+        case .writeAndStartCloseTimer:
             startCloseTimer(context: context)
+            context.write(data, promise: promise)
+        case .writeThenClose:
+            context.writeAndFlush(data).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            promise?.succeed()
         }
-        context.write(data, promise: promise)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
-            guard !closeSent else { return }
-            closeSent = true
-            var payload = context.channel.allocator.buffer(capacity: 2 + 24)
-            payload.write(webSocketErrorCode: .goingAway)
-            payload.writeString("Server shutting down")
-            let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+            guard machine.quiesce() else { return }
+            let frame = closeFrame(code: WebSocketCloseCode.goingAway, reason: "Server shutting down", context: context)
             context.writeAndFlush(Self.wrapOutboundOut(frame), promise: nil)
             startCloseTimer(context: context)
             return
@@ -177,9 +137,17 @@ final class WebSocketControlHandler: ChannelDuplexHandler, RemovableChannelHandl
         context.fireUserInboundEventTriggered(event)
     }
 
+    private func closeFrame(code: Int, reason: String, context: ChannelHandlerContext) -> WebSocketFrame {
+        var payload = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        payload.writeInteger(UInt16(code))
+        payload.writeString(reason)
+        return WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+    }
+
     private func startCloseTimer(context: ChannelHandlerContext) {
         guard closeTimer == nil else { return }
-        closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: closeTimeout) {
+        closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: closeTimeout) { [self] in
+            machine.closeTimerFired()
             context.close(promise: nil)
         }
     }

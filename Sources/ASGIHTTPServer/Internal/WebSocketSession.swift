@@ -299,10 +299,8 @@ final class WebSocketSession: Sendable {
                     state.denialStatus = 403
                     return .deny
                 case .open(let frames):
-                    guard WebSocketCloseCode.peerMaySend(code) else {
-                        throw ASGIProtocolError.unexpected(
-                            event, "close code \(code) cannot be sent (1000–1003, 1007–1014 or 3000–4999; 1005, 1006 and 1015 only report)"
-                        )
+                    if let refusal = WebSocketCloseCode.refusal(code) {
+                        throw ASGIProtocolError.unexpected(event, refusal)
                     }
                     if state.closeSent { return .nothing }
                     state.closeSent = true

@@ -63,7 +63,7 @@ enum ServerAssembly {
                 // Recorded on its thread: a request timeout answers the client, not the thread.
                 let tracked = TrackedWSGIApplication(application: app, tracker: process.tracker, endpoints: nil)
                 let pool = options.threads.map { BlockingThreadPool(threads: $0, queueLimit: 65_536, name: "asgi-wsgi") }
-                asgi = WSGIToASGI(tracked, maxRequestBodyBytes: options.maxBody, executor: pool, logger: logging.logger("asgi.wsgi"))
+                asgi = options.wsgiToASGI(tracked, executor: pool, logger: logging.logger("asgi.wsgi"))
                 tracker = nil
             }
             var configuration = HTTPServerConfiguration(

@@ -38,7 +38,14 @@ public struct ASGIResponder<Context: RequestContext>: HTTPResponder {
 
     /// Runs the application for `request` and returns its response once the application has
     /// started it; the body follows as the application sends it.
+    ///
+    /// A path with a NUL byte or a dot-segment (`/legacy/../admin`) gets 400 without reaching the
+    /// application, as on every frontend of the package (``ASGI/RequestTarget/pathProblem``).
     public func respond(to request: Request, context: Context) async throws -> Response {
+        if let problem = RequestTarget(request.head.path ?? "/").pathProblem {
+            context.logger.notice("Refused a request: \(problem.message)")
+            return Self.plain(problem.response)
+        }
         let scope = scope(for: request, context: context)
         let exchange = HummingbirdExchange(body: request.body, requestMethod: request.method.rawValue)
         let application = self.application

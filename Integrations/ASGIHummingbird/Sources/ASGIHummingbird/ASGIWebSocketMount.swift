@@ -47,8 +47,12 @@ extension HTTPServerBuilder {
     /// `websocket.close` before that answers 403, and `websocket.http.response.*` (the extension)
     /// answers with the application's own response. An application that fails, or returns without
     /// answering, gets a 500 before the upgrade and a 1011 close after it. The peer's close code
-    /// reaches `websocket.disconnect` (1006 when the connection broke without a close frame). A handshake no mount
-    /// takes is refused as Hummingbird refuses it (400). Every other request goes to the router.
+    /// reaches `websocket.disconnect` (1006 when the connection broke without a close frame); a
+    /// peer's close code no endpoint may send is answered with 1002, and an application's is an
+    /// error from `send` (the package's `WebSocketCloseCode` rule, as on its HTTP server). On the
+    /// server's graceful shutdown open WebSockets are closed with 1001 (going away). A handshake
+    /// whose path has a dot-segment (`/ws/../x`) gets 400 before any application sees it; one no
+    /// mount takes is refused as Hummingbird refuses it (400). Every other request goes to the router.
     ///
     /// - Parameters:
     ///   - mounts: The applications and where they answer.

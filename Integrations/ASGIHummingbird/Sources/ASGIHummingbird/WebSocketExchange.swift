@@ -67,6 +67,8 @@ final class WebSocketExchange: Sendable {
         var denialComplete = false
         /// The connection closed.
         var connectionGone = false
+        /// The application returned (or failed).
+        var applicationFinished = false
 
         /// Records the answer and hands it to a waiting upgrade, if one waits.
         mutating func settle(_ answer: Answer) -> CheckedContinuation<Answer, Never>? {
@@ -120,6 +122,7 @@ final class WebSocketExchange: Sendable {
         let (waiter, unanswered) = state.withLock { state -> (CheckedContinuation<Answer, Never>?, Bool) in
             state.failure = failure
             state.failed = failure != nil
+            state.applicationFinished = true
             guard case .connecting = state.phase else { return (nil, false) }
             state.phase = .denied
             state.disconnect = (1006, "")
@@ -200,9 +203,6 @@ final class WebSocketExchange: Sendable {
             }
 
         case .websocketClose(let code, let reason):
-            guard Self.isSendableCloseCode(code) else {
-                throw ASGIProtocolError.unexpected(event, "\(code) is not a close code an endpoint may send (1000-1003, 1007-1014, 3000-4999)")
-            }
             enum Action {
                 case deny(CheckedContinuation<Answer, Never>?)
                 case close(WebSocketOutboundWriter)
@@ -215,6 +215,11 @@ final class WebSocketExchange: Sendable {
                     state.disconnect = (1006, "")
                     return .deny(state.settle(.deny(PlainResponse(status: 403))))
                 case .open(let writer):
+                    // The package's one rule, as on the HTTP server: refused while open (before
+                    // accept, a close denies the handshake whatever its code).
+                    if let refusal = WebSocketCloseCode.refusal(code) {
+                        throw ASGIProtocolError.unexpected(event, refusal)
+                    }
                     if state.closeSent != nil || state.disconnect != nil { return .nothing }
                     state.closeSent = (code, reason)
                     return .close(writer)
@@ -292,14 +297,6 @@ final class WebSocketExchange: Sendable {
             fields.append(HTTPField(name: .secWebSocketProtocol, value: subprotocol))
         }
         return fields
-    }
-
-    /// RFC 6455 §7.4: the codes an endpoint may put in a close frame.
-    static func isSendableCloseCode(_ code: Int) -> Bool {
-        switch code {
-        case 1000...1003, 1007...1014, 3000...4999: return true
-        default: return false
-        }
     }
 
     /// A close reason cut to fit a close frame (125 bytes with the code), at a character boundary.
@@ -383,6 +380,17 @@ final class WebSocketExchange: Sendable {
         waiter?.resume(returning: .gone)
         messages.finish()
         settled.fire()
+    }
+
+    /// Whether a normal close (1000) going out now is Hummingbird's answer to a graceful shutdown:
+    /// the WebSocket is open, its application is still running and has not closed, and the peer
+    /// has not closed either (Hummingbird answers a peer's close with 1000 too). The server then
+    /// says 1001, going away, as the package's HTTP server does.
+    var isShutdownClose: Bool {
+        state.withLock { state in
+            guard case .open = state.phase else { return false }
+            return !state.applicationFinished && state.closeSent == nil && state.peerClose == nil && state.disconnect == nil
+        }
     }
 
     /// The peer's close frame, as the observer saw it.

@@ -26,6 +26,12 @@ struct WebSocketUpgrade: Sendable {
         guard let mount = mounts.first(where: { RootPath.contains(rawPath, under: $0.path) }) else {
             return .dontUpgrade
         }
+        // Before any application sees it: `/ws/../admin` names no path under `/ws`.
+        if let problem = target.pathProblem {
+            logger.notice("Refused a WebSocket handshake: \(problem.message)")
+            await WebSocketDenial.write(problem.response, on: channel)
+            return .dontUpgrade
+        }
         let scope = ASGIRequestHead(
             method: request.method.rawValue,
             httpVersion: "1.1",
@@ -46,9 +52,11 @@ struct WebSocketUpgrade: Sendable {
         switch await exchange.answer() {
         case .accept(let fields):
             return .upgrade(fields) { inbound, outbound, _ in
-                await CloseFrameObserver.install(on: channel) { code, reason in
-                    exchange.peerClosed(code: code, reason: reason)
-                }
+                await CloseFrameObserver.install(
+                    on: channel,
+                    noted: { code, reason in exchange.peerClosed(code: code, reason: reason) },
+                    isShutdownClose: { exchange.isShutdownClose }
+                )
                 try await exchange.serve(inbound: inbound, outbound: outbound)
             }
         case .deny(let response):

@@ -56,6 +56,25 @@ struct MountTests {
         }
     }
 
+    /// A path with a dot-segment never reaches the mounted application by prefix: `/legacy/../native`
+    /// names `/native`, not a path under `/legacy`. It gets 400 (the package's one rule, as on the
+    /// HTTP server), spelled plainly or percent-encoded; the next request is served.
+    @Test(arguments: [TestingSetup.router, .live])
+    func dotSegmentsAreRefused(setup: TestingSetup) async throws {
+        let app = Application(router: router())
+        try await app.test(setup) { client in
+            for uri in ["/legacy/../native", "/legacy/%2e%2e/native", "/legacy/./a", "/legacy/a/..", "/api/old/..%2f..%2fx"] {
+                try await client.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .badRequest, "\(uri)")
+                    #expect(String(buffer: response.body).contains("dot-segment"), "\(uri): \(String(buffer: response.body))")
+                }
+            }
+            try await client.execute(uri: "/legacy/a..b/.x", method: .get) { response in
+                #expect(String(buffer: response.body) == "GET /legacy /a..b/.x  0", "dots inside a segment are no dot-segment")
+            }
+        }
+    }
+
     /// Bodies stream both ways: a 4 MiB upload is read by the legacy app; a streamed response of
     /// many chunks arrives whole.
     @Test(arguments: [TestingSetup.router, .live])

@@ -57,6 +57,22 @@ struct WebSocketTests {
                     break
                 }
                 try await send(.websocketAccept(subprotocol: websocket.subprotocols.contains("chat.v1") ? "chat.v1" : nil, headers: [("x-server", "asgi")]))
+                if websocket.path.hasSuffix("/bad-close") {
+                    // Codes no endpoint may send: each refused by `send`, the connection still open.
+                    var refused: [Int] = []
+                    for code in [1005, 1006, 999, 5000] {
+                        do {
+                            try await send(.websocketClose(code: code))
+                        } catch is ASGIProtocolError {
+                            refused.append(code)
+                        }
+                    }
+                    reports.report("refused \(refused.map(String.init).joined(separator: ","))")
+                    try await send(.websocketClose(code: 4002, reason: "proper"))
+                }
+                if websocket.path.hasSuffix("/stays") {
+                    reports.report("\(websocket.path): open")
+                }
                 if websocket.path.hasSuffix("/stream") {
                     // Sends until the client is gone: the send fails, never hangs.
                     do {
@@ -301,4 +317,142 @@ struct WebSocketTests {
         #expect(await reports.saw("/ws/too-big: disconnect 1009 "), "\(reports.unconsumed)")
         #expect(await reports.saw("/ws/after: disconnect 1000 "), "\(reports.unconsumed)")
     }
+
+    @Test("An application's close code no endpoint may send (1005, 1006, 999, 5000) is refused by send; the connection stays open and its proper close goes out")
+    func invalidApplicationCloseCodes() async throws {
+        let reports = Reports()
+        let script = """
+            import json, sys
+            from websockets.sync.client import connect
+            from websockets.exceptions import ConnectionClosed
+            with connect(sys.argv[1], open_timeout=30, close_timeout=30) as ws:
+                try:
+                    ws.recv(timeout=30)
+                    result = "message"
+                except ConnectionClosed as closed:
+                    result = [closed.rcvd.code, closed.rcvd.reason] if closed.rcvd else None
+            print(json.dumps({"close": result}))
+            """
+        let output = try await withServer(Self.echo(reports)) { port in
+            try await python(script, ["ws://127.0.0.1:\(port)/ws/bad-close"])
+        }.json()
+        #expect(await reports.saw("refused 1005,1006,999,5000"), "\(reports.unconsumed)")
+        let close = output["close"] as? [Any]
+        #expect(close?.first as? Int == 4002, "\(output)")
+        #expect(close?.last as? String == "proper", "\(output)")
+    }
+
+    @Test("A peer's close code no endpoint may send (1005, 1006, 999, 5000, 1015) is answered with 1002; a valid one with a close; the next connection is served")
+    func invalidPeerCloseCodes() async throws {
+        let reports = Reports()
+        // The handshake by hand, then a masked close frame with the code given, and the server's answer.
+        let raw = """
+            import base64, os, socket, sys
+            port = int(sys.argv[1])
+            answers = []
+            for code in [int(c) for c in sys.argv[2:]]:
+                s = socket.create_connection(("127.0.0.1", port), timeout=30)
+                key = base64.b64encode(os.urandom(16)).decode()
+                s.sendall(("GET /ws/peer-close HTTP/1.1\\r\\nHost: 127.0.0.1:%d\\r\\nUpgrade: websocket\\r\\n"
+                           "Connection: Upgrade\\r\\nSec-WebSocket-Key: %s\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n" % (port, key)).encode())
+                buf = b""
+                while b"\\r\\n\\r\\n" not in buf:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    buf += chunk
+                head, _, buf = buf.partition(b"\\r\\n\\r\\n")
+                mask = os.urandom(4)
+                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(code.to_bytes(2, "big")))
+                s.sendall(bytes([0x88, 0x80 | 2]) + mask + payload)
+                while len(buf) < 2 or len(buf) < 2 + (buf[1] & 0x7F):
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    buf += chunk
+                answer = None
+                if len(buf) >= 4 and buf[0] & 0x0F == 8:
+                    answer = int.from_bytes(buf[2:4], "big")
+                answers.append(answer)
+                s.close()
+            print(" ".join(str(a) for a in answers))
+            """
+        let (answers, after) = try await withServer(Self.echo(reports)) { port in
+            let answers = try await python(raw, ["\(port)", "1005", "1006", "999", "5000", "1015", "4001"])
+            let after = try await python(
+                """
+                import sys
+                from websockets.sync.client import connect
+                with connect(sys.argv[1], open_timeout=30) as ws:
+                    ws.send("still here")
+                    print(ws.recv(timeout=30))
+                """,
+                ["ws://127.0.0.1:\(port)/ws/after"]
+            )
+            return (answers, after)
+        }
+        #expect(answers.status == 0 && answers.stdout == "1002 1002 1002 1002 1002 1000\n", "\(answers.stdout) \(answers.stderr)")
+        #expect(after.status == 0 && after.stdout == "echo: still here\n", "\(after.stdout) \(after.stderr)")
+    }
+
+    @Test("On the server's graceful shutdown an open WebSocket is closed with 1001 (going away), as the HTTP server does")
+    func shutdownGoingAway() async throws {
+        let reports = Reports()
+        let script = """
+            import json, sys
+            from websockets.sync.client import connect
+            from websockets.exceptions import ConnectionClosed
+            with connect(sys.argv[1], open_timeout=30, close_timeout=30) as ws:
+                try:
+                    ws.recv(timeout=60)
+                    result = "message"
+                except ConnectionClosed as closed:
+                    result = [closed.rcvd.code, closed.rcvd.reason] if closed.rcvd else None
+            print(json.dumps({"close": result}))
+            """
+        let client = try await withServer(Self.echo(reports)) { port in
+            let client = Task { try await python(script, ["ws://127.0.0.1:\(port)/ws/stays"]) }
+            // The WebSocket is open: leaving this closure shuts the server down under it.
+            #expect(await reports.saw("/ws/stays: open"), "\(reports.unconsumed)")
+            return client
+        }
+        let output = try await client.value.json()
+        let close = output["close"] as? [Any]
+        #expect(close?.first as? Int == 1001, "\(output)")
+        #expect(close?.last as? String == "Server shutting down", "\(output)")
+        #expect(await reports.saw("/ws/stays: disconnect 1001 Server shutting down"), "\(reports.unconsumed)")
+    }
+
+    @Test("A handshake whose path has a dot-segment (/ws/../x, /ws/%2e%2e/x, /ws/./x) gets 400 before any application sees it; the next handshake is served")
+    func dotSegmentHandshake() async throws {
+        let reports = Reports()
+        let script = """
+            import json, sys
+            from websockets.sync.client import connect
+            from websockets.exceptions import InvalidStatus
+            answers = []
+            for url in sys.argv[1:-1]:
+                try:
+                    with connect(url, open_timeout=30) as ws:
+                        answers.append([101, ""])
+                except InvalidStatus as error:
+                    answers.append([error.response.status_code, error.response.body.decode()])
+            with connect(sys.argv[-1], open_timeout=30) as ws:
+                ws.send("next")
+                answers.append([101, ws.recv(timeout=30)])
+            print(json.dumps({"answers": answers}))
+            """
+        let output = try await withServer(Self.echo(reports)) { port in
+            try await python(script, ["/ws/../x", "/ws/%2e%2e/x", "/ws/./x", "/ws/next"].map { "ws://127.0.0.1:\(port)\($0)" })
+        }.json()
+        let answers = try #require(output["answers"] as? [[Any]], "\(output)")
+        #expect(answers.count == 4)
+        for answer in answers.prefix(3) {
+            #expect(answer.first as? Int == 400, "\(answers)")
+            #expect((answer.last as? String)?.contains("dot-segment") == true, "\(answers)")
+        }
+        #expect(answers.last?.last as? String == "echo: next", "\(answers)")
+        #expect(await reports.saw("/ws/next: disconnect 1000 "), "\(reports.unconsumed)")
+    }
 }
+
