@@ -20,6 +20,8 @@
 # Env: REPS (3) DURATION (10) WARMUP (3) CONNS (32) WRK_THREADS (2) SIZES ("200 50")
 #      SWIFT_THREADS (FastCGI worker threads; default: the server's) PORT (18520; uses PORT..PORT+3)
 #      VENV (/tmp/asgi-notes-bench-venv) MAX_SECONDS (2400) KEEP_WORK=1 (keep the work directory)
+#      The Swift servers inherit the environment: ASGI_WSGI_INLINE=0 puts the legacy page on the
+#      blocking pool instead of the FastCGI worker thread that serves it.
 # Needs (installed when missing and root): wrk nginx curl php8.2-fpm php8.2-sqlite3 php8.2-opcache
 # python3-venv; Flask and gunicorn in VENV. Binds 127.0.0.1 only; every process it starts is
 # stopped by its PID; the work directory is removed at the end.

@@ -25,7 +25,9 @@ public import ServiceLifecycle
 /// defaults; see ``FastCGIConfiguration``.
 ///
 /// It is a swift-service-lifecycle `Service`: on graceful shutdown (SIGTERM/SIGINT through a
-/// `ServiceGroup`) it stops accepting, lets in-flight requests finish within
+/// `ServiceGroup`) it stops accepting new connections (a unix socket file is removed first),
+/// still answers the connections already waiting in the listen queue (the web server sent their
+/// requests; at most as many as the queue held), lets in-flight requests finish within
 /// ``FastCGIConfiguration/gracefulShutdownTimeout``, and `run()` returns; on cancellation it cuts
 /// in-flight requests and returns.
 ///

@@ -216,7 +216,7 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
     }
 
     /// The executor whose runLoop drains the calling thread now (nested calls stack up and restore).
-    private static let drainingKey: pthread_key_t = {
+    static let drainingKey: pthread_key_t = {
         var key = pthread_key_t()
         precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
         return key
@@ -226,16 +226,30 @@ public final class CurrentThreadExecutor: TaskExecutor, SerialExecutor, @uncheck
         let outerDraining = pthread_getspecific(Self.drainingKey)
         pthread_setspecific(Self.drainingKey, Unmanaged.passUnretained(self).toOpaque())
         defer { pthread_setspecific(Self.drainingKey, outerDraining) }
-        while let work = queue.next() {
-            switch work {
-            case .item(let item):
-                item.run()
-            case .taskJob(let job):
-                queue.runTaskJob(job)
-            case .job(let job):
-                job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
-            }
+        while runNext() {}
+    }
+
+    /// The executor whose runLoop drains the calling thread now, if one does.
+    static var draining: CurrentThreadExecutor? {
+        pthread_getspecific(drainingKey).map { Unmanaged<CurrentThreadExecutor>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// Takes the next piece of queued work, sleeping until there is some, and runs it on the calling
+    /// thread (this executor's); `false`, running nothing, once the queue has closed.
+    ///
+    /// The runLoop is this in a loop; blocking code that the runLoop runs calls it too, to wait for
+    /// work of this thread's own tasks without blocking them (see ``WaitingThread``).
+    func runNext() -> Bool {
+        guard let work = queue.next() else { return false }
+        switch work {
+        case .item(let item):
+            item.run()
+        case .taskJob(let job):
+            queue.runTaskJob(job)
+        case .job(let job):
+            job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
         }
+        return true
     }
 
     /// Runs `work` on this executor's thread and returns its result; if this executor is not serving

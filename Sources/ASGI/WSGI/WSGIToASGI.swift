@@ -1,12 +1,26 @@
 public import AsyncBridge
 public import Logging
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Serves a blocking, WSGI-style application as an ASGI application, so it runs unchanged inside
 /// an async server.
 ///
 /// Each request runs the application on a blocking thread (`BlockingThreadPool.shared` unless
-/// you pass an `executor`; never the cooperative pool), so slow requests overlap. Unlike asgiref's
-/// `WsgiToAsgi`, it:
+/// you pass an `executor`; never the cooperative pool), so slow requests overlap. Served by a
+/// blocking frontend (the FastCGI server's worker threads, or any `asyncToSync` caller), a request
+/// whose whole body was read ahead runs instead on the thread that serves it and waits for it
+/// anyway: no thread switch at all (with no `executor` and not `threadSensitive`; the environment
+/// variable `ASGI_WSGI_INLINE=0` turns this off). The application then runs after the ASGI code
+/// above it has suspended; it must not block waiting for other tasks of that request, which run
+/// on the same thread (blocking on its own work, I/O and `asyncToSync` are fine). Unlike
+/// asgiref's `WsgiToAsgi`, it:
 /// - reads a small request body (up to `bodyPrefetchBytes`, 64 KiB by default) before it takes a
 ///   blocking thread, as asgiref reads the whole body first: a client that sends its body slowly
 ///   (or never) waits on the event loop, and the server's body timeouts answer it, without
@@ -54,7 +68,9 @@ public struct WSGIToASGI: ASGIApplication {
     ///   - bodyPrefetchBytes: how much of the body to read before taking a blocking thread;
     ///     default ``ServerDefaults/bodyPrefetchBytes`` (64 KiB).
     ///   - threadSensitive: run each request in its own `ThreadSensitiveContext` with
-    ///     thread-sensitive calls (per-request thread affinity) instead of on the pool.
+    ///     thread-sensitive calls (per-request thread affinity) instead of on the pool; under a
+    ///     blocking frontend (`asyncToSync`), on that frontend's thread, as every thread-sensitive
+    ///     call there.
     ///   - executor: the pool for non-thread-sensitive requests.
     ///   - lifespan: startup and shutdown hooks.
     ///   - logger: where errors go.
@@ -103,11 +119,16 @@ public struct WSGIToASGI: ASGIApplication {
         }
         let output = ResponseChannel(supportsPathsend: scope.extensions?[ServerExtension.pathsend] != nil)
         let input = RequestBodyChannel(demand: output)
+        let expectsBody = declared.map { $0 > 0 } ?? (scope.headers["transfer-encoding"] != nil)
         var prefetched = 0
-        if bodyPrefetchBytes > 0 && (declared.map { $0 > 0 } ?? (scope.headers["transfer-encoding"] != nil)) {
+        // Whether the whole body is in `input` (or there is none): the application will not wait
+        // for the ASGI side to receive more.
+        var bodyInHand = !expectsBody
+        if bodyPrefetchBytes > 0 && expectsBody {
             switch try await prefetchBody(receive: receive, into: input, declared: declared) {
-            case .read(let count):
+            case .read(let count, let complete):
                 prefetched = count
+                bodyInHand = complete
             case .gone:
                 // The client left, or the server answered for the application (a body too slow):
                 // there is no one to serve.
@@ -124,14 +145,23 @@ public struct WSGIToASGI: ASGIApplication {
                 try await exchange(scope: scope, input: input, output: output, receive: receive, send: send, prefetched: prefetched)
             }
         } else {
-            try await exchange(scope: scope, input: input, output: output, receive: receive, send: send, prefetched: prefetched)
+            // Under a blocking frontend (`asyncToSync`), a request whose body is in hand runs on
+            // the thread that waits for it anyway, and costs no thread switch.
+            let waitingThread = executor == nil && bodyInHand && Self.runsOnWaitingThreads ? WaitingThread.current : nil
+            if waitingThread != nil && !expectsBody {
+                input.preload([], finished: true)
+            }
+            try await exchange(
+                scope: scope, input: input, output: output, receive: receive, send: send, prefetched: prefetched,
+                waitingThread: waitingThread
+            )
         }
     }
 
     /// How reading the start of the body ended.
     private enum Prefetch {
-        /// This many bytes are in the input (with its end, when that came too).
-        case read(Int)
+        /// This many bytes are in the input; `complete`: with its end (the whole body).
+        case read(Int, complete: Bool)
         /// The body will not come: `http.disconnect`.
         case gone
         /// The body is larger than `maxRequestBodyBytes`.
@@ -150,7 +180,7 @@ public struct WSGIToASGI: ASGIApplication {
                 if let limit = maxRequestBodyBytes, buffered.count > limit { return .tooLarge(limit) }
                 if !moreBody {
                     input.preload(buffered, finished: true)
-                    return .read(buffered.count)
+                    return .read(buffered.count, complete: true)
                 }
             case .httpDisconnect:
                 return .gone
@@ -159,7 +189,7 @@ public struct WSGIToASGI: ASGIApplication {
             }
         }
         input.preload(buffered, finished: false)
-        return .read(buffered.count)
+        return .read(buffered.count, complete: false)
     }
 
     /// Runs the application on a blocking thread and forwards its output until its call has ended.
@@ -167,20 +197,26 @@ public struct WSGIToASGI: ASGIApplication {
     /// The async side waits on the output channel alone: the application's parts and the end of its
     /// call arrive through it, so a small response costs one wake-up. The request body is received
     /// (by a child task, with read-ahead and back-pressure) only once the application reads it.
+    ///
+    /// With `waitingThread` (the thread this runs on, an `asyncToSync` thread, when the whole body
+    /// is in `input`), the application is queued on that thread instead of a blocking pool: it runs
+    /// there as soon as this side waits for its output, and waits for room in the output by running
+    /// this side's work (``ResponseChannel``), so a request crosses no thread at all.
     private func exchange(
         scope: HTTPScope,
         input: RequestBodyChannel,
         output: ResponseChannel,
         receive: @escaping Receive,
         send: @escaping Send,
-        prefetched: Int
+        prefetched: Int,
+        waitingThread: WaitingThread? = nil
     ) async throws {
         let application = self.application
         let logger = self.logger
         let duplicateHeaderLimit = self.duplicateHeaderLimit
         let call: StartedSyncCall
         do {
-            call = try StartedSyncCall.start(threadSensitive: threadSensitive, executor: executor, {
+            call = try StartedSyncCall.start(threadSensitive: threadSensitive, executor: executor, on: waitingThread, {
                 defer { input.close() }
                 _ = WSGIDriver.serve(
                     application, scope: scope, input: WSGIInput(input),
@@ -194,6 +230,12 @@ public struct WSGIToASGI: ASGIApplication {
             logger.warning("Blocking thread pool is full; answering 503.")
             try await sendPlain(.serviceUnavailable, send)
             return
+        }
+        // Before this side first suspends, so before the application can run on this thread
+        // (where a thread-sensitive call from a blocking frontend's thread goes too).
+        if let thread = call.waitingThread {
+            output.runsOnConsumerThread(thread)
+            input.runsOnProducerThread(thread)
         }
         let outcome = await withTaskCancellationHandler {
             let outcome = await forwardResponse(from: output, input: input, send: send, stopWhenInputWanted: true)
@@ -322,6 +364,13 @@ public struct WSGIToASGI: ASGIApplication {
             }
         }
     }
+
+    /// Whether requests may run on the thread that serves them (``WSGIToASGI``); read once from
+    /// `ASGI_WSGI_INLINE` (`0` turns it off).
+    static let runsOnWaitingThreads: Bool = {
+        guard let raw = getenv("ASGI_WSGI_INLINE") else { return true }
+        return String(cString: raw) != "0"
+    }()
 
     private func sendPlain(_ response: PlainResponse, _ send: Send) async throws {
         try await send(.httpResponseStart(status: response.status, headers: response.headers))

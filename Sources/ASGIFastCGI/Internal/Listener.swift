@@ -102,8 +102,15 @@ final class Listener: @unchecked Sendable {
 
     // MARK: Accepting
 
-    /// Accepts the next connection (blocking); `nil` once the server stops.
+    /// Accepts the next connection (blocking); `nil` once the server stops (after the connections
+    /// queued then, see ``stop(drainQueued:)``).
     func accept() -> Int32? {
+        let connection = acceptOne()
+        if connection == nil && isStopping { finishDraining() }
+        return connection
+    }
+
+    private func acceptOne() -> Int32? {
         freeAcceptors.add(1, ordering: .relaxed)
         defer { freeAcceptors.subtract(1, ordering: .relaxed) }
         if !blockingAccept { pthread_mutex_lock(acceptLock) }
@@ -152,7 +159,7 @@ final class Listener: @unchecked Sendable {
                 let message = "Accepting FastCGI connections failed: \(Posix.describe(code))."
                 logger.critical("\(message)")
                 failureMessage.withLock { $0 = message }
-                stop()
+                stop(drainQueued: false)
                 return nil
             }
         }
@@ -188,7 +195,7 @@ final class Listener: @unchecked Sendable {
 
     // MARK: Stopping
 
-    /// Connections still to accept after the server stopped (see ``stop()``).
+    /// Connections still to accept after the server stopped (see ``stop(drainQueued:)``).
     private let drainBudget = Atomic<Int>(0)
 
     /// Whether one more connection may be accepted after the server stopped.
@@ -205,31 +212,52 @@ final class Listener: @unchecked Sendable {
     /// Stops accepting: wakes every waiting worker, refuses new connections (not for an inherited
     /// socket, which its owner may hand to the next instance) and removes our unix socket file.
     ///
-    /// On an inherited socket (a supervised worker's), the connections already queued when it
-    /// stops are still accepted and served, at most as many as the queue held then: the web
-    /// server sent their requests and waits for them, and they would be reset when the last
-    /// process holding the socket closes it. (The supervisor removes the socket file first, so
-    /// no more arrive; on a reload, the next generation's workers accept the rest.)
-    func stop() {
-        if case .inherited = bind, !isStopping {
-            drainBudget.store(queueDepth() ?? 0, ordering: .relaxed)
+    /// The connections already queued when it stops are still accepted and served, at most as
+    /// many as the queue held then: the web server sent their requests and waits for them, and
+    /// they would be reset when the socket closes. On an inherited socket (a supervised worker's)
+    /// always (the supervisor removes the socket file first, so no more arrive; on a reload, the
+    /// next generation's workers accept the rest); on our own socket when `drainQueued` (a graceful
+    /// stop): the unix socket file goes first, the socket turns non-blocking, and once the queue is
+    /// drained (or the allowance spent) the first worker to find it so shuts it down, which wakes
+    /// the workers still asleep in `accept()`.
+    func stop(drainQueued: Bool) {
+        let inherited: Bool
+        if case .inherited = bind { inherited = true } else { inherited = false }
+        var budget = 0
+        if !isStopping, inherited || drainQueued {
+            budget = queueDepth() ?? 0
+            drainBudget.store(budget, ordering: .relaxed)
         }
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         var byte: UInt8 = 1
         _ = write(wakeWrite, &byte, 1)
-        switch bind {
-        case .inherited:
-            break
-        case .unix(let path, _):
-            _ = shutdown(fd, Int32(SHUT_RDWR))
+        if case .unix(let path, _) = bind {
             var status = stat()
             if let inode = socketFileInode, lstat(path, &status) == 0, status.st_ino == inode {
                 unlink(path)
             }
-        case .tcp:
-            _ = shutdown(fd, Int32(SHUT_RDWR))
+        }
+        guard !inherited else { return }
+        if budget > 0 {
+            // Workers asleep in accept() take the queued connections as usual; the others find
+            // the queue empty at once, and the first to do so shuts the socket down.
+            let flags = fcntl(fd, F_GETFL)
+            _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        } else {
+            finishDraining()
         }
     }
+
+    /// Once the queued connections are taken: shuts our own socket down, which refuses new
+    /// connections and wakes every worker asleep in `accept()` (an inherited socket is left alone).
+    private func finishDraining() {
+        if case .inherited = bind { return }
+        guard !drained.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        _ = shutdown(fd, Int32(SHUT_RDWR))
+    }
+
+    /// Set once our own socket has been shut down at stop.
+    private let drained = Atomic<Bool>(false)
 
     /// Closes the descriptors; call once no worker uses the listener any more.
     func close() {

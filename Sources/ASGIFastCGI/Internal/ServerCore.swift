@@ -215,7 +215,7 @@ final class ServerCore: Sendable {
         } else {
             logger.info("FastCGI server cancelled: cutting \(active) request(s) in flight.")
         }
-        listener.stop()
+        listener.stop(drainQueued: graceful)
         if !graceful { abortInFlight(now: now) }
     }
 

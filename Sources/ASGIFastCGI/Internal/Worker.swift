@@ -61,8 +61,9 @@ final class Worker: @unchecked Sendable {
                 raw.pointee.keepConnection = 1
             } else {
                 if listener.isStopping {
+                    // accept() serves what was queued when the server stopped, then ends the loop.
                     closeConnection()
-                    return
+                    continue
                 }
                 core.counters.keptConnections.add(1, ordering: .relaxed)
                 let event = listener.waitOnKeptConnection(raw.pointee.ipcFd)
@@ -75,7 +76,7 @@ final class Worker: @unchecked Sendable {
                     continue
                 case .stop:
                     closeConnection()
-                    return
+                    continue
                 }
             }
             raw.pointee.detached = 1

@@ -8,11 +8,21 @@
 /// ``mergeLocals()``; on cancellation it calls ``cancel()`` and may stop waiting.
 package struct StartedSyncCall: Sendable {
     private let call: CompletingSyncCall
+    /// The caller's own thread, when the body was queued there: asked for
+    /// (``start(threadSensitive:executor:on:_:completion:)``), or where a thread-sensitive call
+    /// goes from async code that an `asyncToSync` thread runs. The body then runs on the thread of
+    /// the caller, so it must wait for the caller only through ``WaitingThread/runQueuedWork()``.
+    package let waitingThread: WaitingThread?
 
     /// Queues `body` and returns at once.
     /// - Parameters:
     ///   - threadSensitive: as for ``SyncToAsync/run(threadSensitive:executor:_:)``.
     ///   - executor: as for ``SyncToAsync/run(threadSensitive:executor:_:)``.
+    ///   - waitingThread: for a call that is neither thread-sensitive nor given an executor: the
+    ///     thread that runs the caller (``WaitingThread/current``), to queue the body there instead
+    ///     of on the pool. It then runs on that thread once the caller suspends, and must wait for
+    ///     the caller only through ``WaitingThread/runQueuedWork()``. Ignored otherwise, and when
+    ///     that thread's executor no longer accepts work (the body goes to the pool).
     ///   - body: the blocking code; it handles its own errors.
     ///   - completion: called exactly once, after `body` returned (`skipped == false`) or instead of
     ///     it when the call was cancelled before it started (`skipped == true`).
@@ -22,13 +32,21 @@ package struct StartedSyncCall: Sendable {
     package static func start(
         threadSensitive: Bool,
         executor: (any BlockingExecutor)?,
+        on waitingThread: WaitingThread? = nil,
         _ body: @escaping @Sendable () -> Void,
         completion: @escaping @Sendable (_ skipped: Bool) -> Void
     ) throws -> StartedSyncCall {
-        let (state, route) = try SyncToAsync.prepare(threadSensitive: threadSensitive, executor: executor)
+        var (state, route) = try SyncToAsync.prepare(threadSensitive: threadSensitive, executor: executor)
+        let inline = waitingThread.flatMap { thread in
+            !threadSensitive && executor == nil && thread.isCurrent ? thread : nil
+        }
+        if let inline { route = SyncRoute(waitingThread: inline.executor) }
         let call = CompletingSyncCall(body: body, completion: completion, callerState: state, route: route)
         try call.startWithoutWaiting()
-        return StartedSyncCall(call: call)
+        // Read on the caller's thread right after queuing: a body queued on that thread cannot
+        // have started yet.
+        let queuedThere = (inline ?? WaitingThread.current).flatMap { call.isQueued(on: $0.executor) ? $0 : nil }
+        return StartedSyncCall(call: call, waitingThread: queuedThere)
     }
 
     /// Cancels the call: the body sees ``SyncToAsync/isCancelled``, a body not started yet is

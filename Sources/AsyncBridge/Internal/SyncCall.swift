@@ -44,6 +44,15 @@ struct SyncRoute {
         self.target = try target ?? SyncRoute.route(threadSensitive: threadSensitive, state: state)
     }
 
+    /// Routes a non-thread-sensitive call to the thread that waits for its caller (a
+    /// ``WaitingThread``'s executor); should that executor refuse it, the call goes where
+    /// routing sends it (the shared pool).
+    init(waitingThread executor: CurrentThreadExecutor) {
+        self.target = .executor(executor)
+        self.explicit = false
+        self.threadSensitive = false
+    }
+
     /// Where to go when `target` refused the call because it finished.
     func reroute(state: BridgeState) throws -> SyncTarget {
         if explicit, case .executor(let executor) = target {
@@ -254,6 +263,12 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
     final func startWithoutWaiting() throws {
         control.withLock { $0.started = true }
         try enqueueOnRoute()
+    }
+
+    /// Whether the call was queued on `executor` (read by the caller, after queuing it).
+    final func isQueued(on executor: CurrentThreadExecutor) -> Bool {
+        if case .executor(let target) = route.target { return target === executor }
+        return false
     }
 
     /// The end of a call queued with ``startWithoutWaiting()``: `failure` is `nil` when the body ran,

@@ -18,8 +18,9 @@ public import Logging
 ///
 /// The async handlers reach the blocking ``NoteStore`` only through thread-sensitive
 /// `SyncToAsync.run`, so they all share one thread and its one connection. The legacy handlers
-/// are mounted under `/legacy` through `WSGIToASGI`, run on pool threads (each with its own
-/// connection) and call the store directly.
+/// are mounted under `/legacy` through `WSGIToASGI`, run on blocking threads (pool threads over
+/// HTTP; over FastCGI the worker thread that serves the request), each with its own connection,
+/// and call the store directly.
 ///
 /// ```swift
 /// let store = try await SyncToAsync.run { try NoteStore(directory: "/var/lib/notes") }

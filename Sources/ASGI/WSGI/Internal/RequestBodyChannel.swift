@@ -22,6 +22,8 @@ final class RequestBodyChannel: WSGIInputSource, @unchecked Sendable {
     private var producer: CheckedContinuation<Bool, Never>?
     private var demanded = false
     private let demand: ResponseChannel?
+    /// The thread that runs both the application and the ASGI side, when they share one.
+    private var sharedThread: WaitingThread?
     let highWater: Int
 
     /// - Parameters:
@@ -85,8 +87,19 @@ final class RequestBodyChannel: WSGIInputSource, @unchecked Sendable {
 
     /// The body cannot be completed: reads return what is left, then throw `error`.
     func fail(_ error: any Error) {
-        lock.withLock { if failure == nil { failure = error } }
+        let thread = lock.withLock { () -> WaitingThread? in
+            if failure == nil { failure = error }
+            return sharedThread
+        }
         lock.broadcast()
+        thread?.wake()
+    }
+
+    /// The application runs on `thread`, the thread of the ASGI side that receives the body: a read
+    /// that waits for bytes runs that thread's queued work instead of sleeping. Call it before the
+    /// ASGI side first suspends.
+    func runsOnProducerThread(_ thread: WaitingThread) {
+        lock.withLock { sharedThread = thread }
     }
 
     private var isClosed: Bool { lock.withLock { closed } }
@@ -101,6 +114,15 @@ final class RequestBodyChannel: WSGIInputSource, @unchecked Sendable {
                 lock.unlock()
                 demand.requestInput()
                 lock.lock()
+                continue
+            }
+            if let thread = sharedThread {
+                // The ASGI side receives on this thread: run its work until bytes arrive. Once the
+                // thread's operation is over nobody will send them.
+                lock.unlock()
+                let ran = thread.runQueuedWork()
+                lock.lock()
+                if !ran && failure == nil { failure = ClientDisconnectedError.requestAbandoned }
                 continue
             }
             lock.wait()

@@ -28,6 +28,11 @@ enum ResponseBatch: Sendable {
 /// start line before the first chunk; a complete in-memory body before its end); everything queued
 /// is taken at once and sent as few events as possible. So a small response costs one wake-up: its
 /// parts and the end of the call arrive together.
+///
+/// When the application runs on the very thread of the ASGI side (``runsOnConsumerThread(_:)``: an
+/// `asyncToSync` thread that queued it for when the ASGI side suspends), it cannot sleep while the
+/// buffer is full, since the ASGI side could then never take the parts: it runs that thread's
+/// queued work instead, the ASGI side's sends among it, until there is room.
 final class ResponseChannel: @unchecked Sendable {
     private let lock = ConditionLock()
     private var parts: [ResponsePart] = []
@@ -40,6 +45,8 @@ final class ResponseChannel: @unchecked Sendable {
     private var abandoned = false
     private var consumer: UnsafeContinuation<ResponseBatch, Never>?
     private var goneHandlers: [@Sendable () -> Void] = []
+    /// The thread that runs both the application and the ASGI side, when they share one.
+    private var sharedThread: WaitingThread?
     let limit: Int
     /// Whether the ASGI side may send a file body as `http.response.pathsend`.
     let supportsPathsend: Bool
@@ -67,6 +74,18 @@ final class ResponseChannel: @unchecked Sendable {
                 lock.unlock()
                 waiting.resume(returning: batch)
                 lock.lock()
+                continue
+            }
+            if let thread = sharedThread {
+                // The consumer runs on this thread: run its work (and the thread's other work)
+                // until it has taken the parts. Once the thread's operation is over nobody will.
+                lock.unlock()
+                let ran = thread.runQueuedWork()
+                lock.lock()
+                if !ran {
+                    disconnected = true
+                    abandoned = true
+                }
                 continue
             }
             lock.wait()
@@ -136,6 +155,13 @@ final class ResponseChannel: @unchecked Sendable {
 
     // MARK: Async side
 
+    /// The application was queued on `thread`, the thread this (async) side runs on, and runs there
+    /// once this side suspends: it then waits for room in the buffer by running the thread's queued
+    /// work. Call it before this side first suspends.
+    func runsOnConsumerThread(_ thread: WaitingThread) {
+        lock.withLock { sharedThread = thread }
+    }
+
     /// Everything queued and flushed so far, the application's demand for input, or the end.
     func next() async -> ResponseBatch {
         await withUnsafeContinuation { continuation in
@@ -160,7 +186,13 @@ final class ResponseChannel: @unchecked Sendable {
             return goneHandlers
         }
         lock.broadcast()
+        wakeSharedThread()
         for handler in handlers { handler() }
+    }
+
+    /// Wakes an application that waits for room on the thread it shares with this side.
+    private func wakeSharedThread() {
+        lock.withLock { sharedThread }?.wake()
     }
 
     /// The ASGI side stops waiting (its task was cancelled): a waiting `next()` returns `.finished`,
@@ -177,6 +209,7 @@ final class ResponseChannel: @unchecked Sendable {
         goneHandlers = []
         lock.unlock()
         lock.broadcast()
+        wakeSharedThread()
         taken.map { $0.0.resume(returning: $0.1) }
         for handler in handlers { handler() }
     }

@@ -1,0 +1,137 @@
+@_spi(ASGIFrontend) import ASGI
+import ASGIFastCGI
+import Foundation
+import Glibc
+import Testing
+
+/// An async application with a WSGI-style one mounted at `/legacy` through `WSGIToASGI`, as
+/// `examples/LegacyMigration` serves its legacy pages; every other path is answered by the async
+/// side itself with its own thread's name.
+private func mountingApp(_ legacy: WSGIToASGI) -> ASGIApp {
+    ASGIApp { scope, receive, send in
+        guard case .http(let http) = scope else { return }
+        if let mount = http.path.range(of: "/legacy/") {
+            // Below /legacy/ (also behind nginx's /stream/ location).
+            var mounted = http
+            mounted.rootPath = http.rootPath + http.path[..<mount.lowerBound] + "/legacy"
+            try await legacy(scope: .http(mounted), receive: receive, send: send)
+            return
+        }
+        try await send(.httpResponseStart(status: 200, headers: [("content-type", "text/plain")]))
+        try await send(.httpResponseBody(body: Array(currentThreadName().utf8), moreBody: false))
+    }
+}
+
+/// The mounted WSGI-style pages: `/thread` (the handler's thread name, and the form body's
+/// length), `/big` (`count` chunks of 64 KiB, produced as nginx takes them), `/fail` (throws
+/// before its response), `/slow` (waits at `gate`).
+private func legacyPages(gate: Gate) -> WSGIApp {
+    WSGIApp { environ, startResponse in
+        switch environ["PATH_INFO"] ?? "" {
+        case "/thread":
+            let body = try environ.input.read()
+            _ = try startResponse("200 OK", [("Content-Type", "text/plain")], nil)
+            return [Array("\(currentThreadName()) \(body.count)".utf8)]
+        case "/big":
+            let count = Int(environ["QUERY_STRING"] ?? "") ?? 1
+            _ = try startResponse("200 OK", [("Content-Type", "application/octet-stream"), ("X-Thread", currentThreadName())], nil)
+            var index = 0
+            return WSGIClosureBody(next: {
+                guard index < count else { return nil }
+                defer { index += 1 }
+                return bigChunk(index)
+            })
+        case "/fail":
+            struct Broken: Error {}
+            throw Broken()
+        case "/slow":
+            gate.waitBlocking()
+            _ = try startResponse("200 OK", [("Content-Type", "text/plain")], nil)
+            return [Array("late".utf8)]
+        default:
+            _ = try startResponse("404 Not Found", [("Content-Type", "text/plain")], nil)
+            return [Array("no page".utf8)]
+        }
+    }
+}
+
+/// Chunk `index` of `/big`: 64 KiB of one byte that differs from chunk to chunk.
+private func bigChunk(_ index: Int) -> [UInt8] {
+    [UInt8](repeating: UInt8(truncatingIfNeeded: index &* 37 &+ 1), count: 64 * 1024)
+}
+
+/// Whether `body` is exactly chunks `0..<count` of `/big`, in order.
+private func isBigBody(_ body: [UInt8], count: Int) -> Bool {
+    guard body.count == count * 64 * 1024 else { return false }
+    return (0..<count).allSatisfy { index in
+        let expected = UInt8(truncatingIfNeeded: index &* 37 &+ 1)
+        return body[index * 64 * 1024] == expected && body[(index + 1) * 64 * 1024 - 1] == expected
+    }
+}
+
+@Suite("A WSGI-style application mounted in an async one, over FastCGI")
+struct MountedWSGITests {
+    @Test("The mounted handler runs on the FastCGI worker thread that serves the request (no thread switch)")
+    func handlerRunsOnTheWorkerThread() async throws {
+        let gate = Gate()
+        defer { gate.open() }
+        try await withNginxAndServer("mounted-thread", asgi: mountingApp(WSGIToASGI(legacyPages(gate: gate)))) { nginx, _, directory in
+            let get = try await curl("\(nginx.url)/legacy/thread", in: directory)
+            #expect(get.status == 200)
+            #expect(get.text.hasPrefix("fcgi-worker"))
+            #expect(get.text.hasSuffix(" 0"))
+            let post = try await curl("\(nginx.url)/legacy/thread", ["-d", "text=hello+there"], in: directory)
+            #expect(post.status == 200)
+            #expect(post.text.hasPrefix("fcgi-worker"))
+            #expect(post.text.hasSuffix(" 16"))
+            // The async side itself runs there too.
+            #expect(try await curl("\(nginx.url)/async", in: directory).text.hasPrefix("fcgi-worker"))
+        }
+    }
+
+    @Test("A large streamed response from the mounted handler arrives whole")
+    func largeResponse() async throws {
+        let gate = Gate()
+        defer { gate.open() }
+        let count = 160  // 10 MiB, forty times the adapter's output buffer
+        try await withNginxAndServer("mounted-big", asgi: mountingApp(WSGIToASGI(legacyPages(gate: gate)))) { nginx, _, directory in
+            for location in ["", "/stream"] {
+                let response = try await curl("\(nginx.url)\(location)/legacy/big?\(count)", in: directory)
+                #expect(response.status == 200)
+                #expect(response.header("X-Thread")?.hasPrefix("fcgi-worker") == true)
+                #expect(response.body.count == count * 64 * 1024)
+                #expect(isBigBody(response.body, count: count))
+            }
+        }
+    }
+
+    @Test("A mounted handler that fails gets a 500, and the next request is served")
+    func failingHandler() async throws {
+        let gate = Gate()
+        defer { gate.open() }
+        try await withNginxAndServer("mounted-fail", asgi: mountingApp(WSGIToASGI(legacyPages(gate: gate)))) { nginx, _, directory in
+            #expect(try await curl("\(nginx.url)/legacy/fail", in: directory).status == 500)
+            let next = try await curl("\(nginx.url)/legacy/thread", in: directory)
+            #expect(next.status == 200)
+            #expect(next.text.hasPrefix("fcgi-worker"))
+        }
+    }
+
+    @Test("A mounted handler that hangs gets a 504 at the request timeout; other requests are served meanwhile and after")
+    func hangingHandler() async throws {
+        let gate = Gate()
+        defer { gate.open() }
+        let app = mountingApp(WSGIToASGI(legacyPages(gate: gate)))
+        try await withNginxAndServer("mounted-hang", asgi: app, configure: { $0.requestTimeout = .milliseconds(500) }) { nginx, server, directory in
+            try await onFailure({ gate.open() }) {
+                let slow = try await curl("\(nginx.url)/legacy/slow", in: directory)
+                #expect(slow.status == 504)
+                #expect(server.status.activeWorkers == 1)
+                #expect(try await curl("\(nginx.url)/legacy/thread", in: directory).status == 200)
+                gate.open()
+                try await eventually("the worker freed") { server.status.activeWorkers == 0 }
+                #expect(try await curl("\(nginx.url)/legacy/thread", in: directory).status == 200)
+            }
+        }
+    }
+}
