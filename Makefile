@@ -4,6 +4,9 @@
 #   make fuzz        fuzzes every parser of Fuzz/ for FUZZ_SECONDS each (make fuzz-smoke: FUZZ_RUNS runs, for CI)
 #   make docs        checks the README's and the articles' code and links (scripts/check_docs.py), then
 #                    builds every module's DocC documentation; any DocC warning fails it
+#   make format      rewrites every Swift file in place in the house style (.swift-format: the
+#                    conventions of Hummingbird and SwiftNIO)
+#   make lint        checks that style without changing a file; any violation fails it (CI runs it)
 # Both install what a fresh machine of this kind lacks (see scripts/bootstrap.sh).
 
 SWIFT ?= swift
@@ -11,8 +14,13 @@ FUZZ_SECONDS ?= 60
 FUZZ_RUNS ?= 20000
 # The modules with a DocC catalogue (Sources/<module>/Docs.docc).
 DOC_TARGETS ?= AsyncBridge ASGI ASGITesting ASGIToolkit ASGIHTTPServer ASGIFastCGI Gateway
+# swift-format ships with the toolchain (`swift format`); SWIFT_FORMAT names another binary.
+SWIFT_FORMAT ?= $(SWIFT) format
+# Every folder holding Swift code: the core package, its tests, the Hummingbird adapter, the examples,
+# the fuzz targets, the benchmarks (and bench/hb_hello), the documentation's snippets.
+FORMAT_PATHS ?= Package.swift Sources Tests Integrations examples Fuzz Benchmarks Snippets bench
 
-.PHONY: run tour run-hummingbird test bootstrap benchmark fuzz fuzz-smoke docs
+.PHONY: run tour run-hummingbird test bootstrap benchmark fuzz fuzz-smoke docs format lint
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -46,3 +54,9 @@ fuzz-smoke: bootstrap
 docs:
 	python3 scripts/check_docs.py
 	$(SWIFT) package generate-documentation $(addprefix --target ,$(DOC_TARGETS)) --warnings-as-errors
+
+format:
+	$(SWIFT_FORMAT) format --in-place --recursive --parallel $(FORMAT_PATHS)
+
+lint:
+	$(SWIFT_FORMAT) lint --strict --recursive --parallel $(FORMAT_PATHS)
