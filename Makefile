@@ -7,6 +7,9 @@
 #   make format      rewrites every Swift file in place in the house style (.swift-format: the
 #                    conventions of Hummingbird and SwiftNIO)
 #   make lint        checks that style without changing a file; any violation fails it (CI runs it)
+#   make benchmark-check       runs the benchmarks of Benchmarks/ and compares each p90 (wall clock,
+#                              mallocs) with the thresholds checked in under Benchmarks/Thresholds/
+#   make benchmark-thresholds  records new thresholds from a run (Benchmarks/README.md says when)
 # Both install what a fresh machine of this kind lacks (see scripts/bootstrap.sh).
 
 SWIFT ?= swift
@@ -20,7 +23,7 @@ SWIFT_FORMAT ?= $(SWIFT) format
 # the fuzz targets, the benchmarks (and bench/hb_hello), the documentation's snippets.
 FORMAT_PATHS ?= Package.swift Sources Tests Integrations examples Fuzz Benchmarks Snippets bench
 
-.PHONY: run tour run-hummingbird test bootstrap benchmark fuzz fuzz-smoke docs format lint
+.PHONY: run tour run-hummingbird test bootstrap benchmark benchmark-check benchmark-thresholds fuzz fuzz-smoke docs format lint
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -44,6 +47,19 @@ run-hummingbird: bootstrap
 
 benchmark: bootstrap
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+
+# package-benchmark exits 2 on a regression and 4 when a figure beat its threshold by more than the
+# tolerance: both fail, the second so that the thresholds are tightened (make benchmark-thresholds).
+benchmark-check: bootstrap
+	cd Benchmarks && $(SWIFT) package benchmark thresholds check --path Thresholds/ --no-progress; \
+	rc=$$?; \
+	if [ $$rc = 4 ]; then echo "Better than the thresholds: record them with make benchmark-thresholds."; fi; \
+	exit $$rc
+
+benchmark-thresholds: bootstrap
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark thresholds update \
+		--path Thresholds/ --no-progress
+	python3 scripts/trim_thresholds.py Benchmarks/Thresholds
 
 fuzz: bootstrap
 	Fuzz/fuzz.sh time $(FUZZ_SECONDS)
