@@ -20,8 +20,9 @@ DOC_TARGETS ?= AsyncBridge ASGI ASGITesting ASGIToolkit ASGIHTTPServer ASGIFastC
 # swift-format ships with the toolchain (`swift format`); SWIFT_FORMAT names another binary.
 SWIFT_FORMAT ?= $(SWIFT) format
 # Every folder holding Swift code: the core package, its tests, the Hummingbird adapter, the examples,
-# the fuzz targets, the benchmarks (and bench/hb_hello), the documentation's snippets.
-FORMAT_PATHS ?= Package.swift Sources Tests Integrations examples Fuzz Benchmarks Snippets bench
+# the fuzz targets, the benchmarks (and bench/hb_hello). Not Snippets/: the README and the articles
+# show those files' code as it is laid out there, and scripts/check_docs.py checks that they match.
+FORMAT_PATHS ?= Package.swift Sources Tests Integrations examples Fuzz Benchmarks bench
 
 .PHONY: run tour run-hummingbird test bootstrap benchmark benchmark-check benchmark-thresholds fuzz fuzz-smoke docs format lint
 
