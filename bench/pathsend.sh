@@ -23,37 +23,13 @@
 set -u
 LARGE_MIB=${LARGE_MIB:-1024}; SMALL_MIB=${SMALL_MIB:-1}; REPS=${REPS:-5}; PORT=${PORT:-18450}
 MAX_SECONDS=${MAX_SECONDS:-1200}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-W=$(mktemp -d /tmp/asgi-pathsend-bench.XXXXXX)
-MAIN=$$
-BG_PIDS=""
-log() { echo "[$(date +%H:%M:%S)] $*"; }
+. "$(dirname "$0")/lib.sh"
+bench_init asgi-pathsend-bench "$MAX_SECONDS"
 
-stop_pid() { # pid: TERM, wait up to 5 s, then KILL
-  local p=$1 i
-  [ -z "$p" ] && return
-  kill -TERM "$p" 2>/dev/null
-  for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$p" 2>/dev/null
-  wait "$p" 2>/dev/null
-  BG_PIDS=$(echo " $BG_PIDS " | sed "s/ $p / /")
-}
-cleanup() {
-  local p
-  for p in $BG_PIDS; do stop_pid "$p"; done
-  [ -n "${WD:-}" ] && kill -TERM "$WD" 2>/dev/null
-  [ "${KEEP_WORK:-0}" = 1 ] && echo "work dir kept: $W" || rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'echo "$0: interrupted" >&2; exit 130' INT TERM
-( trap 'kill "$SP" 2>/dev/null; exit 0' TERM; sleep "$MAX_SECONDS" & SP=$!; wait "$SP" && kill -TERM "$MAIN" ) >/dev/null 2>&1 </dev/null & WD=$!
-
-command -v curl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q curl >/dev/null; } || { echo "apt failed"; exit 1; }
+bench_need curl
 command -v python3 >/dev/null || { echo "python3 is needed for the cat baseline"; exit 1; }
-SWIFT=${SWIFT:-$(command -v swift || echo /opt/swift/usr/bin/swift)}
-log "swift build -c release --product StreamingServer"
-"$SWIFT" build -c release --package-path "$ROOT" --product StreamingServer > "$W/build.log" 2>&1 || { tail -20 "$W/build.log"; exit 1; }
-SERVER="$ROOT/.build/release/StreamingServer"
+build_release StreamingServer
+SERVER=$BIN
 
 log "files: $SMALL_MIB MiB and $LARGE_MIB MiB"
 head -c $((SMALL_MIB << 20)) /dev/urandom > "$W/small.bin"
@@ -61,31 +37,7 @@ head -c $((LARGE_MIB << 20)) /dev/urandom > "$W/large.bin"
 cat "$W/large.bin" > /dev/null   # warm the page cache
 LARGE_BYTES=$((LARGE_MIB << 20))
 
-cat > "$W/cat_server.py" <<'EOF2'
-# One-shot HTTP server: accept one connection, read its request head, write a response head, then
-# run `cat PATH` with the socket as its standard output, and exit.
-import socket, subprocess, sys, os
-path, port = sys.argv[1], int(sys.argv[2])
-listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listener.bind(("127.0.0.1", port))
-listener.listen(1)
-print("ready", flush=True)
-conn, _ = listener.accept()
-data = b""
-while b"\r\n\r\n" not in data:
-    chunk = conn.recv(4096)
-    if not chunk:
-        sys.exit(1)
-    data += chunk
-size = os.path.getsize(path)
-conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % size)
-subprocess.run(["cat", path], stdout=conn.fileno(), check=True)
-conn.shutdown(socket.SHUT_WR)
-conn.close()
-EOF2
-
-"$SERVER" --event-loops > "$W/server.log" 2>&1 < /dev/null & SPID=$!; BG_PIDS="$BG_PIDS $SPID"
+start_bg server "$SERVER" --event-loops; SPID=$LAST_PID
 for i in $(seq 1 100); do grep -q '^listening ' "$W/server.log" && break; sleep 0.1; done
 SPORT=$(awk '/^listening /{print $2; exit}' "$W/server.log")
 [ -n "$SPORT" ] || { echo "StreamingServer did not start: $(cat "$W/server.log")"; exit 1; }
@@ -99,7 +51,7 @@ fetch() { # url -> seconds (curl's time_total); fails unless the whole file arri
 }
 fetch_cat() {
   local cpid t
-  python3 "$W/cat_server.py" "$W/large.bin" "$PORT" > "$W/cat.log" 2>&1 < /dev/null & cpid=$!; BG_PIDS="$BG_PIDS $cpid"
+  start_bg cat python3 "$BENCH/programs/cat_server.py" "$W/large.bin" "$PORT"; cpid=$LAST_PID
   for i in $(seq 1 100); do grep -q ready "$W/cat.log" && break; sleep 0.05; done
   t=$(fetch "http://127.0.0.1:$PORT/")
   wait "$cpid" 2>/dev/null; BG_PIDS=$(echo " $BG_PIDS " | sed "s/ $cpid / /")
@@ -122,7 +74,6 @@ for r in $(seq 1 "$REPS"); do
   echo "cat $(fetch_cat)" >> "$W/raw"
 done
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 CAT=$(awk '$1=="cat"{print $2}' "$W/raw" | median)
 echo
 printf '%-10s %10s %10s %10s\n' target "median s" "MB/s" "vs cat"

@@ -7,9 +7,50 @@ import Darwin
 #endif
 
 /// What went wrong in a raw exchange.
-public struct RawHTTPError: Error, CustomStringConvertible {
-    public let description: String
-    init(_ description: String) { self.description = description }
+///
+/// Match on ``code``; new codes may be added in later versions.
+public struct RawHTTPError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong, for matching.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Backing: String, Hashable, Sendable {
+            case connectFailed
+            case malformedResponse
+        }
+
+        private let backing: Backing
+
+        private init(_ backing: Backing) {
+            self.backing = backing
+        }
+
+        /// No connection to the server: check that it is listening on the port the test uses.
+        public static let connectFailed = Code(.connectFailed)
+        /// What came back is not an HTTP response (no head, or a bad status line): the server
+        /// under test answered with something else or closed early; the message shows the bytes.
+        public static let malformedResponse = Code(.malformedResponse)
+
+        /// The code's name.
+        public var description: String { backing.rawValue }
+    }
+
+    /// What went wrong.
+    public let code: Code
+    /// What happened, with the bytes or the errno involved.
+    public let message: String
+
+    init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The message.
+    public var description: String { message }
+
+    /// Errors are equal when their codes are.
+    public static func == (lhs: RawHTTPError, rhs: RawHTTPError) -> Bool { lhs.code == rhs.code }
+
+    /// Hashes the code.
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }
 
 /// An HTTP response as a raw client read it off the socket.
@@ -42,7 +83,7 @@ public func rawHTTP(port: Int, _ request: [UInt8], stopAfter: Int? = nil, keepAl
 private func exchangeRaw(port: Int, _ request: [UInt8], stopAfter: Int?, keepAlive: Bool) throws -> RawResponse {
     do {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RawHTTPError("socket failed") }
+        guard fd >= 0 else { throw RawHTTPError(.connectFailed, "socket failed: errno \(errno)") }
         defer { close(fd) }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -53,7 +94,7 @@ private func exchangeRaw(port: Int, _ request: [UInt8], stopAfter: Int?, keepAli
         let connected = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw RawHTTPError("connect to \(port) failed: errno \(errno)") }
+        guard connected == 0 else { throw RawHTTPError(.connectFailed, "connect to \(port) failed: errno \(errno)") }
         var offset = 0
         while offset < request.count {
             let sent = request[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -77,11 +118,11 @@ private func exchangeRaw(port: Int, _ request: [UInt8], stopAfter: Int?, keepAli
 /// Parses a response (head, then a body framed by Content-Length, chunks, or the connection's end).
 public func parseRawResponse(_ bytes: [UInt8]) throws -> RawResponse {
     guard let end = bytes.firstRange(of: [13, 10, 13, 10]) else {
-        throw RawHTTPError("no response head in \(bytes.count) bytes: \(String(decoding: bytes.prefix(200), as: UTF8.self))")
+        throw RawHTTPError(.malformedResponse, "no response head in \(bytes.count) bytes: \(String(decoding: bytes.prefix(200), as: UTF8.self))")
     }
     let lines = String(decoding: bytes[..<end.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
     let statusParts = lines[0].split(separator: " ")
-    guard statusParts.count >= 2, let status = Int(statusParts[1]) else { throw RawHTTPError("bad status line: \(lines[0])") }
+    guard statusParts.count >= 2, let status = Int(statusParts[1]) else { throw RawHTTPError(.malformedResponse, "bad status line: \(lines[0])") }
     var headers: [(String, String)] = []
     for line in lines.dropFirst() {
         guard let colon = line.firstIndex(of: ":") else { continue }

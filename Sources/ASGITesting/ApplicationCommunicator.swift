@@ -119,7 +119,7 @@ public final class ApplicationCommunicator: Sendable {
             if try output.isReady() { return false }
             try await withTimeout(timeout) { [output] in try await output.waitUntilReady() }
             return false
-        } catch CommunicatorError.applicationFinished {
+        } catch let error as CommunicatorError where error.code == .applicationFinished {
             return true
         } catch is TimeoutError {
             // The application may itself have failed with a `TimeoutError`: that is rethrown here.

@@ -135,7 +135,7 @@ public final class WebSocketCommunicator: Sendable {
     public func disconnect(code: Int = 1000, reason: String = "", timeout: Duration = .seconds(1)) async throws {
         do {
             try await communicator.sendInput(.websocketDisconnect(code: code, reason: reason))
-        } catch CommunicatorError.applicationFinished {
+        } catch let error as CommunicatorError where error.code == .applicationFinished {
             // Nothing to tell it; `wait` below still reports how it ended.
         }
         try await communicator.wait(timeout: timeout)

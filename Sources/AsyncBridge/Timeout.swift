@@ -1,15 +1,41 @@
 /// Thrown by ``withTimeout(_:_:)`` when the time runs out.
+///
+/// Match on ``code`` (today always ``Code/timedOut``; new codes may be added in later versions).
 public struct TimeoutError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong, for matching.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Backing: String, Hashable, Sendable {
+            case timedOut
+        }
+
+        private let backing: Backing
+
+        private init(_ backing: Backing) {
+            self.backing = backing
+        }
+
+        /// The body did not finish within the limit.
+        public static let timedOut = Code(.timedOut)
+
+        /// The code's name.
+        public var description: String { backing.rawValue }
+    }
+
+    /// What went wrong.
+    public let code: Code
     /// The time limit that was exceeded.
     public let duration: Duration
 
     /// Creates the error for a limit of `duration`.
     public init(duration: Duration) {
+        self.code = .timedOut
         self.duration = duration
     }
 
+    /// What happened and what to do.
     public var description: String {
-        "The operation did not finish within \(duration)."
+        "The operation did not finish within \(duration); raise the limit if it is too tight, or find what "
+            + "the operation waits for (a blocking body stops only when it returns)."
     }
 }
 

@@ -140,7 +140,8 @@ struct EndToEndTests {
 
     @Test("Without PATH_INFO from nginx, a configured root path splits REQUEST_URI")
     func configuredRootPath() async throws {
-        try await withNginxAndServer("root-path", configure: { $0.rootPath = "/secure" }) { nginx, _, directory in
+        let configure: (inout FastCGIConfiguration) -> Void = { $0.rootPath = "/secure" }
+        try await withNginxAndServer("root-path", configure: configure) { nginx, _, directory in
             let inside = try await curl("\(nginx.url)/secure/a/b", in: directory).json
             #expect(inside["SCRIPT_NAME"] as? String == "/secure")
             #expect(inside["PATH_INFO"] as? String == "/a/b")
@@ -173,11 +174,12 @@ struct EndToEndTests {
     @Test("A 64 MiB upload is streamed to the application and counted", arguments: ["wsgi", "asgi"])
     func largeUpload(kind: String) async throws {
         let size = 64 * 1024 * 1024
+        let configure: (inout FastCGIConfiguration) -> Void = { $0.maxRequestBodyBytes = 128 * 1024 * 1024 }
         try await withNginxAndServer(
             "upload-\(kind)",
             wsgi: TestApps.countingWSGI,
             asgi: kind == "asgi" ? TestApps.countingASGI : nil,
-            configure: { $0.maxRequestBodyBytes = 128 * 1024 * 1024 }
+            configure: configure
         ) { nginx, _, directory in
             var pattern = [UInt8](repeating: 0, count: 1 << 20)
             for index in pattern.indices { pattern[index] = UInt8(truncatingIfNeeded: index &* 7 &+ index >> 9) }
@@ -288,7 +290,8 @@ struct EndToEndTests {
 
     @Test("An oversize body gets 413: declared (Content-Length) and streamed (read past the limit)")
     func oversizeBody() async throws {
-        try await withNginxAndServer("oversize", wsgi: TestApps.countingWSGI, configure: { $0.maxRequestBodyBytes = 1 << 20 }) { nginx, server, directory in
+        let configure: (inout FastCGIConfiguration) -> Void = { $0.maxRequestBodyBytes = 1 << 20 }
+        try await withNginxAndServer("oversize", wsgi: TestApps.countingWSGI, configure: configure) { nginx, server, directory in
             let file = directory.file("two-mib.bin")
             try writeRepeated([UInt8](repeating: 0x61, count: 64 * 1024), times: 32, to: file)
             let declared = try await curl("\(nginx.url)/upload/x", ["--data-binary", "@\(file)"], in: directory)
@@ -319,11 +322,12 @@ struct EndToEndTests {
 
     @Test("ping and status endpoints: text and JSON")
     func pingAndStatus() async throws {
-        try await withNginxAndServer("status", configure: {
+        let configure: (inout FastCGIConfiguration) -> Void = {
             $0.pingPath = "/fpm-ping"
             $0.statusPath = "/fpm-status"
             $0.pingResponse = "pong"
-        }) { nginx, _, directory in
+        }
+        try await withNginxAndServer("status", configure: configure) { nginx, _, directory in
             let ping = try await curl("\(nginx.url)/fpm-ping", in: directory)
             #expect(ping.status == 200)
             #expect(ping.text == "pong\n")

@@ -187,7 +187,8 @@ struct LifecycleTests {
             return [[UInt8]]()
         }
         let logs = CapturedLogs()
-        try await withNginxAndServer("timeout", wsgi: app, logs: logs, configure: { $0.requestTimeout = .milliseconds(300) }) { nginx, server, directory in
+        let configure: (inout FastCGIConfiguration) -> Void = { $0.requestTimeout = .milliseconds(300) }
+        try await withNginxAndServer("timeout", wsgi: app, logs: logs, configure: configure) { nginx, server, directory in
             try await onFailure({ gate.open() }) {
                 let response = try await curl("\(nginx.url)/slow", in: directory)
                 #expect(response.status == 504)
@@ -212,7 +213,8 @@ struct LifecycleTests {
             return [Array("ok".utf8)]
         }
         let logs = CapturedLogs()
-        try await withNginxAndServer("slow", wsgi: app, logs: logs, configure: { $0.slowRequestThreshold = .milliseconds(200) }) { nginx, server, directory in
+        let configure: (inout FastCGIConfiguration) -> Void = { $0.slowRequestThreshold = .milliseconds(200) }
+        try await withNginxAndServer("slow", wsgi: app, logs: logs, configure: configure) { nginx, server, directory in
             let client = try ChildProcess(curlExecutable, ["-s", "\(nginx.url)/report?id=7"],
                                           stdoutPath: directory.file("slow.out"), stderrPath: directory.file("slow.err"))
             try await onFailure({ gate.open(); await client.stop(signal: SIGKILL) }) {

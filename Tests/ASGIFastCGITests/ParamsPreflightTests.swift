@@ -79,7 +79,8 @@ struct ParamsPreflightTests {
     /// process), a management record that lies about its pairs, and parameters that never finish
     /// arriving. Each costs its connection only; the one worker thread serves the next request.
     @Test func hostilePeersCostTheirConnectionOnly() async throws {
-        try await withOneWorker("preflight", configure: { $0.readTimeout = .milliseconds(500) }) { server, path, directory in
+        let configure: (inout FastCGIConfiguration) -> Void = { $0.readTimeout = .milliseconds(500) }
+        try await withOneWorker("preflight", configure: configure) { server, path, directory in
             // A 2 GiB name and a 2 GiB value: libfcgi's allocation of their sum fails and it aborts.
             let huge = FastCGIWire.begin(id: 9) + FastCGIWire.record(FastCGIWire.params, id: 9, Self.announcing(name: 0x7FFF_FFFF, value: 0x7FFF_FFFF) + [0x41])
             let answer = FastCGIRecord.parse(try await exchange(path: path, huge))

@@ -102,10 +102,11 @@ struct ProtocolTests {
 
     @Test("Parameter limits: too many or too large parameters get 431; a bad CONTENT_LENGTH gets 400")
     func parameterLimits() async throws {
-        try await withOneWorker("params", configure: {
+        let configure: (inout FastCGIConfiguration) -> Void = {
             $0.maxParamsCount = 40
             $0.maxParamsBytes = 4096
-        }) { server, path, directory in
+        }
+        try await withOneWorker("params", configure: configure) { server, path, directory in
             var many = cgiRequest("/many")
             for index in 0..<50 { many["HTTP_X_FILLER_\(index)"] = "v" }
             let tooMany = try await cgiFcgi(path, environment: many, in: directory)
@@ -224,7 +225,8 @@ struct ProtocolTests {
 
     @Test("A silent connection holds a worker only until the read timeout")
     func silentConnection() async throws {
-        try await withOneWorker("silent", configure: { $0.readTimeout = .milliseconds(300) }) { _, path, directory in
+        let configure: (inout FastCGIConfiguration) -> Void = { $0.readTimeout = .milliseconds(300) }
+        try await withOneWorker("silent", configure: configure) { _, path, directory in
             let silent = try RawConnection(unixPath: path)
             let next = try await cgiFcgi(path, environment: cgiRequest("/after-silence"), in: directory)
             #expect(next.output.hasPrefix("Status: 200 OK"))

@@ -13,6 +13,8 @@ struct DocumentationExampleTests {
         return [Array("hello \(name) at \(environ["PATH_INFO"] ?? "/")\n".utf8)]
     }
 
+    /// Laid out as the documents show it, so `make format` leaves it alone.
+    // swift-format-ignore
     @Test func blockingHandlerAnswersInProcess() async throws {
         let app = WSGIToASGI(legacy)
         let response = try await HTTPCommunicator(application: app, method: "POST", path: "/greet",

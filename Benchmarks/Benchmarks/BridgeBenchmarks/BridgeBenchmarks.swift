@@ -25,7 +25,13 @@ let benchmarks: @Sendable () -> Void = {
         warmupIterations: 3,
         scalingFactor: .kilo,
         maxDuration: .seconds(4),
-        maxIterations: 200
+        maxIterations: 200,
+        // `make benchmark-check` compares the p90 with Thresholds/ (see README.md): mallocs closely,
+        // wall clock only for gross regressions (a shared 2-core machine moves it 3-6x).
+        thresholds: [
+            .wallClock: .init(relative: [.p90: 500]),
+            .mallocCountTotal: .init(relative: [.p90: 5]),
+        ]
     )
 
     // Long-lived plain threads, started once, outside any measurement.

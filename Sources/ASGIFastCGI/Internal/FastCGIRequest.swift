@@ -166,7 +166,7 @@ final class FastCGIRequest: @unchecked Sendable {
         try output.withLock { state in
             try checkUsable()
             guard !state.completed else {
-                throw ASGIProtocolError("The response is already complete; nothing more can be written.")
+                throw ASGIProtocolError(.afterCompletion, "The response is already complete; nothing more can be written.")
             }
             guard let out = raw.pointee.out else { throw ClientDisconnectedError.connectionClosed }
             if let head {
@@ -369,7 +369,7 @@ final class FastCGIRequest: @unchecked Sendable {
     private func checkUsable() throws {
         let current = flags.load(ordering: .acquiring)
         if current & Flag.finished != 0 {
-            throw ASGIProtocolError("The request has finished: a read or write from the application after it ended is refused.")
+            throw ASGIProtocolError(.afterCompletion, "The request has finished: a read or write from the application after it ended is refused.")
         }
         if current & Flag.timedOut != 0 { throw timeoutError }
         if current & Flag.aborted != 0 { throw ClientDisconnectedError.requestAbandoned }

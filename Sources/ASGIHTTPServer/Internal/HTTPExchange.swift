@@ -125,7 +125,7 @@ final class HTTPExchange: Sendable {
             switch state.body {
             case .open:
                 if state.reading {
-                    throw ASGIProtocolError("receive() was called while another receive() is still reading the request body.")
+                    throw ASGIProtocolError(.concurrentReceive, "receive() was called while another receive() is still reading the request body.")
                 }
                 state.reading = true
                 let sendContinue = expectsContinue && !state.continueSent && !state.started
@@ -448,7 +448,7 @@ final class HTTPExchange: Sendable {
     private func checkOpen(_ state: State) throws {
         if state.disconnected || state.serverAnswered { throw ClientDisconnectedError.connectionClosed }
         if state.finished {
-            throw ASGIProtocolError("send() was called after the application returned from its call for this request.")
+            throw ASGIProtocolError(.afterCompletion, "send() was called after the application returned from its call for this request.")
         }
     }
 

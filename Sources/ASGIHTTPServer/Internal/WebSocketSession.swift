@@ -150,7 +150,7 @@ final class WebSocketSession: Sendable {
                     return .wait
                 case .open(let frames):
                     if state.reading {
-                        throw ASGIProtocolError("receive() was called while another receive() is still waiting for a message.")
+                        throw ASGIProtocolError(.concurrentReceive, "receive() was called while another receive() is still waiting for a message.")
                     }
                     state.reading = true
                     return .read(frames)

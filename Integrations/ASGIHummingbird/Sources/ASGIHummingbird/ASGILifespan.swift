@@ -39,8 +39,8 @@ public final class ASGILifespan: Service, Sendable {
             try await runner.startup()
         } catch let failure as LifespanRunner.Failure {
             switch failure {
-            case .startupFailed(let message): throw ASGILifespanError("Application startup failed: \(message)")
-            case .lifespanFailed(let message): throw ASGILifespanError(message)
+            case .startupFailed(let message): throw ASGILifespanError(.startupFailed, "Application startup failed: \(message)")
+            case .lifespanFailed(let message): throw ASGILifespanError(.lifespanFailed, message)
             }
         }
     }
@@ -56,20 +56,6 @@ public final class ASGILifespan: Service, Sendable {
             group.cancelAll()
         }
     }
-}
-
-/// A lifespan startup that failed; the message carries the application's.
-public struct ASGILifespanError: Error, Sendable, CustomStringConvertible {
-    /// What the application said.
-    public let message: String
-
-    /// Creates an error.
-    public init(_ message: String) {
-        self.message = message
-    }
-
-    /// The message.
-    public var description: String { message }
 }
 
 extension Application {

@@ -188,7 +188,7 @@ final class HummingbirdExchange: @unchecked Sendable {
     func applicationReturned() {
         let complete = state.withLock { $0.response.isComplete }
         if complete { return }
-        fail(ASGIProtocolError("The ASGI application returned without completing its response."))
+        fail(ASGIProtocolError(.incompleteResponse, "The ASGI application returned without completing its response."))
     }
 
     func applicationFailed(_ error: any Error) {

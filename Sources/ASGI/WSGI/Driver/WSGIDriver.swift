@@ -76,7 +76,7 @@ package final class WSGIDriver: @unchecked Sendable {
             throw WSGIError(.responseNotStarted, "The application produced body output before calling startResponse.")
         }
         guard !ended else {
-            throw ASGIProtocolError("The response is already complete; nothing more can be written.")
+            throw ASGIProtocolError(.afterCompletion, "The response is already complete; nothing more can be written.")
         }
         guard !chunk.isEmpty else { return }
         let allowed = framing.admit(chunk.count)

@@ -117,7 +117,7 @@ final class BlockingExchange: @unchecked Sendable {
                     if state.waiterCancelled { return .failure(CancellationError()) }
                     if state.closed || state.responseComplete || state.clientGone { return .success(()) }
                     if state.waiter != nil {
-                        return .failure(ASGIProtocolError("receive() was called while another receive() was waiting."))
+                        return .failure(ASGIProtocolError(.concurrentReceive, "receive() was called while another receive() was waiting."))
                     }
                     state.waiter = continuation
                     return nil
@@ -243,10 +243,10 @@ final class BlockingExchange: @unchecked Sendable {
     func finish() throws {
         let (response, status) = state.withLock { ($0.response, $0.status) }
         guard status != nil else {
-            throw ASGIProtocolError("The ASGI application finished without sending 'http.response.start'.")
+            throw ASGIProtocolError(.incompleteResponse, "The ASGI application finished without sending 'http.response.start'.")
         }
         guard response.isComplete else {
-            throw ASGIProtocolError("The ASGI application finished before its final 'http.response.body'.")
+            throw ASGIProtocolError(.incompleteResponse, "The ASGI application finished before its final 'http.response.body'.")
         }
         _ = try started()
     }
