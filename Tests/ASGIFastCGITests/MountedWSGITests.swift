@@ -2,6 +2,7 @@
 import ASGIFastCGI
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// An async application with a WSGI-style one mounted at `/legacy` through `WSGIToASGI`, as

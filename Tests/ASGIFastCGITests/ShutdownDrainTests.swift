@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import Logging
 import ServiceLifecycle
+import TestSupport
 import Testing
 
 @Suite("FastCGI shutdown on its own socket")

@@ -3,6 +3,7 @@ import ASGIHTTPServer
 import Foundation
 import Glibc
 import Synchronization
+import TestSupport
 import Testing
 
 /// Clients that break HTTP/1.1's rules on purpose (RFC 9112): each gets a clean error answer,
@@ -187,16 +188,8 @@ struct HostileClientTests {
             let configuration = testConfiguration { $0.idleTimeout = .seconds(600) }
             _ = try await withHostileServer(Self.echoApp(paths), configuration: configuration, releaseWithin: .milliseconds(500)) { server in
                 // A client that connects, then neither sends nor leaves.
-                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                var address = sockaddr_in()
-                address.sin_family = sa_family_t(AF_INET)
-                address.sin_port = in_port_t(UInt16(server.port).bigEndian)
-                address.sin_addr.s_addr = inet_addr("127.0.0.1")
-                let connected = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                }
+                let fd = try connectToLoopback(port: server.port, timeout: .seconds(5))
                 held.withLock { $0 = fd }
-                #expect(connected == 0)
                 // The server has accepted it once it holds a descriptor for it.
                 let deadline = ContinuousClock.now + .seconds(30)
                 while connectionDescriptors(port: server.port) == 0 && ContinuousClock.now < deadline {

@@ -1,6 +1,7 @@
 import ASGI
 import ASGIHTTPServer
 import Foundation
+import TestSupport
 import Testing
 
 /// Clients that read a large answer slowly: the idle timer starts only once the response's last

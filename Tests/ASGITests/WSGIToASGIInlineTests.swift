@@ -3,6 +3,7 @@ import ASGITesting
 import AsyncBridge
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 /// What a WSGI-style application saw of the thread it ran on.
@@ -97,7 +98,7 @@ private func serveBlocking(
 
 /// A WSGI-style application that records its thread and answers `chunks` chunks of `chunkSize`
 /// bytes (chunk `i` is the byte `i + 1` repeated), produced one at a time as the server pulls them.
-private func streamingApp(_ log: ThreadLog, chunks: Int = 1, chunkSize: Int = 16, closed: Log<Bool>? = nil) -> WSGIApp {
+private func streamingApp(_ log: ThreadLog, chunks: Int = 1, chunkSize: Int = 16, closed: Recorder<Bool>? = nil) -> WSGIApp {
     WSGIApp { environ, start in
         log.record()
         let input = try environ.input.read()
@@ -147,7 +148,7 @@ struct WSGIToASGIInlineTests {
     @Test("A response far larger than the output buffer streams through on the serving thread")
     func largeStreamedResponse() async throws {
         let log = ThreadLog()
-        let closed = Log<Bool>()
+        let closed = Recorder<Bool>()
         let response = CountingResponse(patternBlockSize: 64 * 1024)
         // 8 MiB in 64 KiB chunks: the output buffer (256 KiB) fills again and again.
         let (thread, failed) = try await serveBlocking(
@@ -165,7 +166,7 @@ struct WSGIToASGIInlineTests {
     @Test("A client that goes away in the middle of a large response stops the application and ends the call")
     func clientGoneDuringALargeResponse() async throws {
         let log = ThreadLog()
-        let closed = Log<Bool>()
+        let closed = Recorder<Bool>()
         let response = CountingResponse(failAfter: 1 << 20)
         // An endless body: only the client going away ends it.
         let app = WSGIApp { _, start in

@@ -20,6 +20,7 @@ public struct ASGIProtocolError: Error, Hashable, Sendable, CustomStringConverti
             case concurrentReceive
             case afterCompletion
             case incompleteResponse
+            case offThread
         }
 
         private let backing: Backing
@@ -42,6 +43,10 @@ public struct ASGIProtocolError: Error, Hashable, Sendable, CustomStringConverti
         /// The application returned without finishing its response: send `http.response.start`
         /// and a final `http.response.body` before returning.
         public static let incompleteResponse = Code(.incompleteResponse)
+        /// A blocking server's request was used off the thread that serves it (`wsgi.input` read,
+        /// or `send`/`receive` called from a task that outlived the application): use them on the
+        /// application's own thread, before it returns.
+        public static let offThread = Code(.offThread)
 
         /// The code's name.
         public var description: String { backing.rawValue }

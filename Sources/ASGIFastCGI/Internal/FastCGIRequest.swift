@@ -89,7 +89,7 @@ final class FastCGIRequest: @unchecked Sendable {
     func read(upTo maxBytes: Int) throws -> [UInt8] {
         // `wsgi.input` is Sendable, but this request's input belongs to its worker thread.
         guard onWorkerThread else {
-            throw ASGIProtocolError("The request body (wsgi.input) was read off the request's worker thread; read it on the application's thread.")
+            throw ASGIProtocolError(.offThread, "The request body (wsgi.input) was read off the request's worker thread; read it on the application's thread.")
         }
         if inputFinished { return [] }
         try checkUsable()

@@ -1,7 +1,7 @@
-@_spi(ASGIFrontend) import ASGI
-import Hummingbird
-import Logging
-import ServiceLifecycle
+@_spi(ASGIFrontend) public import ASGI
+public import Hummingbird
+public import Logging
+public import ServiceLifecycle
 
 /// An ASGI application's lifespan run with a Hummingbird application's lifecycle:
 /// `lifespan.startup` before the server accepts its first connection, `lifespan.shutdown` after

@@ -1,8 +1,8 @@
-@_spi(ASGIFrontend) import ASGI
+@_spi(ASGIFrontend) public import ASGI
 import AsyncAlgorithms
 import AsyncBridge
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 import Logging
 import NIOCore
 

@@ -1,7 +1,7 @@
-@_spi(ASGIFrontend) import ASGI
+@_spi(ASGIFrontend) public import ASGI
 import Hummingbird
-import HummingbirdCore
-import HummingbirdWebSocket
+public import HummingbirdCore
+public import HummingbirdWebSocket
 
 /// An ASGI application that answers the WebSocket handshakes for a path and everything below it,
 /// served by a Hummingbird application built with

@@ -1,6 +1,6 @@
-@_spi(ASGIFrontend) import ASGI
+@_spi(ASGIFrontend) public import ASGI
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 
 /// The methods a mount routes: every method of IANA's HTTP Method Registry.
 let registeredMethods: [HTTPRequest.Method] = [

@@ -262,7 +262,7 @@ final class BlockingExchange: @unchecked Sendable {
         let callerThread = self.callerThread
         return try await SyncToAsync.run(threadSensitive: true) {
             guard pthread_equal(pthread_self(), callerThread) != 0 else {
-                throw ASGIProtocolError("receive() or send() was called off the application's thread after the application returned (from a task that outlived it, or a detached one).")
+                throw ASGIProtocolError(.offThread, "receive() or send() was called off the application's thread after the application returned (from a task that outlived it, or a detached one).")
             }
             return try body()
         }
