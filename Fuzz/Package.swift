@@ -30,17 +30,18 @@ let package = Package(
     name: "swift-asgi-fuzz",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(name: "swift-asgi", path: "../"),
+        .package(name: "swift-asgi", path: "../")
     ],
     targets: [
-        .target(name: "FuzzSupport", swiftSettings: swiftSettings),
-    ] + fuzzTargets.map { target in
-        .executableTarget(
-            name: target.name,
-            dependencies: ["FuzzSupport"] + target.dependencies,
-            // libFuzzer supplies `main`: main.swift holds declarations only.
-            swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
-        )
-    },
+        .target(name: "FuzzSupport", swiftSettings: swiftSettings)
+    ]
+        + fuzzTargets.map { target in
+            .executableTarget(
+                name: target.name,
+                dependencies: ["FuzzSupport"] + target.dependencies,
+                // libFuzzer supplies `main`: main.swift holds declarations only.
+                swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+            )
+        },
     swiftLanguageModes: [.v6]
 )

@@ -61,12 +61,15 @@ public enum ConformanceApps {
             case "/stream":
                 _ = try startResponse("200 OK", [("Content-Type", "text/plain")], nil)
                 var ticks = 0
-                return WSGIClosureBody(next: {
-                    guard ticks < 3000 else { return nil }
-                    if ticks > 0 { usleep(10_000) }
-                    ticks += 1
-                    return Array("tick \(ticks)\n".utf8)
-                }, close: { observations.add("wsgi closed after \(ticks >= 3000 ? "the end" : "a disconnect")") })
+                return WSGIClosureBody(
+                    next: {
+                        guard ticks < 3000 else { return nil }
+                        if ticks > 0 { usleep(10_000) }
+                        ticks += 1
+                        return Array("tick \(ticks)\n".utf8)
+                    },
+                    close: { observations.add("wsgi closed after \(ticks >= 3000 ? "the end" : "a disconnect")") }
+                )
             case "/bad-length":
                 _ = try startResponse("200 OK", [("Content-Length", "+5")], nil)
                 return [Array("hello".utf8)]

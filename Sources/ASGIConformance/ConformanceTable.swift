@@ -37,12 +37,19 @@ public enum ConformanceTable {
     /// The probes whose whole environ and scope every frontend must build alike.
     public static let scopeProbes: [ConformanceProbe] = [
         ConformanceProbe(name: "non-ASCII path and query", target: "/items/caf%C3%A9?x=1&y=%20z", headers: [("X-Custom", "one"), ("Cookie", "a=1")]),
-        ConformanceProbe(name: "form body", method: "POST", target: "/forms/signup",
-                         headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Content-Length", "19")],
-                         body: Array("name=ada&lang=swift".utf8)),
+        ConformanceProbe(
+            name: "form body",
+            method: "POST",
+            target: "/forms/signup",
+            headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Content-Length", "19")],
+            body: Array("name=ada&lang=swift".utf8)
+        ),
         ConformanceProbe(name: "escapes and a fragment", target: "/a%20b%2Fc?q=1#frag"),
-        ConformanceProbe(name: "repeated and underscored headers", target: "/headers",
-                         headers: [("X-Custom", "one"), ("X-Custom", "two"), ("Cookie", "a=1"), ("Cookie", "b=2"), ("X-User", "alice"), ("X_User", "admin")]),
+        ConformanceProbe(
+            name: "repeated and underscored headers",
+            target: "/headers",
+            headers: [("X-Custom", "one"), ("X-Custom", "two"), ("Cookie", "a=1"), ("Cookie", "b=2"), ("X-User", "alice"), ("X_User", "admin")]
+        ),
     ]
 
     /// The expected normalized dumps, by application kind (`wsgi`, `asgi`) and probe name.
@@ -90,8 +97,14 @@ public enum ConformanceTable {
         public var expect: Expectation
 
         public var probe: ConformanceProbe {
-            ConformanceProbe(name: name, method: method ?? "GET", target: target,
-                             headers: (headers ?? []).map { ($0[0], $0[1]) }, body: Array((body ?? "").utf8), keepAlive: keepAlive ?? false)
+            ConformanceProbe(
+                name: name,
+                method: method ?? "GET",
+                target: target,
+                headers: (headers ?? []).map { ($0[0], $0[1]) },
+                body: Array((body ?? "").utf8),
+                keepAlive: keepAlive ?? false
+            )
         }
     }
 
@@ -111,7 +124,11 @@ public enum ConformanceTable {
     /// the `Host` header's), the extensions (compared apart), `dropping` variables, header lists
     /// sorted (CGI keeps `Content-Type`/`Content-Length` apart from the others), and, with
     /// `droppingUnderscoredHeaders`, scope headers whose name has `_` (nginx drops those).
-    public static func normalized(_ dump: [String: String], dropping variables: Set<String> = [], droppingUnderscoredHeaders: Bool = false) -> [String: String] {
+    public static func normalized(
+        _ dump: [String: String],
+        dropping variables: Set<String> = [],
+        droppingUnderscoredHeaders: Bool = false
+    ) -> [String: String] {
         var dump = dump
         for key in ["REMOTE_PORT", "SERVER_PORT"] where dump[key] != nil { dump[key] = "<port>" }
         for key in ["client", "server"] {

@@ -160,7 +160,8 @@ public func parseRawResponse(_ bytes: [UInt8]) throws -> RawResponse {
 
 /// A request's bytes: request line, `Host`, the given header lines, `Connection: close` (unless
 /// `keepAlive`), body.
-public func rawRequest(_ method: String, _ target: String, port: Int, headers: [String] = [], body: [UInt8] = [], keepAlive: Bool = false) -> [UInt8] {
+public func rawRequest(_ method: String, _ target: String, port: Int, headers: [String] = [], body: [UInt8] = [], keepAlive: Bool = false) -> [UInt8]
+{
     var text = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n"
     for line in headers { text += line + "\r\n" }
     text += keepAlive ? "\r\n" : "Connection: close\r\n\r\n"

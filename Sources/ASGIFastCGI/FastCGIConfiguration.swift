@@ -56,7 +56,8 @@ public struct FastCGIConfiguration: Sendable {
                 guard !path.isEmpty else { return nil }
                 self = .unix(path: path, mode: mode)
             } else if let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-                      (1...65535).contains(port) {
+                (1...65535).contains(port)
+            {
                 var host = String(text[..<colon])
                 if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
                 guard !host.isEmpty else { return nil }

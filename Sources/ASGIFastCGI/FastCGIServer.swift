@@ -80,7 +80,10 @@ public struct FastCGIServer: Service {
     /// A server for a WSGI-style application that calls `onListening` once its worker threads
     /// accept connections.
     package init(
-        application: any WSGIApplication, lifespan: WSGILifespan = WSGILifespan(), configuration: FastCGIConfiguration, logger: Logger,
+        application: any WSGIApplication,
+        lifespan: WSGILifespan = WSGILifespan(),
+        configuration: FastCGIConfiguration,
+        logger: Logger,
         onListening: @escaping @Sendable () -> Void
     ) {
         core = ServerCore(application: .wsgi(application, lifespan), configuration: configuration, logger: logger, onListening: onListening)

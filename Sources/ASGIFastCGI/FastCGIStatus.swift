@@ -45,10 +45,22 @@ public struct FastCGIStatus: Sendable, Hashable {
 
     /// Creates a snapshot.
     public init(
-        address: String, uptimeSeconds: Int, acceptedRequests: Int, acceptedConnections: Int,
-        listenQueue: Int?, maxListenQueue: Int, listenQueueLength: Int, activeWorkers: Int,
-        idleWorkers: Int, keptConnections: Int, totalWorkers: Int, maxActiveWorkers: Int,
-        maxActiveReached: Int, slowRequests: Int, timedOutRequests: Int, abortedRequests: Int,
+        address: String,
+        uptimeSeconds: Int,
+        acceptedRequests: Int,
+        acceptedConnections: Int,
+        listenQueue: Int?,
+        maxListenQueue: Int,
+        listenQueueLength: Int,
+        activeWorkers: Int,
+        idleWorkers: Int,
+        keptConnections: Int,
+        totalWorkers: Int,
+        maxActiveWorkers: Int,
+        maxActiveReached: Int,
+        slowRequests: Int,
+        timedOutRequests: Int,
+        abortedRequests: Int,
         rejectedRequests: Int
     ) {
         self.address = address

@@ -112,8 +112,11 @@ public struct ASGIHTTPServer: Service {
                 source = try SharedConnectionSource(descriptor: socket.descriptor, eventLoopGroup: eventLoopGroup, context: context)
             } else {
                 source = try await BoundConnectionSource(
-                    host: configuration.host, port: configuration.port, backlog: configuration.backlog,
-                    eventLoopGroup: eventLoopGroup, context: context
+                    host: configuration.host,
+                    port: configuration.port,
+                    backlog: configuration.backlog,
+                    eventLoopGroup: eventLoopGroup,
+                    context: context
                 )
             }
         } catch {

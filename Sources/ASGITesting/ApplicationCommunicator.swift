@@ -182,7 +182,10 @@ private final class ApplicationSend: Sendable {
         var ending: ReceiveEvent?
         switch scope {
         case .http:
-            if try response.withLock({ try $0.validate(event); return $0.isComplete }) {
+            if try response.withLock({
+                try $0.validate(event)
+                return $0.isComplete
+            }) {
                 ending = .httpDisconnect
             }
         case .websocket:

@@ -24,7 +24,8 @@ public enum AsyncToSync {
         guard !isInsideTask() else { throw BridgeError.asyncToSyncInAsyncContext }
         let outer = BridgeState.current
         // Sequential calls on a thread reuse one executor (see ExecutorCache).
-        var executor = ExecutorCache.take(parent: outer.executor)
+        var executor =
+            ExecutorCache.take(parent: outer.executor)
             ?? CurrentThreadExecutor(parent: outer.executor, reusable: true)
         defer { ExecutorCache.recycle(&executor) }
         return try run(serving: executor, outer: outer, body)

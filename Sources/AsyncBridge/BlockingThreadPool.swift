@@ -81,11 +81,13 @@ public final class BlockingThreadPool: BlockingExecutor, Sendable {
     /// later work on the same thread).
     /// - Throws: ``BridgeError/queueFull`` or ``BridgeError/executorShutDown``.
     public func execute(_ work: @escaping @Sendable () -> Void) throws {
-        try submit(ClosureWork {
-            var state = BridgeState()
-            state.locals = LocalStorage(owner: .current, values: [:])
-            BridgeState.$current.withValue(state, operation: work)
-        })
+        try submit(
+            ClosureWork {
+                var state = BridgeState()
+                state.locals = LocalStorage(owner: .current, values: [:])
+                BridgeState.$current.withValue(state, operation: work)
+            }
+        )
     }
 
     /// Lets the threads exit once the queued work has run; later work is refused.

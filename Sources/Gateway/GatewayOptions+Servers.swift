@@ -12,10 +12,14 @@ extension GatewayOptions {
     func validateServingCombinations() throws {
         let unixSocketOption = unixSocket.socketMode != nil ? "--socket-mode" : unixSocket.socketGroup != nil ? "--socket-group" : nil
         if let unixSocketOption, !(fastcgi?.hasPrefix("unix:") ?? false) {
-            throw ValidationError("\(unixSocketOption) applies to a FastCGI unix socket (--fastcgi unix:PATH); with stdin, the socket's owner (systemd: SocketMode=, SocketGroup=) sets it.")
+            throw ValidationError(
+                "\(unixSocketOption) applies to a FastCGI unix socket (--fastcgi unix:PATH); with stdin, the socket's owner (systemd: SocketMode=, SocketGroup=) sets it."
+            )
         }
         if proxy.proxyHeaders, !servesHTTP {
-            throw ValidationError("--proxy-headers applies to the HTTP server (--http). Over FastCGI, nginx passes the client's address itself; use its real_ip module (set_real_ip_from, real_ip_header X-Forwarded-For).")
+            throw ValidationError(
+                "--proxy-headers applies to the HTTP server (--http). Over FastCGI, nginx passes the client's address itself; use its real_ip module (set_real_ip_from, real_ip_header X-Forwarded-For)."
+            )
         }
     }
 

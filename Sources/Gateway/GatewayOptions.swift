@@ -27,10 +27,13 @@ struct GatewayOptions: ParsableCommand {
     @Option(name: .customLong("http"), help: ArgumentHelp("Serve HTTP on this address.", valueName: "HOST:PORT"))
     var http: HostPort?
 
-    @Option(name: .customLong("fastcgi"), help: ArgumentHelp(
-        "Serve FastCGI on a unix socket (unix:PATH), a TCP address (HOST:PORT) or the socket inherited on fd 0 (stdin, as spawn-fcgi and systemd socket activation pass it).",
-        valueName: "unix:PATH|HOST:PORT|stdin"
-    ))
+    @Option(
+        name: .customLong("fastcgi"),
+        help: ArgumentHelp(
+            "Serve FastCGI on a unix socket (unix:PATH), a TCP address (HOST:PORT) or the socket inherited on fd 0 (stdin, as spawn-fcgi and systemd socket activation pass it).",
+            valueName: "unix:PATH|HOST:PORT|stdin"
+        )
+    )
     var fastcgi: String?
 
     @Option(help: ArgumentHelp("Threads that run blocking handlers (FastCGI workers; the HTTP server's blocking pool).", valueName: "N"))

@@ -4,34 +4,44 @@ import ArgumentParser
 /// What the HTTP server allows a client: how slowly it may send a request body, how much of it a
 /// WSGI-style application's bridge reads before taking a thread, and the WebSocket limits (uvicorn's `--ws-max-size` and `--ws-ping-interval`).
 struct HTTPClientOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "HTTP: the longest wait for the next bytes of a request body; past it the request gets 408. 0: no limit.",
-        valueName: "SECONDS"
-    ))
+    @Option(
+        help: ArgumentHelp(
+            "HTTP: the longest wait for the next bytes of a request body; past it the request gets 408. 0: no limit.",
+            valueName: "SECONDS"
+        )
+    )
     var bodyTimeout: Double = Double(ServerDefaults.readTimeout.components.seconds)
 
-    @Option(help: ArgumentHelp(
-        "HTTP: the slowest a request body may arrive after its first 5 seconds, in bytes per second (Kestrel's MinRequestBodyDataRate); a slower upload gets 408, so a client trickling bytes cannot hold a request or a thread. 0: no minimum.",
-        valueName: "BYTES"
-    ))
+    @Option(
+        help: ArgumentHelp(
+            "HTTP: the slowest a request body may arrive after its first 5 seconds, in bytes per second (Kestrel's MinRequestBodyDataRate); a slower upload gets 408, so a client trickling bytes cannot hold a request or a thread. 0: no minimum.",
+            valueName: "BYTES"
+        )
+    )
     var minBodyRate: Int = ServerDefaults.minimumBodyDataRate?.bytesPerSecond ?? 0
 
-    @Option(help: ArgumentHelp(
-        "HTTP, WSGI-style applications: how much of a request body is read on the event loop before a blocking thread is taken (the whole body when it is smaller), so a slow uploader waits without holding a thread; a larger body then streams to the application, bounded by --body-timeout and --min-body-rate. 0: take a thread at once.",
-        valueName: "BYTES"
-    ))
+    @Option(
+        help: ArgumentHelp(
+            "HTTP, WSGI-style applications: how much of a request body is read on the event loop before a blocking thread is taken (the whole body when it is smaller), so a slow uploader waits without holding a thread; a larger body then streams to the application, bounded by --body-timeout and --min-body-rate. 0: take a thread at once.",
+            valueName: "BYTES"
+        )
+    )
     var bodyPrefetch: Int = ServerDefaults.bodyPrefetchBytes
 
-    @Option(help: ArgumentHelp(
-        "HTTP: the largest WebSocket message (all its frames together); a larger one closes the connection with 1009.",
-        valueName: "BYTES"
-    ))
+    @Option(
+        help: ArgumentHelp(
+            "HTTP: the largest WebSocket message (all its frames together); a larger one closes the connection with 1009.",
+            valueName: "BYTES"
+        )
+    )
     var wsMaxSize: Int = ServerDefaults.maxWebSocketMessageBytes
 
-    @Option(help: ArgumentHelp(
-        "HTTP: ping a WebSocket peer that sent nothing for this long; one still silent a whole interval after the ping is closed with 1011. 0: no pings.",
-        valueName: "SECONDS"
-    ))
+    @Option(
+        help: ArgumentHelp(
+            "HTTP: ping a WebSocket peer that sent nothing for this long; one still silent a whole interval after the ping is closed with 1011. 0: no pings.",
+            valueName: "SECONDS"
+        )
+    )
     var wsPingInterval: Double = Double(ServerDefaults.webSocketPingInterval.components.seconds)
 
     /// `--body-timeout`; `nil` when off.

@@ -3,9 +3,11 @@ import ArgumentParser
 
 /// The HTTP server behind a reverse proxy: uvicorn's `--proxy-headers` and `--forwarded-allow-ips`.
 struct ProxyOptions: ParsableArguments {
-    @Flag(help: ArgumentHelp(
-        "HTTP behind a reverse proxy (nginx proxy_pass): take the client's address from X-Forwarded-For (the right-most address that is not a trusted proxy) and the scheme from X-Forwarded-Proto, for connections from --forwarded-allow-ips; headers from other peers are ignored. Over FastCGI nginx passes the client itself (REMOTE_ADDR, HTTPS; its real_ip module reads X-Forwarded-For)."
-    ))
+    @Flag(
+        help: ArgumentHelp(
+            "HTTP behind a reverse proxy (nginx proxy_pass): take the client's address from X-Forwarded-For (the right-most address that is not a trusted proxy) and the scheme from X-Forwarded-Proto, for connections from --forwarded-allow-ips; headers from other peers are ignored. Over FastCGI nginx passes the client itself (REMOTE_ADDR, HTTPS; its real_ip module reads X-Forwarded-For)."
+        )
+    )
     var proxyHeaders = false
 
     @Option(

@@ -111,7 +111,10 @@ struct ConformanceMatrixTests {
                 for probe in ConformanceTable.scopeProbes {
                     for frontend in Frontend.allCases {
                         let answer = try await frontends.send(probe, to: frontend)
-                        #expect(answer.status == 200, "\(frontend) \(probe.name): \(answer.status) \(answer.error ?? String(decoding: answer.body.prefix(300), as: UTF8.self))")
+                        #expect(
+                            answer.status == 200,
+                            "\(frontend) \(probe.name): \(answer.status) \(answer.error ?? String(decoding: answer.body.prefix(300), as: UTF8.self))"
+                        )
                         let extensions = answer.json[kind == .asgi ? "extensions" : "asgi.scope.extensions"]
                         #expect(extensions == expectedExtensions(frontend, kind), "\(frontend) \(probe.name): extensions")
                         dumps[probe.name, default: [:]][frontend] = normalized(answer.json, frontend, kind)
@@ -129,7 +132,9 @@ struct ConformanceMatrixTests {
                 let dump = byFrontend[frontend] ?? [:]
                 let expected = update ? http : (table[probe.name] ?? [:])
                 for key in Set(dump.keys).union(expected.keys).sorted() where dump[key] != expected[key] {
-                    Issue.record("\(kind) \(frontend), \(probe.name), \(key): \(dump[key]?.debugDescription ?? "missing") but the table says \(expected[key]?.debugDescription ?? "missing")")
+                    Issue.record(
+                        "\(kind) \(frontend), \(probe.name), \(key): \(dump[key]?.debugDescription ?? "missing") but the table says \(expected[key]?.debugDescription ?? "missing")"
+                    )
                 }
             }
         }
@@ -234,7 +239,8 @@ struct ConformanceMatrixTests {
         }
         try await withTestDirectory("conformance-startup") { directory in
             let fastcgi = FastCGIServer(
-                application: app, configuration: FastCGIConfiguration(bind: .unix(path: directory.file("app.sock"))),
+                application: app,
+                configuration: FastCGIConfiguration(bind: .unix(path: directory.file("app.sock"))),
                 logger: Logger(label: "conformance") { _ in SwiftLogNoOpLogHandler() }
             )
             do {
@@ -245,7 +251,8 @@ struct ConformanceMatrixTests {
             }
         }
         let http = ASGIHTTPServer(
-            application: app, configuration: HTTPServerConfiguration(port: 0, accessLog: false),
+            application: app,
+            configuration: HTTPServerConfiguration(port: 0, accessLog: false),
             logger: Logger(label: "conformance") { _ in SwiftLogNoOpLogHandler() }
         )
         do {

@@ -19,11 +19,20 @@ struct DeployTests {
                 "PORT": String(port), "STATE_DIR": state, "BIN": executable, "THREADS": "2",
             ]
             let script = repositoryRoot + "/deploy/run-local.sh"
-            let start = try ChildProcess("/bin/bash", [script, "start"], environment: environment,
-                                         stdoutPath: directory.file("start.out"), stderrPath: directory.file("start.err"))
+            let start = try ChildProcess(
+                "/bin/bash",
+                [script, "start"],
+                environment: environment,
+                stdoutPath: directory.file("start.out"),
+                stderrPath: directory.file("start.err")
+            )
             let started = try await start.wait(timeout: .seconds(30))
-            let backendPID = pid_t((try? String(contentsOfFile: state + "/backend.pid", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
-            let nginxPID = pid_t((try? String(contentsOfFile: state + "/nginx.pid.run", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+            let backendPID =
+                pid_t((try? String(contentsOfFile: state + "/backend.pid", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+                ?? 0
+            let nginxPID =
+                pid_t((try? String(contentsOfFile: state + "/nginx.pid.run", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+                ?? 0
             do {
                 #expect(started == 0, "\(start.standardOutput)\(start.standardError)")
                 #expect(start.standardOutput.contains("ready: http://127.0.0.1:\(port)/"))
@@ -41,8 +50,13 @@ struct DeployTests {
             } catch {
                 Issue.record("run-local failed: \(error)")
             }
-            let stop = try ChildProcess("/bin/bash", [script, "stop"], environment: environment,
-                                        stdoutPath: directory.file("stop.out"), stderrPath: directory.file("stop.err"))
+            let stop = try ChildProcess(
+                "/bin/bash",
+                [script, "stop"],
+                environment: environment,
+                stdoutPath: directory.file("stop.out"),
+                stderrPath: directory.file("stop.err")
+            )
             #expect(try await stop.wait(timeout: .seconds(60)) == 0)
             #expect(backendPID > 0 && kill(backendPID, 0) != 0)
             #expect(nginxPID > 0 && kill(nginxPID, 0) != 0)
@@ -58,7 +72,10 @@ struct DeployTests {
             let site = try String(contentsOfFile: repositoryRoot + "/deploy/nginx/swift-asgi-app.conf", encoding: .utf8)
             let cluster = try String(contentsOfFile: repositoryRoot + "/deploy/nginx/upstream-cluster.conf", encoding: .utf8)
             let siteWithoutUpstream = site.replacingOccurrences(
-                of: #"upstream swift_asgi_app \{[^}]*\}"#, with: "", options: .regularExpression)
+                of: #"upstream swift_asgi_app \{[^}]*\}"#,
+                with: "",
+                options: .regularExpression
+            )
             #expect(siteWithoutUpstream != site)
             for (name, body) in [("site", site), ("cluster", cluster + "\n" + siteWithoutUpstream)] {
                 let prefix = directory.file(name)
@@ -68,17 +85,21 @@ struct DeployTests {
                 try body.replacingOccurrences(of: "listen 80;", with: "listen 127.0.0.1:\(port);")
                     .write(toFile: prefix + "/site.conf", atomically: true, encoding: .utf8)
                 try """
-                    pid \(prefix)/nginx.pid;
-                    error_log \(prefix)/error.log;
-                    events {}
-                    http {
-                      client_body_temp_path \(prefix)/body; fastcgi_temp_path \(prefix)/fastcgi; proxy_temp_path \(prefix)/proxy;
-                      uwsgi_temp_path \(prefix)/uwsgi; scgi_temp_path \(prefix)/scgi; access_log off;
-                      include \(prefix)/site.conf;
-                    }
-                    """.write(toFile: prefix + "/nginx.conf", atomically: true, encoding: .utf8)
-                let check = try ChildProcess(Nginx.executable, ["-t", "-p", prefix, "-c", prefix + "/nginx.conf", "-e", prefix + "/error.log"],
-                                             stdoutPath: prefix + "/t.out", stderrPath: prefix + "/t.err")
+                pid \(prefix)/nginx.pid;
+                error_log \(prefix)/error.log;
+                events {}
+                http {
+                  client_body_temp_path \(prefix)/body; fastcgi_temp_path \(prefix)/fastcgi; proxy_temp_path \(prefix)/proxy;
+                  uwsgi_temp_path \(prefix)/uwsgi; scgi_temp_path \(prefix)/scgi; access_log off;
+                  include \(prefix)/site.conf;
+                }
+                """.write(toFile: prefix + "/nginx.conf", atomically: true, encoding: .utf8)
+                let check = try ChildProcess(
+                    Nginx.executable,
+                    ["-t", "-p", prefix, "-c", prefix + "/nginx.conf", "-e", prefix + "/error.log"],
+                    stdoutPath: prefix + "/t.out",
+                    stderrPath: prefix + "/t.err"
+                )
                 #expect(try await check.wait() == 0, "\(name): \(check.standardError)")
             }
         }

@@ -55,7 +55,8 @@ func withNginxAndServer<R: Sendable>(
         let (bind, address) = try transport.bind(in: directory)
         var configuration = FastCGIConfiguration(bind: bind, workerThreads: 4)
         configure(&configuration)
-        let server = asgi.map { FastCGIServer(application: $0, configuration: configuration, logger: logs.logger) }
+        let server =
+            asgi.map { FastCGIServer(application: $0, configuration: configuration, logger: logs.logger) }
             ?? FastCGIServer(application: wsgi ?? TestApps.echoWSGI, configuration: configuration, logger: logs.logger)
         return try await withServer(server) { server in
             let nginx = try await Nginx.start(in: directory, backend: address, locations: locations)
@@ -188,7 +189,11 @@ struct EndToEndTests {
             var expectedChecksum: UInt32 = 0
             for _ in 0..<(size >> 20) { for byte in pattern { expectedChecksum = expectedChecksum &* 31 &+ UInt32(byte) } }
 
-            let response = try await curl("\(nginx.url)/upload/data", ["--data-binary", "@\(file)", "-H", "Content-Type: application/octet-stream"], in: directory)
+            let response = try await curl(
+                "\(nginx.url)/upload/data",
+                ["--data-binary", "@\(file)", "-H", "Content-Type: application/octet-stream"],
+                in: directory
+            )
             #expect(response.status == 200)
             let result = response.json
             #expect(result["bytes"] as? Int == size)
@@ -224,9 +229,16 @@ struct EndToEndTests {
         }
         try await withNginxAndServer("stream-\(kind)", wsgi: wsgi, asgi: kind == "asgi" ? asgi : nil) { nginx, _, directory in
             let output = directory.file("stream.out")
-            let client = try ChildProcess(curlExecutable, ["-sN", "--max-time", "30", "-o", output, "\(nginx.url)/stream/events"],
-                                          stdoutPath: directory.file("stream.stdout"), stderrPath: directory.file("stream.stderr"))
-            try await onFailure({ gate.open(); await client.stop(signal: SIGKILL) }) {
+            let client = try ChildProcess(
+                curlExecutable,
+                ["-sN", "--max-time", "30", "-o", output, "\(nginx.url)/stream/events"],
+                stdoutPath: directory.file("stream.stdout"),
+                stderrPath: directory.file("stream.stderr")
+            )
+            try await onFailure({
+                gate.open()
+                await client.stop(signal: SIGKILL)
+            }) {
                 // The first event reaches the client while the application still holds the second.
                 try await eventually("the first event at the client") {
                     (try? String(contentsOfFile: output, encoding: .utf8)) == "data: first\n\n"
@@ -239,21 +251,27 @@ struct EndToEndTests {
         }
     }
 
-    @Test("The response reaches the client when it is complete, while the application still works (background task, close())", arguments: ["wsgi", "asgi"])
+    @Test(
+        "The response reaches the client when it is complete, while the application still works (background task, close())",
+        arguments: ["wsgi", "asgi"]
+    )
     func responseBeforeHandlerReturns(kind: String) async throws {
         let gate = Gate()
         let finished = Shared(false)
         let wsgi = WSGIApp { _, startResponse in
             _ = try startResponse("200 OK", [("Content-Type", "text/plain")], nil)
-            return WSGIClosureBody(next: { nil }, close: {
-                gate.waitBlocking()
-                finished.update { $0 = true }
-            })
+            return WSGIClosureBody(
+                next: { nil },
+                close: {
+                    gate.waitBlocking()
+                    finished.update { $0 = true }
+                }
+            )
         }
         let asgi = ASGIApp { _, _, send in
             try await send(.httpResponseStart(status: 200, headers: [("content-type", "text/plain")]))
             try await send(.httpResponseBody(body: Array("done".utf8)))
-            await gate.wait()   // a background task after the response
+            await gate.wait()  // a background task after the response
             finished.update { $0 = true }
         }
         try await withNginxAndServer("early-\(kind)", wsgi: wsgi, asgi: kind == "asgi" ? asgi : nil) { nginx, server, directory in
@@ -305,14 +323,20 @@ struct EndToEndTests {
         // A body with no declared length is counted as it is read.
         try await withTestDirectory("oversize-raw") { directory in
             let path = directory.file("app.sock")
-            let server = FastCGIServer(application: TestApps.countingWSGI,
-                                       configuration: FastCGIConfiguration(bind: .unix(path: path), workerThreads: 1, maxRequestBodyBytes: 1000),
-                                       logger: CapturedLogs().logger)
+            let server = FastCGIServer(
+                application: TestApps.countingWSGI,
+                configuration: FastCGIConfiguration(bind: .unix(path: path), workerThreads: 1, maxRequestBodyBytes: 1000),
+                logger: CapturedLogs().logger
+            )
             try await withServer(server) { _ in
                 let response = try await offPool { () -> [UInt8] in
                     let connection = try RawConnection(unixPath: path)
-                    connection.send(FastCGIWire.request(params: [("REQUEST_METHOD", "POST"), ("REQUEST_URI", "/x")],
-                                                        body: [UInt8](repeating: 0x62, count: 3000)))
+                    connection.send(
+                        FastCGIWire.request(
+                            params: [("REQUEST_METHOD", "POST"), ("REQUEST_URI", "/x")],
+                            body: [UInt8](repeating: 0x62, count: 3000)
+                        )
+                    )
                     return connection.readResponse().stdout
                 }
                 #expect(String(decoding: response, as: UTF8.self).hasPrefix("Status: 413"))
@@ -337,7 +361,7 @@ struct EndToEndTests {
             #expect(text.header("Content-Type")?.hasPrefix("text/plain") == true)
             #expect(text.text.contains("accepted requests:     5"))
             #expect(text.text.contains("total workers:         4"))
-            #expect(text.text.contains("active workers:        1"))   // the status request itself
+            #expect(text.text.contains("active workers:        1"))  // the status request itself
             let json = try await curl("\(nginx.url)/fpm-status?json", in: directory)
             #expect(json.header("Content-Type") == "application/json")
             let fields = json.json

@@ -110,7 +110,8 @@ struct FastCGILifespanTests {
                 shutdown: { events.update { $0.append("shutdown") } }
             )
             let server = FastCGIServer(
-                application: app, lifespan: hooks,
+                application: app,
+                lifespan: hooks,
                 configuration: FastCGIConfiguration(bind: .unix(path: socketPath), workerThreads: 2),
                 logger: CapturedLogs().logger
             )
@@ -124,7 +125,8 @@ struct FastCGILifespanTests {
 
             struct PoolDown: Error, CustomStringConvertible { var description: String { "the pool is down" } }
             let failing = FastCGIServer(
-                application: app, lifespan: WSGILifespan(startup: { throw PoolDown() }),
+                application: app,
+                lifespan: WSGILifespan(startup: { throw PoolDown() }),
                 configuration: FastCGIConfiguration(bind: .unix(path: socketPath), workerThreads: 2),
                 logger: CapturedLogs().logger
             )

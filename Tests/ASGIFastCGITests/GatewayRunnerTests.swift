@@ -15,7 +15,8 @@ struct GatewayRunnerTests {
             let process = try ChildProcess(
                 try builtExecutable("HelloLegacy"),
                 ["--http", "127.0.0.1:\(port)", "--fastcgi", "unix:\(socket)", "--threads", "4", "--log-level", "warning"],
-                stdoutPath: directory.file("stdout.log"), stderrPath: directory.file("stderr.log")
+                stdoutPath: directory.file("stdout.log"),
+                stderrPath: directory.file("stderr.log")
             )
             do {
                 try await eventually("HelloLegacy on \(port)") {
@@ -34,7 +35,11 @@ struct GatewayRunnerTests {
                 let missing = try await curl("http://127.0.0.1:\(port)/nope", in: directory)
                 #expect(missing.status == 404)
 
-                let nginx = try await Nginx.start(in: directory, backend: "unix:\(socket)", locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }")
+                let nginx = try await Nginx.start(
+                    in: directory,
+                    backend: "unix:\(socket)",
+                    locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }"
+                )
                 let viaNginx = try await curl("\(nginx.url)/greet", ["--data", "name=nginx"], in: directory)
                 await nginx.stop()
                 #expect(viaNginx.status == 200)
@@ -56,8 +61,10 @@ struct GatewayRunnerTests {
         try await withTestDirectory("gateway-options") { directory in
             for arguments in [["--threads", "0"], ["--fastcgi", "nowhere"], ["--http", "localhost"], ["--no-such-option"]] {
                 let process = try ChildProcess(
-                    try builtExecutable("HelloLegacy"), arguments,
-                    stdoutPath: directory.file("out.log"), stderrPath: directory.file("err.log")
+                    try builtExecutable("HelloLegacy"),
+                    arguments,
+                    stdoutPath: directory.file("out.log"),
+                    stderrPath: directory.file("err.log")
                 )
                 let status = try await process.wait(timeout: .seconds(30))
                 #expect(status != 0, "\(arguments) should fail")
@@ -65,8 +72,10 @@ struct GatewayRunnerTests {
                 #expect(message.contains("Error:"), "\(arguments): \(message)")
             }
             let version = try ChildProcess(
-                try builtExecutable("HelloLegacy"), ["--version"],
-                stdoutPath: directory.file("version.log"), stderrPath: directory.file("version-err.log")
+                try builtExecutable("HelloLegacy"),
+                ["--version"],
+                stdoutPath: directory.file("version.log"),
+                stderrPath: directory.file("version-err.log")
             )
             #expect(try await version.wait(timeout: .seconds(30)) == 0)
             let printed = (try? String(contentsOfFile: directory.file("version.log"), encoding: .utf8)) ?? ""

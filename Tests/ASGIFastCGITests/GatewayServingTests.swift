@@ -15,10 +15,15 @@ struct GatewayServingTests {
             let socket = directory.file("probe.sock")
             let probe = try await GatewayProbeProcess.start(
                 ["--http", "127.0.0.1:\(port)", "--fastcgi", "unix:\(socket)", "--slow-log", "0.2", "--threads", "4"],
-                in: directory, ready: ["http:\(port)", "unix:\(socket)"]
+                in: directory,
+                ready: ["http:\(port)", "unix:\(socket)"]
             )
             try await onFailure({ await probe.stop() }) {
-                let nginx = try await Nginx.start(in: directory, backend: "unix:\(socket)", locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }")
+                let nginx = try await Nginx.start(
+                    in: directory,
+                    backend: "unix:\(socket)",
+                    locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }"
+                )
                 try await onFailure({ await nginx.stop() }) {
                     for (name, url) in [("overHTTP", "http://127.0.0.1:\(port)"), ("overFastCGI", nginx.url)] {
                         async let held = curl("\(url)/hold?name=\(name)", in: directory)
@@ -45,13 +50,18 @@ struct GatewayServingTests {
             let socket = directory.file("probe.sock")
             let probe = try await GatewayProbeProcess.start(
                 ["--http", "127.0.0.1:\(port)", "--fastcgi", "unix:\(socket)", "--root-path", "/legacy"],
-                in: directory, ready: ["http:\(port)", "unix:\(socket)"]
+                in: directory,
+                ready: ["http:\(port)", "unix:\(socket)"]
             )
             try await onFailure({ await probe.stop() }) {
                 let viaHTTP = environLines(try await curl("http://127.0.0.1:\(port)/environ", in: directory))
                 #expect(viaHTTP["SCRIPT_NAME"] == "/legacy")
                 #expect(viaHTTP["PATH_INFO"] == "/environ")
-                let nginx = try await Nginx.start(in: directory, backend: "unix:\(socket)", locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }")
+                let nginx = try await Nginx.start(
+                    in: directory,
+                    backend: "unix:\(socket)",
+                    locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }"
+                )
                 try await onFailure({ await nginx.stop() }) {
                     let viaFastCGI = environLines(try await curl("\(nginx.url)/legacy/environ", in: directory))
                     #expect(viaFastCGI["SCRIPT_NAME"] == "/legacy")
@@ -74,11 +84,17 @@ struct GatewayServingTests {
         try await withTestDirectory("gw-limit-http") { directory in
             let port = try freeLoopbackPort()
             let probe = try await GatewayProbeProcess.start(
-                ["--http", "127.0.0.1:\(port)", "--limit-concurrency", "1", "--threads", "4"], in: directory, ready: ["http:\(port)"]
+                ["--http", "127.0.0.1:\(port)", "--limit-concurrency", "1", "--threads", "4"],
+                in: directory,
+                ready: ["http:\(port)"]
             )
             try await onFailure({ await probe.stop() }) {
-                let vanishing = try ChildProcess(curlExecutable, ["-sS", "http://127.0.0.1:\(port)/hold?name=first"],
-                                                 stdoutPath: directory.file("vanishing.out"), stderrPath: directory.file("vanishing.err"))
+                let vanishing = try ChildProcess(
+                    curlExecutable,
+                    ["-sS", "http://127.0.0.1:\(port)/hold?name=first"],
+                    stdoutPath: directory.file("vanishing.out"),
+                    stderrPath: directory.file("vanishing.err")
+                )
                 try await probe.waitUntilArrived("first")
                 #expect(try await curl("http://127.0.0.1:\(port)/hello", in: directory).status == 503)
                 vanishing.signal(SIGKILL)
@@ -100,13 +116,19 @@ struct GatewayServingTests {
         try await withTestDirectory("gw-limit-fcgi") { directory in
             let socket = directory.file("probe.sock")
             let probe = try await GatewayProbeProcess.start(
-                ["--fastcgi", "unix:\(socket)", "--limit-concurrency", "2", "--threads", "8"], in: directory, ready: ["unix:\(socket)"]
+                ["--fastcgi", "unix:\(socket)", "--limit-concurrency", "2", "--threads", "8"],
+                in: directory,
+                ready: ["unix:\(socket)"]
             )
             try await onFailure({ await probe.stop() }) {
                 // A supervised worker serves the socket its supervisor bound (inherited, on fd 0),
                 // and its log says which.
                 try await probe.waitForLog("FastCGI server listening on unix:\(socket) (inherited) with 2 worker threads.")
-                let nginx = try await Nginx.start(in: directory, backend: "unix:\(socket)", locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }")
+                let nginx = try await Nginx.start(
+                    in: directory,
+                    backend: "unix:\(socket)",
+                    locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }"
+                )
                 try await onFailure({ await nginx.stop() }) {
                     let names = ["a", "b", "c", "d"]
                     try await withThrowingTaskGroup(of: String.self) { group in
@@ -135,37 +157,63 @@ struct GatewayServingTests {
         try await withTestDirectory("gw-proxy") { directory in
             let port = try freeLoopbackPort()
             let probe = try await GatewayProbeProcess.start(
-                ["--http", "127.0.0.1:\(port)", "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"], in: directory, ready: ["http:\(port)"]
+                ["--http", "127.0.0.1:\(port)", "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"],
+                in: directory,
+                ready: ["http:\(port)"]
             )
             try await onFailure({ await probe.stop() }) {
-                let nginx = try await Nginx.start(in: directory, backend: "127.0.0.1:\(port)", locations: """
-                    location / {
-                      proxy_pass http://127.0.0.1:\(port);
-                      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-                      proxy_set_header X-Forwarded-Proto https;
-                    }
-                    """)
+                let nginx = try await Nginx.start(
+                    in: directory,
+                    backend: "127.0.0.1:\(port)",
+                    locations: """
+                        location / {
+                          proxy_pass http://127.0.0.1:\(port);
+                          proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+                          proxy_set_header X-Forwarded-Proto https;
+                        }
+                        """
+                )
                 try await onFailure({ await nginx.stop() }) {
                     // The visitor connects from 127.0.0.2 (loopback, but not a trusted proxy) and
                     // claims to be 6.6.6.6: nginx appends 127.0.0.2, the right-most untrusted hop.
-                    let visitor = environLines(try await curl("\(nginx.url)/environ", ["--interface", "127.0.0.2", "-H", "X-Forwarded-For: 6.6.6.6"], in: directory))
+                    let visitor = environLines(
+                        try await curl("\(nginx.url)/environ", ["--interface", "127.0.0.2", "-H", "X-Forwarded-For: 6.6.6.6"], in: directory)
+                    )
                     #expect(visitor["REMOTE_ADDR"] == "127.0.0.2")
                     #expect(visitor["url_scheme"] == "https")
                     #expect(visitor["HTTPS"] == "on")
                     await nginx.stop()
                 }
                 // Straight to the server from the trusted address: believed.
-                let direct = environLines(try await curl("http://127.0.0.1:\(port)/environ", ["-H", "X-Forwarded-For: 198.51.100.7, 127.0.0.1", "-H", "X-Forwarded-Proto: https"], in: directory))
+                let direct = environLines(
+                    try await curl(
+                        "http://127.0.0.1:\(port)/environ",
+                        ["-H", "X-Forwarded-For: 198.51.100.7, 127.0.0.1", "-H", "X-Forwarded-Proto: https"],
+                        in: directory
+                    )
+                )
                 #expect(direct["REMOTE_ADDR"] == "198.51.100.7")
                 #expect(direct["url_scheme"] == "https")
                 // From an address that is not trusted: the headers are ignored.
-                let spoofed = environLines(try await curl("http://127.0.0.1:\(port)/environ", ["--interface", "127.0.0.3", "-H", "X-Forwarded-For: 10.0.0.1", "-H", "X-Forwarded-Proto: https"], in: directory))
+                let spoofed = environLines(
+                    try await curl(
+                        "http://127.0.0.1:\(port)/environ",
+                        ["--interface", "127.0.0.3", "-H", "X-Forwarded-For: 10.0.0.1", "-H", "X-Forwarded-Proto: https"],
+                        in: directory
+                    )
+                )
                 #expect(spoofed["REMOTE_ADDR"] == "127.0.0.3")
                 #expect(spoofed["url_scheme"] == "http")
                 #expect(spoofed["HTTPS"] == "")
                 // Garbage from the trusted address changes nothing.
                 for garbage in ["unknown", "<script>alert(1)</script>", "1.2.3.4:99999", ",,,", String(repeating: "9", count: 8000)] {
-                    let result = environLines(try await curl("http://127.0.0.1:\(port)/environ", ["-H", "X-Forwarded-For: \(garbage)", "-H", "X-Forwarded-Proto: gopher"], in: directory))
+                    let result = environLines(
+                        try await curl(
+                            "http://127.0.0.1:\(port)/environ",
+                            ["-H", "X-Forwarded-For: \(garbage)", "-H", "X-Forwarded-Proto: gopher"],
+                            in: directory
+                        )
+                    )
                     #expect(result["REMOTE_ADDR"] == "127.0.0.1", "\(garbage.prefix(40))")
                     #expect(result["url_scheme"] == "http")
                 }
@@ -183,11 +231,16 @@ struct GatewayServingTests {
             let socket = directory.file("probe.sock")
             let probe = try await GatewayProbeProcess.start(
                 ["--http", "127.0.0.1:\(port)", "--fastcgi", "unix:\(socket)", enabled ? "--access-log" : "--no-access-log"],
-                in: directory, ready: ["http:\(port)", "unix:\(socket)"]
+                in: directory,
+                ready: ["http:\(port)", "unix:\(socket)"]
             )
             try await onFailure({ await probe.stop() }) {
                 _ = try await curl("http://127.0.0.1:\(port)/hello?via=http", in: directory)
-                let nginx = try await Nginx.start(in: directory, backend: "unix:\(socket)", locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }")
+                let nginx = try await Nginx.start(
+                    in: directory,
+                    backend: "unix:\(socket)",
+                    locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }"
+                )
                 _ = try await onFailure({ await nginx.stop() }) { try await curl("\(nginx.url)/hello?via=fastcgi", in: directory) }
                 await nginx.stop()
                 #expect(try await probe.terminate() == 0)

@@ -12,9 +12,13 @@ struct HostileResourceTests {
     /// One round of every hostile peer, each followed by a normal request.
     private static func hostileRound(_ path: String, round: Int) async throws {
         // Parameters announcing 4 GiB: 431 before libfcgi allocates anything.
-        let huge = FastCGIWire.begin(id: 9) + FastCGIWire.record(
-            FastCGIWire.params, id: 9, FastCGIWire.length(0x7FFF_FFFF) + FastCGIWire.length(0x7FFF_FFFF) + [0x41]
-        )
+        let huge =
+            FastCGIWire.begin(id: 9)
+            + FastCGIWire.record(
+                FastCGIWire.params,
+                id: 9,
+                FastCGIWire.length(0x7FFF_FFFF) + FastCGIWire.length(0x7FFF_FFFF) + [0x41]
+            )
         let hugeAnswer = text(try await exchange(path: path, huge))
         #expect(hugeAnswer.contains("Status: 431 "), "round \(round): \(hugeAnswer.prefix(200))")
 
@@ -23,13 +27,20 @@ struct HostileResourceTests {
         #expect(try await exchange(path: path, lying).isEmpty)
 
         // Parameters cut off by the peer's close.
-        let truncated = FastCGIWire.begin(id: 1) + FastCGIWire.record(
-            FastCGIWire.params, id: 1, FastCGIWire.pair("REQUEST_METHOD", "GET")
-        )
+        let truncated =
+            FastCGIWire.begin(id: 1)
+            + FastCGIWire.record(
+                FastCGIWire.params,
+                id: 1,
+                FastCGIWire.pair("REQUEST_METHOD", "GET")
+            )
         #expect(try await exchange(path: path, truncated, shutdownWrite: true).isEmpty)
 
         // A body that announces 100,000 bytes and ends after 10.
-        let shortBody = FastCGIWire.request(params: request("/short-body", method: "POST", ["CONTENT_LENGTH": "100000"]), body: Array(repeating: 0x61, count: 10))
+        let shortBody = FastCGIWire.request(
+            params: request("/short-body", method: "POST", ["CONTENT_LENGTH": "100000"]),
+            body: Array(repeating: 0x61, count: 10)
+        )
         _ = try await exchange(path: path, shortBody, shutdownWrite: true)
 
         // A body past --max-body: 413.
@@ -65,14 +76,20 @@ struct HostileResourceTests {
         #expect(hugeLength.status == 413, "round \(round)")
         let tooLarge = try await rawHTTP(port: port, Array("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n".utf8))
         #expect(tooLarge.status == 413, "round \(round)")
-        let bigHead = try await rawHTTP(port: port, Array("GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(String(repeating: "b", count: 200_000))\r\n\r\n".utf8))
+        let bigHead = try await rawHTTP(
+            port: port,
+            Array("GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(String(repeating: "b", count: 200_000))\r\n\r\n".utf8)
+        )
         #expect(bigHead.status == 431, "round \(round)")
         let garbage = try await rawHTTP(port: port, Array("\u{1}\u{2} nonsense\r\n\r\n".utf8))
         #expect(garbage.status == 400, "round \(round)")
         try await offPool {
             // A head cut off by the client's close, a body shorter than announced, a client that
             // leaves without reading its answer.
-            for partial in ["GET / HTTP/1.1\r\nHost: a\r\nX-Slow:", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nshort", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"] {
+            for partial in [
+                "GET / HTTP/1.1\r\nHost: a\r\nX-Slow:", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nshort",
+                "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            ] {
                 let fd = try connectToLoopback(port: port, timeout: .seconds(5))
                 defer { close(fd) }
                 let bytes = Array(partial.utf8)
@@ -89,7 +106,8 @@ struct HostileResourceTests {
             let port = try freeLoopbackPort()
             let probe = try await GatewayProbeProcess.start(
                 ["--http", "127.0.0.1:\(port)", "--workers", "0", "--threads", "2", "--max-body", "65536", "--log-level", "critical"],
-                in: directory, ready: ["http:\(port)"]
+                in: directory,
+                ready: ["http:\(port)"]
             )
             try await onFailure({ await probe.stop() }) {
                 try await Self.expectNothingLeft(by: probe) { round in try await Self.hostileHTTPRound(port, round: round) }
@@ -102,7 +120,8 @@ struct HostileResourceTests {
             let path = directory.file("app.sock")
             let probe = try await GatewayProbeProcess.start(
                 ["--fastcgi", "unix:\(path)", "--workers", "0", "--threads", "2", "--max-body", "65536", "--log-level", "critical"],
-                in: directory, ready: ["unix:\(path)"]
+                in: directory,
+                ready: ["unix:\(path)"]
             )
             try await onFailure({ await probe.stop() }) {
                 try await Self.expectNothingLeft(by: probe) { round in try await Self.hostileRound(path, round: round) }
@@ -113,7 +132,8 @@ struct HostileResourceTests {
     /// Runs 20 rounds to warm up, then 200 more; the probe's descriptors come back to where they
     /// were after the warm-up and its resident memory grows by under 8 MiB; it then stops cleanly.
     private static func expectNothingLeft(
-        by probe: GatewayProbeProcess, _ round: (Int) async throws -> Void
+        by probe: GatewayProbeProcess,
+        _ round: (Int) async throws -> Void
     ) async throws {
         let pid = probe.process.pid
         for number in 0..<20 { try await round(number) }

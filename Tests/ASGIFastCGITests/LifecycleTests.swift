@@ -17,15 +17,22 @@ struct LifecycleTests {
             guard environ["PATH_INFO"] == "/stream/forever" else { return try TestApps.echoWSGI(environ, startResponse) }
             _ = try startResponse("200 OK", [("Content-Type", "application/octet-stream")], nil)
             let chunk = [UInt8](repeating: 0x78, count: 16 * 1024)
-            return WSGIClosureBody(next: {
-                chunks.update { $0 += 1 }
-                return chunk   // forever, until the client goes away
-            }, close: { closed.update { $0 = true } })
+            return WSGIClosureBody(
+                next: {
+                    chunks.update { $0 += 1 }
+                    return chunk  // forever, until the client goes away
+                },
+                close: { closed.update { $0 = true } }
+            )
         }
         try await withNginxAndServer("abort-wsgi", wsgi: app) { nginx, server, directory in
             let output = directory.file("abort.out")
-            let client = try ChildProcess(curlExecutable, ["-sN", "-o", output, "\(nginx.url)/stream/forever"],
-                                          stdoutPath: directory.file("abort.stdout"), stderrPath: directory.file("abort.stderr"))
+            let client = try ChildProcess(
+                curlExecutable,
+                ["-sN", "-o", output, "\(nginx.url)/stream/forever"],
+                stdoutPath: directory.file("abort.stdout"),
+                stderrPath: directory.file("abort.stderr")
+            )
             try await onFailure({ await client.stop(signal: SIGKILL) }) {
                 try await eventually("bytes at the client") {
                     ((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0) > 0
@@ -57,8 +64,12 @@ struct LifecycleTests {
         }
         try await withNginxAndServer("abort-asgi", asgi: app) { nginx, server, directory in
             let output = directory.file("abort.out")
-            let client = try ChildProcess(curlExecutable, ["-sN", "-o", output, "\(nginx.url)/stream/listen"],
-                                          stdoutPath: directory.file("abort.stdout"), stderrPath: directory.file("abort.stderr"))
+            let client = try ChildProcess(
+                curlExecutable,
+                ["-sN", "-o", output, "\(nginx.url)/stream/listen"],
+                stdoutPath: directory.file("abort.stdout"),
+                stderrPath: directory.file("abort.stderr")
+            )
             try await onFailure({ await client.stop(signal: SIGKILL) }) {
                 try await eventually("the first event at the client") {
                     (try? String(contentsOfFile: output, encoding: .utf8)) == "data: hello\n\n"
@@ -84,8 +95,14 @@ struct LifecycleTests {
         let logs = CapturedLogs()
         try await withTestDirectory("graceful") { directory in
             let socketPath = directory.file("app.sock")
-            let server = FastCGIServer(application: app, configuration: FastCGIConfiguration(bind: .unix(path: socketPath), workerThreads: 2), logger: logs.logger)
-            let group = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: Logger(label: "group") { _ in SwiftLogNoOpLogHandler() }))
+            let server = FastCGIServer(
+                application: app,
+                configuration: FastCGIConfiguration(bind: .unix(path: socketPath), workerThreads: 2),
+                logger: logs.logger
+            )
+            let group = ServiceGroup(
+                configuration: .init(services: [.init(service: server)], logger: Logger(label: "group") { _ in SwiftLogNoOpLogHandler() })
+            )
             let running = Task { try await group.run() }
             try await waitUntilListening(server.configuration.bind)
             let nginx = try await onFailure({
@@ -95,8 +112,12 @@ struct LifecycleTests {
                 try await Nginx.start(in: directory, backend: "unix:\(socketPath)", locations: standardLocations)
             }
             let output = directory.file("slow.out")
-            let client = try ChildProcess(curlExecutable, ["-s", "-o", output, "-w", "%{http_code}", "\(nginx.url)/slow"],
-                                          stdoutPath: directory.file("slow.status"), stderrPath: directory.file("slow.stderr"))
+            let client = try ChildProcess(
+                curlExecutable,
+                ["-s", "-o", output, "-w", "%{http_code}", "\(nginx.url)/slow"],
+                stdoutPath: directory.file("slow.status"),
+                stderrPath: directory.file("slow.stderr")
+            )
             try await onFailure({
                 gate.open()
                 await client.stop(signal: SIGKILL)
@@ -107,7 +128,9 @@ struct LifecycleTests {
                 try await eventually("the request in flight") { gate.arrivals == 1 && server.status.activeWorkers == 1 }
 
                 await group.triggerGracefulShutdown()
-                try await eventually("no new connections") { !FileManager.default.fileExists(atPath: socketPath) && !canConnect(unixPath: socketPath) }
+                try await eventually("no new connections") {
+                    !FileManager.default.fileExists(atPath: socketPath) && !canConnect(unixPath: socketPath)
+                }
                 let refused = try await curl("\(nginx.url)/new", in: directory)
                 #expect(refused.status == 502)
                 #expect(server.status.activeWorkers == 1)
@@ -129,8 +152,12 @@ struct LifecycleTests {
         let executable = try builtExecutable("FastCGIHello")
         try await withTestDirectory("sigterm") { directory in
             let socketPath = directory.file("app.sock")
-            let backend = try ChildProcess(executable, ["--fastcgi", "unix:\(socketPath)", "--threads", "2", "--workers", "0", "--status", "/status"],
-                                           stdoutPath: directory.file("backend.out"), stderrPath: directory.file("backend.err"))
+            let backend = try ChildProcess(
+                executable,
+                ["--fastcgi", "unix:\(socketPath)", "--threads", "2", "--workers", "0", "--status", "/status"],
+                stdoutPath: directory.file("backend.out"),
+                stderrPath: directory.file("backend.err")
+            )
             do {
                 try await eventually("backend listening") {
                     if backend.poll() != nil { throw TestFailure("backend exited: \(backend.standardError)") }
@@ -142,14 +169,19 @@ struct LifecycleTests {
                     let output = directory.file("upload.out")
                     let client = try ChildProcess(
                         curlExecutable,
-                        ["-s", "-o", output, "-w", "%{http_code}", "-T", "-", "-X", "POST", "-H", "Content-Length: 10",
-                         "-H", "Transfer-Encoding:", "-H", "Expect:", "\(nginx.url)/upload/upload"],
-                        stdin: .pipe, stdoutPath: directory.file("upload.status"), stderrPath: directory.file("upload.stderr"))
+                        [
+                            "-s", "-o", output, "-w", "%{http_code}", "-T", "-", "-X", "POST", "-H", "Content-Length: 10",
+                            "-H", "Transfer-Encoding:", "-H", "Expect:", "\(nginx.url)/upload/upload",
+                        ],
+                        stdin: .pipe,
+                        stdoutPath: directory.file("upload.status"),
+                        stderrPath: directory.file("upload.stderr")
+                    )
                     try await onFailure({ await client.stop(signal: SIGKILL) }) {
                         try client.writeStdin(Array("abcde".utf8))
                         try await eventually("the upload in flight") {
                             let status = try await curl("\(nginx.url)/status?json", in: directory).json
-                            return status["requests_in_flight"] as? Int == 1   // the upload (status requests are not counted)
+                            return status["requests_in_flight"] as? Int == 1  // the upload (status requests are not counted)
                         }
                         backend.signal(SIGTERM)
                         try await eventually("the backend stopped accepting") { !FileManager.default.fileExists(atPath: socketPath) }
@@ -157,7 +189,10 @@ struct LifecycleTests {
                         client.closeStdin()
                         #expect(try await client.wait() == 0)
                         #expect(client.standardOutput == "200")
-                        #expect(try String(contentsOfFile: output, encoding: .utf8) == "received 10 bytes\n", "\(client.standardError) \(nginx.errorLog.suffix(800))")
+                        #expect(
+                            try String(contentsOfFile: output, encoding: .utf8) == "received 10 bytes\n",
+                            "\(client.standardError) \(nginx.errorLog.suffix(800))"
+                        )
                         #expect(try await backend.wait() == 0)
                         #expect(backend.standardError.contains("FastCGI server stopped."))
                     }
@@ -215,9 +250,16 @@ struct LifecycleTests {
         let logs = CapturedLogs()
         let configure: (inout FastCGIConfiguration) -> Void = { $0.slowRequestThreshold = .milliseconds(200) }
         try await withNginxAndServer("slow", wsgi: app, logs: logs, configure: configure) { nginx, server, directory in
-            let client = try ChildProcess(curlExecutable, ["-s", "\(nginx.url)/report?id=7"],
-                                          stdoutPath: directory.file("slow.out"), stderrPath: directory.file("slow.err"))
-            try await onFailure({ gate.open(); await client.stop(signal: SIGKILL) }) {
+            let client = try ChildProcess(
+                curlExecutable,
+                ["-s", "\(nginx.url)/report?id=7"],
+                stdoutPath: directory.file("slow.out"),
+                stderrPath: directory.file("slow.err")
+            )
+            try await onFailure({
+                gate.open()
+                await client.stop(signal: SIGKILL)
+            }) {
                 try await eventually("the slow-request log line") { logs.contains("Slow request: GET /report?id=7 has run for") }
                 #expect(server.status.slowRequests == 1)
                 gate.open()
@@ -248,18 +290,22 @@ struct LifecycleTests {
             #expect(FileManager.default.fileExists(atPath: path))
             #expect(!canConnect(unixPath: path))
 
-            let first = FastCGIServer(application: TestApps.echoWSGI,
-                                      configuration: FastCGIConfiguration(bind: .unix(path: path, mode: 0o600), workerThreads: 1),
-                                      logger: CapturedLogs().logger)
+            let first = FastCGIServer(
+                application: TestApps.echoWSGI,
+                configuration: FastCGIConfiguration(bind: .unix(path: path, mode: 0o600), workerThreads: 1),
+                logger: CapturedLogs().logger
+            )
             try await withServer(first) { _ in
                 #expect(canConnect(unixPath: path))
                 var info = stat()
                 #expect(lstat(path, &info) == 0)
                 #expect(info.st_mode & 0o777 == 0o600)
                 // A second server on the same path: refused, the first keeps its socket.
-                let second = FastCGIServer(application: TestApps.echoWSGI,
-                                           configuration: FastCGIConfiguration(bind: .unix(path: path), workerThreads: 1),
-                                           logger: CapturedLogs().logger)
+                let second = FastCGIServer(
+                    application: TestApps.echoWSGI,
+                    configuration: FastCGIConfiguration(bind: .unix(path: path), workerThreads: 1),
+                    logger: CapturedLogs().logger
+                )
                 await #expect(throws: FastCGIError(.addressInUse, "")) { try await second.run() }
                 #expect(canConnect(unixPath: path))
                 // run() twice is refused too.
@@ -269,15 +315,19 @@ struct LifecycleTests {
 
             let regular = directory.file("not-a-socket")
             _ = FileManager.default.createFile(atPath: regular, contents: Data("keep me".utf8))
-            let third = FastCGIServer(application: TestApps.echoWSGI,
-                                      configuration: FastCGIConfiguration(bind: .unix(path: regular), workerThreads: 1),
-                                      logger: CapturedLogs().logger)
+            let third = FastCGIServer(
+                application: TestApps.echoWSGI,
+                configuration: FastCGIConfiguration(bind: .unix(path: regular), workerThreads: 1),
+                logger: CapturedLogs().logger
+            )
             await #expect(throws: FastCGIError(.bindFailed, "")) { try await third.run() }
             #expect(try String(contentsOfFile: regular, encoding: .utf8) == "keep me")
 
-            let busyPort = FastCGIServer(application: TestApps.echoWSGI,
-                                         configuration: FastCGIConfiguration(bind: .tcp(host: "127.0.0.1", port: 0)),
-                                         logger: CapturedLogs().logger)
+            let busyPort = FastCGIServer(
+                application: TestApps.echoWSGI,
+                configuration: FastCGIConfiguration(bind: .tcp(host: "127.0.0.1", port: 0)),
+                logger: CapturedLogs().logger
+            )
             await #expect(throws: FastCGIError(.invalidConfiguration, "")) { try await busyPort.run() }
         }
     }
@@ -298,10 +348,14 @@ struct LifecycleTests {
                 pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
             #expect(bound == 0 && listen(listener, 16) == 0)
-            let backend = try ChildProcess(executable, ["--fastcgi", "stdin", "--threads", "2", "--workers", "0"],
-                                           environment: ["PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "FASTCGI_HELLO_KIND": "asgi"],
-                                           stdin: .descriptor(listener),
-                                           stdoutPath: directory.file("backend.out"), stderrPath: directory.file("backend.err"))
+            let backend = try ChildProcess(
+                executable,
+                ["--fastcgi", "stdin", "--threads", "2", "--workers", "0"],
+                environment: ["PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "FASTCGI_HELLO_KIND": "asgi"],
+                stdin: .descriptor(listener),
+                stdoutPath: directory.file("backend.out"),
+                stderrPath: directory.file("backend.err")
+            )
             close(listener)
             do {
                 let answer = try await offPool { () -> String in
@@ -320,8 +374,12 @@ struct LifecycleTests {
                 throw error
             }
             // Without a listening socket on fd 0, the server refuses to start.
-            let refused = try ChildProcess(executable, ["--fastcgi", "stdin", "--workers", "0"],
-                                           stdoutPath: directory.file("refused.out"), stderrPath: directory.file("refused.err"))
+            let refused = try ChildProcess(
+                executable,
+                ["--fastcgi", "stdin", "--workers", "0"],
+                stdoutPath: directory.file("refused.out"),
+                stderrPath: directory.file("refused.err")
+            )
             #expect(try await refused.wait() == 1)
             #expect(refused.standardError.contains("not a listening stream socket"))
         }
@@ -337,8 +395,11 @@ struct LifecycleTests {
         }
         try await withTestDirectory("cancel") { directory in
             let path = directory.file("app.sock")
-            let server = FastCGIServer(application: app, configuration: FastCGIConfiguration(bind: .unix(path: path), workerThreads: 1),
-                                       logger: CapturedLogs().logger)
+            let server = FastCGIServer(
+                application: app,
+                configuration: FastCGIConfiguration(bind: .unix(path: path), workerThreads: 1),
+                logger: CapturedLogs().logger
+            )
             let running = Task { try await server.run() }
             try await waitUntilListening(server.configuration.bind)
             let response = Task {
@@ -348,7 +409,10 @@ struct LifecycleTests {
                     return connection.readResponse().ended
                 }
             }
-            try await onFailure({ gate.open(); running.cancel() }) {
+            try await onFailure({
+                gate.open()
+                running.cancel()
+            }) {
                 try await eventually("the request in flight") { gate.arrivals == 1 }
             }
             running.cancel()

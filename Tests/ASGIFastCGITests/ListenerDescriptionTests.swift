@@ -1,5 +1,6 @@
-@testable import ASGIFastCGI
 import Testing
+
+@testable import ASGIFastCGI
 
 /// A worker serving its supervisor's socket logs the path clients use, not the temporary name
 /// the socket was bound under before it was renamed into place.

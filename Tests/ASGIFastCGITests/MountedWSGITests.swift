@@ -123,7 +123,8 @@ struct MountedWSGITests {
         let gate = Gate()
         defer { gate.open() }
         let app = mountingApp(WSGIToASGI(legacyPages(gate: gate)))
-        try await withNginxAndServer("mounted-hang", asgi: app, configure: { $0.requestTimeout = .milliseconds(500) }) { nginx, server, directory in
+        let configure: (inout FastCGIConfiguration) -> Void = { $0.requestTimeout = .milliseconds(500) }
+        try await withNginxAndServer("mounted-hang", asgi: app, configure: configure) { nginx, server, directory in
             try await onFailure({ gate.open() }) {
                 let slow = try await curl("\(nginx.url)/legacy/slow", in: directory)
                 #expect(slow.status == 504)

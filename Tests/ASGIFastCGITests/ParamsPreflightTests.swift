@@ -1,6 +1,7 @@
-@testable import ASGIFastCGI
 import Foundation
 import Testing
+
+@testable import ASGIFastCGI
 
 /// A peer cannot make libfcgi allocate what its records announce: the worker looks at the
 /// parameters first (`ParamsPreflight`), answers 431 or closes, and serves the next request.
@@ -71,7 +72,7 @@ struct ParamsPreflightTests {
     }
 
     @Test func inputLibFCGIRefusesOnItsOwnIsHandedOver() {
-        #expect(Self.scan(Array(repeating: 0x47, count: 16)) == .safe)   // Not version 1.
+        #expect(Self.scan(Array(repeating: 0x47, count: 16)) == .safe)  // Not version 1.
         #expect(Self.scan(FastCGIWire.begin(id: 1) + FastCGIWire.record(FastCGIWire.stdin, id: 1, [1, 2])) == .safe)
     }
 
@@ -82,7 +83,9 @@ struct ParamsPreflightTests {
         let configure: (inout FastCGIConfiguration) -> Void = { $0.readTimeout = .milliseconds(500) }
         try await withOneWorker("preflight", configure: configure) { server, path, directory in
             // A 2 GiB name and a 2 GiB value: libfcgi's allocation of their sum fails and it aborts.
-            let huge = FastCGIWire.begin(id: 9) + FastCGIWire.record(FastCGIWire.params, id: 9, Self.announcing(name: 0x7FFF_FFFF, value: 0x7FFF_FFFF) + [0x41])
+            let huge =
+                FastCGIWire.begin(id: 9)
+                + FastCGIWire.record(FastCGIWire.params, id: 9, Self.announcing(name: 0x7FFF_FFFF, value: 0x7FFF_FFFF) + [0x41])
             let answer = FastCGIRecord.parse(try await exchange(path: path, huge))
             let stdout = String(decoding: answer.filter { $0.type == 6 && $0.id == 9 }.flatMap(\.content), as: UTF8.self)
             #expect(stdout.hasPrefix("Status: 431 "), "\(stdout)")

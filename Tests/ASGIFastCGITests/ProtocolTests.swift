@@ -9,13 +9,24 @@ let cgiFcgiExecutable = "/usr/bin/cgi-fcgi"
 
 /// Runs libfcgi's `cgi-fcgi` against the server: `environment` becomes the FastCGI parameters,
 /// `input` the body. Returns what the server answered (the CGI response) and cgi-fcgi's exit.
-func cgiFcgi(_ address: String, environment: [String: String], input: [UInt8] = [], in directory: TestDirectory) async throws -> (output: String, exit: Int32) {
+func cgiFcgi(
+    _ address: String,
+    environment: [String: String],
+    input: [UInt8] = [],
+    in directory: TestDirectory
+) async throws -> (output: String, exit: Int32) {
     guard FileManager.default.isExecutableFile(atPath: cgiFcgiExecutable) else {
         throw TestFailure("cgi-fcgi is not installed at \(cgiFcgiExecutable): run scripts/bootstrap.sh (apt-get install libfcgi-bin)")
     }
     let name = "cgi-fcgi-\(UInt32.random(in: 0...UInt32.max))"
-    let process = try ChildProcess(cgiFcgiExecutable, ["-bind", "-connect", address], environment: environment,
-                                   stdin: .pipe, stdoutPath: directory.file(name + ".out"), stderrPath: directory.file(name + ".err"))
+    let process = try ChildProcess(
+        cgiFcgiExecutable,
+        ["-bind", "-connect", address],
+        environment: environment,
+        stdin: .pipe,
+        stdoutPath: directory.file(name + ".out"),
+        stderrPath: directory.file(name + ".err")
+    )
     if !input.isEmpty { try process.writeStdin(input) }
     process.closeStdin()
     let exit = try await process.wait()
@@ -69,9 +80,16 @@ struct ProtocolTests {
     @Test("cgi-fcgi: a request straight to the server, without nginx")
     func cgiFcgiRequest() async throws {
         try await withOneWorker("cgi-fcgi") { _, path, directory in
-            let (output, exit) = try await cgiFcgi(path, environment: cgiRequest("/hello/w%C3%B6rld?a=1&b=2", method: "POST",
-                                                                                  extra: ["CONTENT_LENGTH": "4", "CONTENT_TYPE": "text/plain"]),
-                                                   input: Array("data".utf8), in: directory)
+            let (output, exit) = try await cgiFcgi(
+                path,
+                environment: cgiRequest(
+                    "/hello/w%C3%B6rld?a=1&b=2",
+                    method: "POST",
+                    extra: ["CONTENT_LENGTH": "4", "CONTENT_TYPE": "text/plain"]
+                ),
+                input: Array("data".utf8),
+                in: directory
+            )
             #expect(exit == 0)
             #expect(output.hasPrefix("Status: 200 OK\r\n"))
             let json = output.components(separatedBy: "\r\n\r\n").last ?? ""
@@ -113,7 +131,11 @@ struct ProtocolTests {
             #expect(tooMany.output.hasPrefix("Status: 431 "))
             #expect(tooMany.output.contains("more than 40 FastCGI parameters"))
 
-            let large = try await cgiFcgi(path, environment: cgiRequest("/large", extra: ["HTTP_X_BIG": String(repeating: "z", count: 5000)]), in: directory)
+            let large = try await cgiFcgi(
+                path,
+                environment: cgiRequest("/large", extra: ["HTTP_X_BIG": String(repeating: "z", count: 5000)]),
+                in: directory
+            )
             #expect(large.output.hasPrefix("Status: 431 "))
 
             let badLength = try await cgiFcgi(path, environment: cgiRequest("/bad", extra: ["CONTENT_LENGTH": "12abc"]), in: directory)
@@ -140,13 +162,21 @@ struct ProtocolTests {
             return [[UInt8]]()
         }
         try await withOneWorker("truncated", wsgi: app) { server, path, directory in
-            let truncated = try await cgiFcgi(path, environment: cgiRequest("/upload", method: "POST", extra: ["CONTENT_LENGTH": "100"]),
-                                              input: Array("only ten b".utf8), in: directory)
+            let truncated = try await cgiFcgi(
+                path,
+                environment: cgiRequest("/upload", method: "POST", extra: ["CONTENT_LENGTH": "100"]),
+                input: Array("only ten b".utf8),
+                in: directory
+            )
             #expect(!truncated.output.contains("Status: 200"))
             #expect(seen.current?.contains("ended after 10 of the 100 bytes") == true)
             try await eventually("the worker freed") { server.status.activeWorkers == 0 }
-            let next = try await cgiFcgi(path, environment: cgiRequest("/upload", method: "POST", extra: ["CONTENT_LENGTH": "3"]),
-                                         input: Array("abc".utf8), in: directory)
+            let next = try await cgiFcgi(
+                path,
+                environment: cgiRequest("/upload", method: "POST", extra: ["CONTENT_LENGTH": "3"]),
+                input: Array("abc".utf8),
+                in: directory
+            )
             #expect(next.output.hasPrefix("Status: 200 OK"))
             #expect(seen.current == "complete")
         }
@@ -159,13 +189,29 @@ struct ProtocolTests {
         ("version 2", FastCGIWire.record(FastCGIWire.beginRequest, [0, 1, 0, 0, 0, 0, 0, 0], version: 2)),
         ("unknown role", FastCGIWire.begin(role: 99) + FastCGIWire.record(FastCGIWire.params)),
         ("begin only", FastCGIWire.begin()),
-        ("truncated params", FastCGIWire.begin() + Array(FastCGIWire.record(FastCGIWire.params, FastCGIWire.pair("REQUEST_METHOD", "GET")).prefix(12))),
-        ("huge declared parameter length", FastCGIWire.begin() + FastCGIWire.record(FastCGIWire.params, [0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0x41])),
+        (
+            "truncated params",
+            FastCGIWire.begin() + Array(FastCGIWire.record(FastCGIWire.params, FastCGIWire.pair("REQUEST_METHOD", "GET")).prefix(12))
+        ),
+        (
+            "huge declared parameter length",
+            FastCGIWire.begin() + FastCGIWire.record(FastCGIWire.params, [0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0x41])
+        ),
         ("params without end", FastCGIWire.begin() + FastCGIWire.record(FastCGIWire.params, FastCGIWire.pair("REQUEST_METHOD", "GET"))),
-        ("stdin for another request", FastCGIWire.begin() + FastCGIWire.record(FastCGIWire.params) + FastCGIWire.record(FastCGIWire.stdin, id: 9, Array("x".utf8))),
-        ("truncated body", FastCGIWire.begin() + FastCGIWire.record(FastCGIWire.params, FastCGIWire.pair("REQUEST_METHOD", "POST") + FastCGIWire.pair("CONTENT_LENGTH", "50"))
-            + FastCGIWire.record(FastCGIWire.params) + FastCGIWire.record(FastCGIWire.stdin, Array("short".utf8))),
-        ("wrong record type mid-body", FastCGIWire.begin() + FastCGIWire.record(FastCGIWire.params) + FastCGIWire.record(FastCGIWire.params, Array("zz".utf8))),
+        (
+            "stdin for another request",
+            FastCGIWire.begin() + FastCGIWire.record(FastCGIWire.params) + FastCGIWire.record(FastCGIWire.stdin, id: 9, Array("x".utf8))
+        ),
+        (
+            "truncated body",
+            FastCGIWire.begin()
+                + FastCGIWire.record(FastCGIWire.params, FastCGIWire.pair("REQUEST_METHOD", "POST") + FastCGIWire.pair("CONTENT_LENGTH", "50"))
+                + FastCGIWire.record(FastCGIWire.params) + FastCGIWire.record(FastCGIWire.stdin, Array("short".utf8))
+        ),
+        (
+            "wrong record type mid-body",
+            FastCGIWire.begin() + FastCGIWire.record(FastCGIWire.params) + FastCGIWire.record(FastCGIWire.params, Array("zz".utf8))
+        ),
         ("nothing", []),
     ]
 
@@ -192,10 +238,10 @@ struct ProtocolTests {
             input += FastCGIWire.begin(id: 2) + FastCGIWire.record(FastCGIWire.params, id: 1) + FastCGIWire.record(FastCGIWire.stdin, id: 1)
             let records = try await exchange(path: path, input)
             let parsed = FastCGIRecord.parse(records)
-            let values = parsed.first { $0.type == 10 }   // FCGI_GET_VALUES_RESULT
+            let values = parsed.first { $0.type == 10 }  // FCGI_GET_VALUES_RESULT
             #expect(values.map { String(decoding: $0.content, as: UTF8.self).contains("FCGI_MPXS_CONNS0") } == true)
-            let refusal = parsed.first { $0.type == 3 && $0.id == 2 }   // END_REQUEST for request 2
-            #expect(refusal?.content[4] == 1)   // FCGI_CANT_MPX_CONN
+            let refusal = parsed.first { $0.type == 3 && $0.id == 2 }  // END_REQUEST for request 2
+            #expect(refusal?.content[4] == 1)  // FCGI_CANT_MPX_CONN
             let stdout = parsed.filter { $0.type == 6 && $0.id == 1 }.flatMap(\.content)
             #expect(String(decoding: stdout, as: UTF8.self).hasPrefix("Status: 200 OK"))
             #expect(parsed.contains { $0.type == 3 && $0.id == 1 })
@@ -234,7 +280,9 @@ struct ProtocolTests {
         }
     }
 
-    @Test("An application that fails after its response started: what it wrote goes out, no FCGI_END_REQUEST, so the web server sees the response cut")
+    @Test(
+        "An application that fails after its response started: what it wrote goes out, no FCGI_END_REQUEST, so the web server sees the response cut"
+    )
     func failureAfterStartCutsTheResponse() async throws {
         let app = WSGIApp { _, startResponse in
             _ = try startResponse("200 OK", [("Content-Type", "text/plain")], nil)
@@ -246,7 +294,9 @@ struct ProtocolTests {
             })
         }
         try await withOneWorker("cut", wsgi: app) { _, path, directory in
-            let records = FastCGIRecord.parse(try await exchange(path: path, FastCGIWire.request(params: [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/cut")])))
+            let records = FastCGIRecord.parse(
+                try await exchange(path: path, FastCGIWire.request(params: [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/cut")]))
+            )
             let stdout = String(decoding: records.filter { $0.type == 6 }.flatMap(\.content), as: UTF8.self)
             #expect(stdout.hasPrefix("Status: 200 OK"))
             #expect(stdout.hasSuffix("partial"))

@@ -1,5 +1,6 @@
-@testable import ASGIFastCGI
 import Testing
+
+@testable import ASGIFastCGI
 
 /// A failure that repeats every 100 ms per worker (accept past the descriptor limit) is reported
 /// once, then at most once per interval with the count it left out.

@@ -1,12 +1,18 @@
-@testable import ASGIFastCGI
 import ASGI
 import Foundation
 import Glibc
 import Logging
 import Testing
 
+@testable import ASGIFastCGI
+
 /// Parses `params` the way the worker parses libfcgi's envp.
-func parseHead(_ params: [(String, String)], rootPath: String? = nil, maxCount: Int = 512, maxBytes: Int = 1 << 20) throws(RequestHead.Refusal) -> RequestHead {
+func parseHead(
+    _ params: [(String, String)],
+    rootPath: String? = nil,
+    maxCount: Int = 512,
+    maxBytes: Int = 1 << 20
+) throws(RequestHead.Refusal) -> RequestHead {
     var pointers: [UnsafeMutablePointer<CChar>?] = params.map { strdup("\($0.0)=\($0.1)") } + [nil]
     defer { for pointer in pointers { free(pointer) } }
     return try pointers.withUnsafeMutableBufferPointer { buffer throws(RequestHead.Refusal) in
@@ -75,11 +81,18 @@ struct RequestHeadTests {
         let environ = try Environ(scope: head.scope, input: WSGIInput(bytes: []), errors: WSGIErrors(logger: Logger(label: "t")))
         // A scope as the HTTP server would make it for the same request.
         let http = HTTPScope(
-            method: "GET", scheme: "http", path: "/shop/items/7", rawPath: Array("/shop/items/7".utf8),
-            queryString: Array("color=red".utf8), rootPath: "",
-            headers: [("host", "shop.example:8080"), ("user-agent", "curl/7.88.1"), ("accept", "*/*"),
-                      ("x-forwarded-for", "203.0.113.5"), ("cookie", "a=1"), ("accept-language", "fr")],
-            client: ASGIAddress(host: "10.0.0.9", port: 51234), server: ASGIAddress(host: "shop.example", port: 8080)
+            method: "GET",
+            scheme: "http",
+            path: "/shop/items/7",
+            rawPath: Array("/shop/items/7".utf8),
+            queryString: Array("color=red".utf8),
+            rootPath: "",
+            headers: [
+                ("host", "shop.example:8080"), ("user-agent", "curl/7.88.1"), ("accept", "*/*"),
+                ("x-forwarded-for", "203.0.113.5"), ("cookie", "a=1"), ("accept-language", "fr"),
+            ],
+            client: ASGIAddress(host: "10.0.0.9", port: 51234),
+            server: ASGIAddress(host: "shop.example", port: 8080)
         )
         let expected = try Environ(scope: http, input: WSGIInput(bytes: []), errors: WSGIErrors(logger: Logger(label: "t")))
         #expect(environ.variables == expected.variables)
@@ -101,12 +114,15 @@ struct RequestHeadTests {
         #expect(environ["PATH_INFO"] == "/items/7")
     }
 
-    @Test("A configured root path splits paths under it only", arguments: [
-        ("/shop/items/7", "/shop", "/shop/items/7"),
-        ("/shop", "/shop", "/shop"),
-        ("/shopping/x", "", "/shopping/x"),
-        ("/other", "", "/other"),
-    ])
+    @Test(
+        "A configured root path splits paths under it only",
+        arguments: [
+            ("/shop/items/7", "/shop", "/shop/items/7"),
+            ("/shop", "/shop", "/shop"),
+            ("/shopping/x", "", "/shopping/x"),
+            ("/other", "", "/other"),
+        ]
+    )
     func configuredRoot(uri: String, root: String, path: String) throws {
         let head = try parseHead([("REQUEST_METHOD", "GET"), ("REQUEST_URI", uri)], rootPath: "/shop/")
         #expect(head.scope.rootPath == root)
@@ -144,10 +160,25 @@ struct RequestHeadTests {
 
     @Test("Status renderings: text lines and escaped JSON")
     func statusRendering() {
-        let status = FastCGIStatus(address: "unix:/run/\"odd\".sock", uptimeSeconds: 3, acceptedRequests: 10, acceptedConnections: 4,
-                                   listenQueue: nil, maxListenQueue: 2, listenQueueLength: 511, activeWorkers: 1, idleWorkers: 3,
-                                   keptConnections: 1, totalWorkers: 4, maxActiveWorkers: 4, maxActiveReached: 2, slowRequests: 1,
-                                   timedOutRequests: 0, abortedRequests: 0, rejectedRequests: 0)
+        let status = FastCGIStatus(
+            address: "unix:/run/\"odd\".sock",
+            uptimeSeconds: 3,
+            acceptedRequests: 10,
+            acceptedConnections: 4,
+            listenQueue: nil,
+            maxListenQueue: 2,
+            listenQueueLength: 511,
+            activeWorkers: 1,
+            idleWorkers: 3,
+            keptConnections: 1,
+            totalWorkers: 4,
+            maxActiveWorkers: 4,
+            maxActiveReached: 2,
+            slowRequests: 1,
+            timedOutRequests: 0,
+            abortedRequests: 0,
+            rejectedRequests: 0
+        )
         #expect(status.text.contains("accepted requests:     10\n"))
         #expect(status.text.contains("listen queue:          -\n"))
         let object = (try? JSONSerialization.jsonObject(with: Data(status.json.utf8))) as? [String: Any]

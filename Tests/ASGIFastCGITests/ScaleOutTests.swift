@@ -7,44 +7,44 @@ import Testing
 /// the stop file exists, writing how many requests have finished to the progress file; at the
 /// end it prints the counts and the first failures as JSON.
 private let loadClient = #"""
-import http.client, json, os, sys, threading, time
-port, stop, progress, threads = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
-lock = threading.Lock()
-counts = {"ok": 0, "failed": 0}
-errors = []
-def worker():
-    while not os.path.exists(stop):
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            connection.request("GET", "/hello", headers={"Connection": "close"})
-            response = connection.getresponse()
-            body = response.read()
-            connection.close()
-            good, detail = response.status == 200 and body == b"hello", f"{response.status} {body[:80]!r}"
-        except Exception as error:
-            good, detail = False, repr(error)
-        with lock:
-            if good:
-                counts["ok"] += 1
-            else:
-                counts["failed"] += 1
-                if len(errors) < 20:
-                    errors.append(detail)
-def reporter():
-    while not os.path.exists(stop):
-        with lock:
-            done = counts["ok"] + counts["failed"]
-        with open(progress + ".tmp", "w") as file:
-            file.write(str(done))
-        os.replace(progress + ".tmp", progress)
-        time.sleep(0.02)
-workers = [threading.Thread(target=worker) for _ in range(threads)]
-for thread in workers + [threading.Thread(target=reporter)]:
-    thread.start()
-for thread in workers:
-    thread.join()
-print(json.dumps({"ok": counts["ok"], "failed": counts["failed"], "errors": errors}))
-"""#
+    import http.client, json, os, sys, threading, time
+    port, stop, progress, threads = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+    lock = threading.Lock()
+    counts = {"ok": 0, "failed": 0}
+    errors = []
+    def worker():
+        while not os.path.exists(stop):
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                connection.request("GET", "/hello", headers={"Connection": "close"})
+                response = connection.getresponse()
+                body = response.read()
+                connection.close()
+                good, detail = response.status == 200 and body == b"hello", f"{response.status} {body[:80]!r}"
+            except Exception as error:
+                good, detail = False, repr(error)
+            with lock:
+                if good:
+                    counts["ok"] += 1
+                else:
+                    counts["failed"] += 1
+                    if len(errors) < 20:
+                        errors.append(detail)
+    def reporter():
+        while not os.path.exists(stop):
+            with lock:
+                done = counts["ok"] + counts["failed"]
+            with open(progress + ".tmp", "w") as file:
+                file.write(str(done))
+            os.replace(progress + ".tmp", progress)
+            time.sleep(0.02)
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in workers + [threading.Thread(target=reporter)]:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    print(json.dumps({"ok": counts["ok"], "failed": counts["failed"], "errors": errors}))
+    """#
 
 /// Scale-out as deploy/nginx/upstream-cluster.conf describes it, on loopback: that file's upstream
 /// and retry settings, its servers replaced by two runner processes (one on a unix socket, one on
@@ -65,25 +65,50 @@ struct ScaleOutTests {
             let upstream = try Self.replacing(#"\n\s*server 10\.0\.0\.1[23]:9000[^;]*;"#, with: "", in: remote)
             #expect(upstream.contains("fastcgi_next_upstream error timeout"), "the retry rule the failover depends on")
 
-            let a = try await GatewayProbeProcess.start(["--fastcgi", "unix:\(socket)", "--threads", "4"], in: directory, name: "a", ready: ["unix:\(socket)"])
+            let a = try await GatewayProbeProcess.start(
+                ["--fastcgi", "unix:\(socket)", "--threads", "4"],
+                in: directory,
+                name: "a",
+                ready: ["unix:\(socket)"]
+            )
             let b = try await onFailure({ await a.stop() }) {
-                try await GatewayProbeProcess.start(["--fastcgi", "127.0.0.1:\(port)", "--threads", "4"], in: directory, name: "b", ready: ["http:\(port)"])
+                try await GatewayProbeProcess.start(
+                    ["--fastcgi", "127.0.0.1:\(port)", "--threads", "4"],
+                    in: directory,
+                    name: "b",
+                    ready: ["http:\(port)"]
+                )
             }
-            try await onFailure({ await a.stop(); await b.stop() }) {
-                let nginx = try await Nginx.start(in: directory, backend: "unix:\(socket)", locations: """
-                    location / { \(fastcgiParams) fastcgi_pass swift_asgi_app; fastcgi_keep_conn on; }
-                    """, http: upstream)
+            try await onFailure({
+                await a.stop()
+                await b.stop()
+            }) {
+                let nginx = try await Nginx.start(
+                    in: directory,
+                    backend: "unix:\(socket)",
+                    locations: """
+                        location / { \(fastcgiParams) fastcgi_pass swift_asgi_app; fastcgi_keep_conn on; }
+                        """,
+                    http: upstream
+                )
                 try await onFailure({ await nginx.stop() }) {
                     try loadClient.write(toFile: directory.file("load.py"), atomically: true, encoding: .utf8)
                     let progress = directory.file("progress")
                     let stop = directory.file("stop")
-                    let client = try ChildProcess(python, [directory.file("load.py"), String(nginx.port), stop, progress, "8"],
-                                                  stdoutPath: directory.file("load.out"), stderrPath: directory.file("load.err"))
+                    let client = try ChildProcess(
+                        python,
+                        [directory.file("load.py"), String(nginx.port), stop, progress, "8"],
+                        stdoutPath: directory.file("load.out"),
+                        stderrPath: directory.file("load.err")
+                    )
                     func done() throws -> Int {
                         if let status = client.poll() { throw TestFailure("the load client exited with \(status): \(client.standardError)") }
                         return Int((try? String(contentsOfFile: progress, encoding: .utf8)) ?? "") ?? 0
                     }
-                    try await onFailure({ _ = FileManager.default.createFile(atPath: stop, contents: nil); await client.stop() }) {
+                    try await onFailure({
+                        _ = FileManager.default.createFile(atPath: stop, contents: nil)
+                        await client.stop()
+                    }) {
                         try await eventually("both backends serving under load", timeout: .seconds(60)) {
                             try done() >= 300 && a.log.contains("\"GET /hello HTTP/1.1\" 200") && b.log.contains("\"GET /hello HTTP/1.1\" 200")
                         }

@@ -29,13 +29,18 @@ struct ShutdownDrainTests {
                 configuration: FastCGIConfiguration(bind: .unix(path: path, mode: 0o600), workerThreads: 1),
                 logger: logs.logger
             )
-            let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-                services: [.init(service: server)],
-                logger: Logger(label: "drain-test-group") { _ in SwiftLogNoOpLogHandler() }
-            ))
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [.init(service: server)],
+                    logger: Logger(label: "drain-test-group") { _ in SwiftLogNoOpLogHandler() }
+                )
+            )
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
-                try await onFailure({ gate.open(); await group.triggerGracefulShutdown() }) {
+                try await onFailure({
+                    gate.open()
+                    await group.triggerGracefulShutdown()
+                }) {
                     try await waitUntilListening(.unix(path: path, mode: 0o600))
                     let request = { @Sendable (uri: String) in
                         FastCGIWire.request(params: [("REQUEST_METHOD", "GET"), ("REQUEST_URI", uri), ("SERVER_PROTOCOL", "HTTP/1.1")])

@@ -76,8 +76,10 @@ struct SocketPermissionTests {
     @Test func runnerRefusesAnUnknownGroup() async throws {
         try await withTestDirectory("sock-runner-nogroup") { directory in
             let process = try ChildProcess(
-                try builtExecutable("GatewayProbe"), ["--fastcgi", "unix:\(directory.file("s.sock"))", "--socket-group", missingGroup],
-                stdoutPath: directory.file("out"), stderrPath: directory.file("err")
+                try builtExecutable("GatewayProbe"),
+                ["--fastcgi", "unix:\(directory.file("s.sock"))", "--socket-group", missingGroup],
+                stdoutPath: directory.file("out"),
+                stderrPath: directory.file("err")
             )
             #expect(try await process.wait(timeout: .seconds(30)) != 0)
             #expect(process.standardError.contains("Error: --socket-group: There is no group named '\(missingGroup)'"), "\(process.standardError)")
@@ -96,10 +98,18 @@ struct SocketPermissionTests {
             for withGroup in [true, false] {
                 let socket = directory.file(withGroup ? "grouped.sock" : "rootonly.sock")
                 let arguments = ["--fastcgi", "unix:\(socket)", "--socket-mode", "660"] + (withGroup ? ["--socket-group", webServerGroup] : [])
-                let probe = try await GatewayProbeProcess.start(arguments, in: directory, name: withGroup ? "grouped" : "rootonly", ready: ["unix:\(socket)"])
+                let probe = try await GatewayProbeProcess.start(
+                    arguments,
+                    in: directory,
+                    name: withGroup ? "grouped" : "rootonly",
+                    ready: ["unix:\(socket)"]
+                )
                 try await onFailure({ await probe.stop() }) {
                     let nginx = try await Nginx.start(
-                        in: directory, backend: "unix:\(socket)", locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }", user: webServerGroup
+                        in: directory,
+                        backend: "unix:\(socket)",
+                        locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }",
+                        user: webServerGroup
                     )
                     try await onFailure({ await nginx.stop() }) {
                         let response = try await curl("\(nginx.url)/hello", in: directory)
@@ -113,7 +123,9 @@ struct SocketPermissionTests {
                             #expect(response.status == 502)
                             #expect(status.st_gid == 0)
                             #expect(nginx.errorLog.contains("Permission denied"), "\(nginx.errorLog.suffix(800))")
-                            try await probe.waitForLog("gets \"Permission denied\" and answers 502: give the socket the web server's group (Gateway: --socket-group www-data")
+                            try await probe.waitForLog(
+                                "gets \"Permission denied\" and answers 502: give the socket the web server's group (Gateway: --socket-group www-data"
+                            )
                             // The supervisor binds the socket, so the warning is the runner's own.
                             #expect(probe.log.contains("warning asgi.gateway"), "\(probe.log)")
                         }

@@ -46,31 +46,33 @@ struct HostileApplicationTests {
     }
 
     /// The same misbehaviour from a WSGI-style application.
-    private static let wsgiApp = WSGIToASGI(WSGIApp { environ, startResponse in
-        _ = try environ.input.read()
-        let path = environ["PATH_INFO"] ?? ""
-        let injected = Array("HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\ninjected".utf8)
-        switch path {
-        case "/long":
-            _ = try startResponse("200 OK", [("Content-Length", "5")], nil)
-            return [Array("hello".utf8), injected]
-        case "/short":
-            _ = try startResponse("200 OK", [("Content-Length", "10")], nil)
-            return [Array("abc".utf8)]
-        case "/204", "/304":
-            _ = try startResponse(path == "/204" ? "204 No Content" : "304 Not Modified", [("Content-Length", "44"), ("X-Kept", "yes")], nil)
-            return [injected]
-        case "/duplicate":
-            _ = try startResponse("200 OK", [("Content-Length", "2"), ("Content-Length", "2")], nil)
-            return [Array("ok".utf8)]
-        case "/malformed":
-            _ = try startResponse("200 OK", [("Content-Length", "-2")], nil)
-            return [Array("ok".utf8)]
-        default:
-            _ = try startResponse("200 OK", [("Content-Type", "text/plain")], nil)
-            return [Array("ok \(environ["REQUEST_METHOD"] ?? "") \(path)".utf8)]
+    private static let wsgiApp = WSGIToASGI(
+        WSGIApp { environ, startResponse in
+            _ = try environ.input.read()
+            let path = environ["PATH_INFO"] ?? ""
+            let injected = Array("HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\ninjected".utf8)
+            switch path {
+            case "/long":
+                _ = try startResponse("200 OK", [("Content-Length", "5")], nil)
+                return [Array("hello".utf8), injected]
+            case "/short":
+                _ = try startResponse("200 OK", [("Content-Length", "10")], nil)
+                return [Array("abc".utf8)]
+            case "/204", "/304":
+                _ = try startResponse(path == "/204" ? "204 No Content" : "304 Not Modified", [("Content-Length", "44"), ("X-Kept", "yes")], nil)
+                return [injected]
+            case "/duplicate":
+                _ = try startResponse("200 OK", [("Content-Length", "2"), ("Content-Length", "2")], nil)
+                return [Array("ok".utf8)]
+            case "/malformed":
+                _ = try startResponse("200 OK", [("Content-Length", "-2")], nil)
+                return [Array("ok".utf8)]
+            default:
+                _ = try startResponse("200 OK", [("Content-Type", "text/plain")], nil)
+                return [Array("ok \(environ["REQUEST_METHOD"] ?? "") \(path)".utf8)]
+            }
         }
-    })
+    )
 
     /// Sends `first` and a pipelined `GET /after` on one connection; reads the first answer, then
     /// what follows (the second answer, or the end of the connection).
@@ -84,7 +86,12 @@ struct HostileApplicationTests {
         """
     }
 
-    private static func check(_ app: any ASGIApplication, _ path: String, method: String = "GET", logger: Logger = memoryLogger()) async throws -> (first: RawResponse, second: RawResponse?, end: String) {
+    private static func check(
+        _ app: any ASGIApplication,
+        _ path: String,
+        method: String = "GET",
+        logger: Logger = memoryLogger()
+    ) async throws -> (first: RawResponse, second: RawResponse?, end: String) {
         let result = try await withServer(app, logger: logger) { server in
             try await runHostile(Self.pipelined(path, method: method), port: server.port)
         }
@@ -164,7 +171,10 @@ struct HostileApplicationTests {
         }
     }
 
-    @Test("Duplicate or malformed Content-Length, or a 1xx as the answer, from the application: 500, and the connection goes on", arguments: ["/duplicate", "/conflicting", "/malformed", "/informational"])
+    @Test(
+        "Duplicate or malformed Content-Length, or a 1xx as the answer, from the application: 500, and the connection goes on",
+        arguments: ["/duplicate", "/conflicting", "/malformed", "/informational"]
+    )
     func badContentLength(path: String) async throws {
         var apps: [any ASGIApplication] = [Self.asgiApp]
         if path == "/duplicate" || path == "/malformed" { apps.append(Self.wsgiApp) }

@@ -137,7 +137,10 @@ struct HostileClientTests {
         let paths = Reports<String>()
         let result = try await withHostileServer(Self.echoApp(paths)) { server in
             try await runHostile(
-                Self.hostile(#"b"GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n""#).replacingOccurrences(of: "normal(\"/next\")", with: "normal(\"/a%2500b\")"),
+                Self.hostile(#"b"GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n""#).replacingOccurrences(
+                    of: "normal(\"/next\")",
+                    with: "normal(\"/a%2500b\")"
+                ),
                 port: server.port
             )
         }
@@ -168,7 +171,8 @@ struct HostileClientTests {
     @Test("A WebSocket handshake with a dot-segment in its path gets 400 too")
     func dotSegmentWebSocket() async throws {
         let paths = Reports<String>()
-        let handshake = #"b"GET /ws/../x HTTP/1.1\r\nHost: good\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n""#
+        let handshake =
+            #"b"GET /ws/../x HTTP/1.1\r\nHost: good\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n""#
         let result = try await withHostileServer(Self.echoApp(paths)) { server in
             try await runHostile(Self.hostile(handshake), port: server.port)
         }
@@ -200,7 +204,8 @@ struct HostileClientTests {
         }
     }
 
-    private static let webSocketHandshake = #"b"GET /ws HTTP/1.1\r\nHost: good\r\nHost: evil\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n""#
+    private static let webSocketHandshake =
+        #"b"GET /ws HTTP/1.1\r\nHost: good\r\nHost: evil\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n""#
 
     @Test("A WebSocket handshake with two Host headers gets 400 too; the application never sees it")
     func duplicateHostWebSocket() async throws {

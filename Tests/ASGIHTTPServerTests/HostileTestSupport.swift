@@ -19,90 +19,90 @@ import Testing
 /// - `normal(path)`: a plain `GET` on a new connection, `"<status> <body>"`;
 /// - `emit(value)`: prints `value` as JSON (the test's result).
 let hostileClientPrelude = #"""
-import json, socket, sys, time
-PORT = int(sys.argv[1])
+    import json, socket, sys, time
+    PORT = int(sys.argv[1])
 
-def connect():
-    s = socket.create_connection(("127.0.0.1", PORT))
-    s.settimeout(30)
-    return s
+    def connect():
+        s = socket.create_connection(("127.0.0.1", PORT))
+        s.settimeout(30)
+        return s
 
-def _fill(s, buf):
-    chunk = s.recv(65536)
-    if not chunk:
-        raise EOFError()
-    return buf + chunk
+    def _fill(s, buf):
+        chunk = s.recv(65536)
+        if not chunk:
+            raise EOFError()
+        return buf + chunk
 
-def read_response(s, buf=b"", head_only=False):
-    try:
-        while b"\r\n\r\n" not in buf:
-            buf = _fill(s, buf)
-        head, _, rest = buf.partition(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split(b" ")[1])
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            headers.setdefault(name.strip().lower().decode(), []).append(value.strip().decode("latin-1"))
-        response = {"status": status, "headers": headers, "body": ""}
-        if head_only or status < 200 or status in (204, 304):
-            return response, rest
-        if "content-length" in headers:
-            length = int(headers["content-length"][0])
-            while len(rest) < length:
-                rest = _fill(s, rest)
-            response["body"] = rest[:length].decode("latin-1")
-            return response, rest[length:]
-        if "chunked" in ",".join(headers.get("transfer-encoding", [])):
-            body = b""
+    def read_response(s, buf=b"", head_only=False):
+        try:
+            while b"\r\n\r\n" not in buf:
+                buf = _fill(s, buf)
+            head, _, rest = buf.partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            status = int(lines[0].split(b" ")[1])
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                headers.setdefault(name.strip().lower().decode(), []).append(value.strip().decode("latin-1"))
+            response = {"status": status, "headers": headers, "body": ""}
+            if head_only or status < 200 or status in (204, 304):
+                return response, rest
+            if "content-length" in headers:
+                length = int(headers["content-length"][0])
+                while len(rest) < length:
+                    rest = _fill(s, rest)
+                response["body"] = rest[:length].decode("latin-1")
+                return response, rest[length:]
+            if "chunked" in ",".join(headers.get("transfer-encoding", [])):
+                body = b""
+                while True:
+                    while b"\r\n" not in rest:
+                        rest = _fill(s, rest)
+                    size_line, _, rest = rest.partition(b"\r\n")
+                    size = int(size_line.split(b";")[0], 16)
+                    while len(rest) < size + 2:
+                        rest = _fill(s, rest)
+                    body += rest[:size]
+                    rest = rest[size + 2:]
+                    if size == 0:
+                        break
+                response["body"] = body.decode("latin-1")
+                return response, rest
             while True:
-                while b"\r\n" not in rest:
+                try:
                     rest = _fill(s, rest)
-                size_line, _, rest = rest.partition(b"\r\n")
-                size = int(size_line.split(b";")[0], 16)
-                while len(rest) < size + 2:
-                    rest = _fill(s, rest)
-                body += rest[:size]
-                rest = rest[size + 2:]
-                if size == 0:
+                except EOFError:
                     break
-            response["body"] = body.decode("latin-1")
-            return response, rest
-        while True:
-            try:
-                rest = _fill(s, rest)
-            except EOFError:
-                break
-        response["body"] = rest.decode("latin-1")
-        return response, b""
-    except (EOFError, ConnectionResetError, socket.timeout):
-        return None, buf
+            response["body"] = rest.decode("latin-1")
+            return response, b""
+        except (EOFError, ConnectionResetError, socket.timeout):
+            return None, buf
 
-def ending(s, rest=b""):
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            rest += chunk
-    except ConnectionResetError:
-        return "reset" if not rest else "extra:" + rest.decode("latin-1")
-    except socket.timeout:
-        return "timeout" if not rest else "extra:" + rest.decode("latin-1")
-    return "closed" if not rest else "extra:" + rest.decode("latin-1")
+    def ending(s, rest=b""):
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                rest += chunk
+        except ConnectionResetError:
+            return "reset" if not rest else "extra:" + rest.decode("latin-1")
+        except socket.timeout:
+            return "timeout" if not rest else "extra:" + rest.decode("latin-1")
+        return "closed" if not rest else "extra:" + rest.decode("latin-1")
 
-def normal(path="/"):
-    s = connect()
-    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: normal\r\nConnection: close\r\n\r\n")
-    response, _ = read_response(s)
-    s.close()
-    if response is None:
-        return "no answer"
-    return "%d %s" % (response["status"], response["body"])
+    def normal(path="/"):
+        s = connect()
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: normal\r\nConnection: close\r\n\r\n")
+        response, _ = read_response(s)
+        s.close()
+        if response is None:
+            return "no answer"
+        return "%d %s" % (response["status"], response["body"])
 
-def emit(value):
-    print(json.dumps(value))
-"""#
+    def emit(value):
+        print(json.dumps(value))
+    """#
 
 /// The prelude followed by `body`.
 func hostileScript(_ body: String) -> String {
@@ -160,7 +160,7 @@ func connectionDescriptors(port: Int) -> Int {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count > 9, let colon = fields[1].lastIndex(of: ":"),
                 Int(fields[1][fields[1].index(after: colon)...], radix: 16) == port,
-                fields[3] != "0A"   // LISTEN
+                fields[3] != "0A"  // LISTEN
             else { continue }
             if inodes.contains(String(fields[9])) { count += 1 }
         }
@@ -190,7 +190,10 @@ func withHostileServer<R: Sendable>(
             held = connectionDescriptors(port: server.port)
         }
         if held > baseline {
-            Issue.record("The server still holds \(held) connection descriptors after the scenario (\(baseline) before it)", sourceLocation: sourceLocation)
+            Issue.record(
+                "The server still holds \(held) connection descriptors after the scenario (\(baseline) before it)",
+                sourceLocation: sourceLocation
+            )
         }
         return result
     }

@@ -98,10 +98,13 @@ struct LingeringClientTests {
         #expect(result["next"] as? String == "200 ok /next")
     }
 
-    @Test("What a client sends after a protocol-switch request is bounded: a flood closes the connection", arguments: [
-        "GET /hold HTTP/1.1\\r\\nHost: x\\r\\nConnection: Upgrade\\r\\nUpgrade: flood/1\\r\\n\\r\\n",
-        "CONNECT x:443 HTTP/1.1\\r\\nHost: x:443\\r\\n\\r\\n",
-    ])
+    @Test(
+        "What a client sends after a protocol-switch request is bounded: a flood closes the connection",
+        arguments: [
+            "GET /hold HTTP/1.1\\r\\nHost: x\\r\\nConnection: Upgrade\\r\\nUpgrade: flood/1\\r\\n\\r\\n",
+            "CONNECT x:443 HTTP/1.1\\r\\nHost: x:443\\r\\n\\r\\n",
+        ]
+    )
     func floodAfterUpgrade(request: String) async throws {
         let result = try await withServer(Self.app) { server in
             try await runHostile(

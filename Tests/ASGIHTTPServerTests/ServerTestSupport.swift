@@ -40,7 +40,9 @@ func withServer<R: Sendable>(
         try await withThrowingTaskGroup(of: Void.self) { group in
             let (addresses, continuation) = AsyncStream<ASGIAddress>.makeStream()
             let server = ASGIHTTPServer(
-                application: app, configuration: configuration, logger: logger,
+                application: app,
+                configuration: configuration,
+                logger: logger,
                 onServerRunning: { continuation.yield($0) }
             )
             group.addTask {

@@ -14,23 +14,33 @@ struct SlowUploadTests {
     /// middleware that reports each `/slow` request whose first body bytes arrived.
     private static func app(threads: Int, arrived: Reports<String>) -> ASGIApp {
         let pool = BlockingThreadPool(threads: threads, name: "slow-upload-test")
-        let wsgi = WSGIToASGI(WSGIApp { environ, startResponse in
-            let body = try environ.input.read()
-            _ = try startResponse("200 OK", [("Content-Type", "text/plain")], nil)
-            return [Array("read \(body.count) \(environ["PATH_INFO"] ?? "")".utf8)]
-        }, executor: pool)
+        let wsgi = WSGIToASGI(
+            WSGIApp { environ, startResponse in
+                let body = try environ.input.read()
+                _ = try startResponse("200 OK", [("Content-Type", "text/plain")], nil)
+                return [Array("read \(body.count) \(environ["PATH_INFO"] ?? "")".utf8)]
+            },
+            executor: pool
+        )
         return ASGIApp { scope, receive, send in
             guard case .http(let http) = scope else { return }
             let reported = Mutex(false)
-            try await wsgi(scope: scope, receive: {
-                let event = try await receive()
-                if http.path.hasPrefix("/slow"), case .httpRequest(let body, _) = event, !body.isEmpty {
-                    if reported.withLock({ reported in defer { reported = true }; return !reported }) {
-                        arrived.report(http.path)
+            try await wsgi(
+                scope: scope,
+                receive: {
+                    let event = try await receive()
+                    if http.path.hasPrefix("/slow"), case .httpRequest(let body, _) = event, !body.isEmpty {
+                        if reported.withLock({ reported in
+                            defer { reported = true }
+                            return !reported
+                        }) {
+                            arrived.report(http.path)
+                        }
                     }
-                }
-                return event
-            }, send: send)
+                    return event
+                },
+                send: send
+            )
         }
     }
 
@@ -144,4 +154,3 @@ struct SlowUploadTests {
         #expect(result["next"] as? String == "200 read 0 /next")
     }
 }
-

@@ -47,7 +47,9 @@ struct StreamingTests {
         defer { server.process.terminate() }
         _ = try await curl(["-o", "/dev/null", "\(server.url)/download?mib=1"])
         let before = server.memory("VmRSS")
-        let result = try await curl(["--limit-rate", "64M", "-o", "/dev/null", "-w", "%{size_download}|%{http_code}", "\(server.url)/download?mib=64"])
+        let result = try await curl([
+            "--limit-rate", "64M", "-o", "/dev/null", "-w", "%{size_download}|%{http_code}", "\(server.url)/download?mib=64",
+        ])
         let growth = server.memory("VmHWM") - before
         #expect(result.stdout == "\(Self.sixtyFourMiB)|200", "\(result.stderr)")
         #expect(growth < Self.memoryBound, "the server's memory grew by \(growth >> 20) MiB")
@@ -170,9 +172,11 @@ struct StreamingTests {
             port = int(sys.argv[1])
             print(json.dumps({"with": fetch(port, True), "without": fetch(port, False)}))
             """
-        let output = try json(try await withServer(app) { server in
-            try await python(script, ["\(server.port)"])
-        })
+        let output = try json(
+            try await withServer(app) { server in
+                try await python(script, ["\(server.port)"])
+            }
+        )
         let with = try #require(output["with"] as? [String: Any])
         let without = try #require(output["without"] as? [String: Any])
         #expect(with["body"] as? String == "body!")

@@ -90,14 +90,19 @@ struct WebSocketHostileTests {
     @Test("A message in more fragments than the limit is closed with 1009 before it grows the server")
     func fragmentFlood() async throws {
         let reports = Reports<String>()
-        let output = try json(try await withHostileServer(Self.echo(reports), configuration: testConfiguration { $0.maxWebSocketFragments = 100 }) { server in
-            try await Self.run("""
-                s = connect(sys.argv[1])
-                s.sendall(frame(0x1, b"a", fin=False) + b"".join(frame(0x0, b"", fin=False) for _ in range(5000)))
-                _, code = until_close(s)
-                print(json.dumps({"code": code, "next": echo_works(sys.argv[1])}))
-                """, server)
-        })
+        let output = try json(
+            try await withHostileServer(Self.echo(reports), configuration: testConfiguration { $0.maxWebSocketFragments = 100 }) { server in
+                try await Self.run(
+                    """
+                    s = connect(sys.argv[1])
+                    s.sendall(frame(0x1, b"a", fin=False) + b"".join(frame(0x0, b"", fin=False) for _ in range(5000)))
+                    _, code = until_close(s)
+                    print(json.dumps({"code": code, "next": echo_works(sys.argv[1])}))
+                    """,
+                    server
+                )
+            }
+        )
         #expect(output["code"] as? Int == 1009)
         #expect(output["next"] as? Bool == true)
         // The hostile connection and the next one end in either order.
@@ -107,25 +112,30 @@ struct WebSocketHostileTests {
     @Test("A ping flood from a peer that does not read gets pongs only while it reads")
     func pingFloodWithoutReading() async throws {
         let reports = Reports<String>()
-        let output = try json(try await withHostileServer(Self.echo(reports)) { server in
-            // 320,000 pings of 125 bytes (a control frame's most): 40 MB of pongs if every one
-            // were answered and queued.
-            try await Self.run("""
-                s = connect(sys.argv[1])
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-                ping = frame(0x9, b"p" * 125)
-                for _ in range(320):
-                    s.sendall(ping * 1000)
-                s.sendall(frame(0x1, b"done"))
-                pong_bytes = 0
-                while True:
-                    opcode, payload = read_frame(s)
-                    if opcode == 0xA: pong_bytes += len(payload)
-                    if opcode == 0x1: break
-                s.sendall(frame(0x8, struct.pack("!H", 1000)))
-                print(json.dumps({"pong_bytes": pong_bytes, "echo": payload.decode(), "next": echo_works(sys.argv[1])}))
-                """, server)
-        })
+        let output = try json(
+            try await withHostileServer(Self.echo(reports)) { server in
+                // 320,000 pings of 125 bytes (a control frame's most): 40 MB of pongs if every one
+                // were answered and queued.
+                try await Self.run(
+                    """
+                    s = connect(sys.argv[1])
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                    ping = frame(0x9, b"p" * 125)
+                    for _ in range(320):
+                        s.sendall(ping * 1000)
+                    s.sendall(frame(0x1, b"done"))
+                    pong_bytes = 0
+                    while True:
+                        opcode, payload = read_frame(s)
+                        if opcode == 0xA: pong_bytes += len(payload)
+                        if opcode == 0x1: break
+                    s.sendall(frame(0x8, struct.pack("!H", 1000)))
+                    print(json.dumps({"pong_bytes": pong_bytes, "echo": payload.decode(), "next": echo_works(sys.argv[1])}))
+                    """,
+                    server
+                )
+            }
+        )
         let pongBytes = output["pong_bytes"] as? Int ?? 0
         #expect(pongBytes > 0)
         #expect(pongBytes < 20_000_000, "\(pongBytes) bytes of pongs were queued for a peer that did not read")
@@ -136,14 +146,20 @@ struct WebSocketHostileTests {
     @Test("A silent peer is pinged, then closed with 1011 a ping interval later")
     func silentPeerIsClosed() async throws {
         let reports = Reports<String>()
-        let output = try json(try await withHostileServer(Self.echo(reports), configuration: testConfiguration { $0.webSocketPingInterval = .milliseconds(200) }) { server in
-            try await Self.run("""
-                s = connect(sys.argv[1])
-                opcode, _ = read_frame(s)
-                _, code = until_close(s)
-                print(json.dumps({"first": opcode, "code": code, "next": echo_works(sys.argv[1])}))
-                """, server)
-        })
+        let output = try json(
+            try await withHostileServer(Self.echo(reports), configuration: testConfiguration { $0.webSocketPingInterval = .milliseconds(200) }) {
+                server in
+                try await Self.run(
+                    """
+                    s = connect(sys.argv[1])
+                    opcode, _ = read_frame(s)
+                    _, code = until_close(s)
+                    print(json.dumps({"first": opcode, "code": code, "next": echo_works(sys.argv[1])}))
+                    """,
+                    server
+                )
+            }
+        )
         #expect(output["first"] as? Int == 0x9)
         #expect(output["code"] as? Int == 1011)
         #expect(output["next"] as? Bool == true)
@@ -169,15 +185,20 @@ struct WebSocketHostileTests {
             }
             while case .websocketReceive = try await receive() {}
         }
-        let output = try json(try await withHostileServer(app) { server in
-            try await Self.run("""
-                s = connect(sys.argv[1])
-                s.sendall(frame(0x8, struct.pack("!H", 1005)))
-                _, peer = until_close(s)
-                _, app = until_close(connect(sys.argv[1], "/app-close"))
-                print(json.dumps({"peer": peer, "app": app}))
-                """, server)
-        })
+        let output = try json(
+            try await withHostileServer(app) { server in
+                try await Self.run(
+                    """
+                    s = connect(sys.argv[1])
+                    s.sendall(frame(0x8, struct.pack("!H", 1005)))
+                    _, peer = until_close(s)
+                    _, app = until_close(connect(sys.argv[1], "/app-close"))
+                    print(json.dumps({"peer": peer, "app": app}))
+                    """,
+                    server
+                )
+            }
+        )
         #expect(output["peer"] as? Int == 1002)
         #expect(output["app"] as? Int == 4000)
         #expect(try await refused.next() == "refused")

@@ -57,9 +57,11 @@ struct WebSocketTests {
                 ws.close(code=4001, reason="bye")
             print(json.dumps({"text": text, "bytes": list(data), "server": headers.get("x-server"), "subprotocol": ws.subprotocol}))
             """
-        let output = try json(try await withServer(Self.echo(reports), configuration: testConfiguration { $0.runsOnEventLoops = onEventLoops }) { server in
-            try await python(script, ["\(server.ws)/echo"])
-        })
+        let output = try json(
+            try await withServer(Self.echo(reports), configuration: testConfiguration { $0.runsOnEventLoops = onEventLoops }) { server in
+                try await python(script, ["\(server.ws)/echo"])
+            }
+        )
         #expect(output["text"] as? String == "echo: hello")
         #expect(output["bytes"] as? [Int] == [3, 2, 1])
         #expect(output["server"] as? String == "asgi")
@@ -103,9 +105,11 @@ struct WebSocketTests {
                     results[name] = [response.status_code, response.body.decode(), response.headers.get("x-reason")]
             print(json.dumps(results))
             """
-        let output = try json(try await withServer(Self.echo(reports)) { server in
-            try await python(script, [server.ws])
-        })
+        let output = try json(
+            try await withServer(Self.echo(reports)) { server in
+                try await python(script, [server.ws])
+            }
+        )
         let plain = try #require(output["deny"] as? [Any])
         #expect(plain.first as? Int == 403)
         let custom = try #require(output["custom-deny"] as? [Any])

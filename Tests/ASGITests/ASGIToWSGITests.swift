@@ -1,9 +1,10 @@
-@_spi(ASGIFrontend) @testable import ASGI
 import AsyncBridge
 import Foundation
 import Synchronization
 import TestSupport
 import Testing
+
+@_spi(ASGIFrontend) @testable import ASGI
 
 /// What a blocking server saw from an application: status, headers, written chunks and threads.
 final class CapturedResponse: @unchecked Sendable {
@@ -69,7 +70,10 @@ struct ASGIToWSGITests {
         let input = ThreadRecordingInput(payload)
         let captured = CapturedResponse()
         let worker = try await onWorkerThread { () throws -> UInt in
-            let environ = Environ(variables: ["REQUEST_METHOD": "POST", "PATH_INFO": "/echo", "CONTENT_LENGTH": String(payload.count)], input: WSGIInput(input))
+            let environ = Environ(
+                variables: ["REQUEST_METHOD": "POST", "PATH_INFO": "/echo", "CONTENT_LENGTH": String(payload.count)],
+                input: WSGIInput(input)
+            )
             var body = try ASGIToWSGI(echoApp, chunkSize: 16 * 1024)(environ, captured.startResponse)
             #expect(try body.next() == nil)
             return UInt(pthread_self())
@@ -163,10 +167,13 @@ struct ASGIToWSGITests {
         let captured = CapturedResponse()
         async let served: Void = onWorkerThread {
             var environ = Environ(variables: ["REQUEST_METHOD": "GET"])
-            environ.serverHooks = WSGIServerHooks(completeResponse: {}, onClientGone: { handler in
-                gone.withLock { $0 = handler }
-                registered.open()
-            })
+            environ.serverHooks = WSGIServerHooks(
+                completeResponse: {},
+                onClientGone: { handler in
+                    gone.withLock { $0 = handler }
+                    registered.open()
+                }
+            )
             _ = try? ASGIToWSGI(app)(environ, captured.startResponse)
         }
         // The waiting receive() registers with the server before it waits.
@@ -182,7 +189,9 @@ struct ASGIToWSGITests {
         let scopes = Recorder<String>()
         let app = ASGIApp { scope, _, send in
             guard case .http(let http) = scope else { return }
-            scopes.append("\(http.method) \(http.rootPath) \(http.path) \(String(latin1: http.queryString)) \(http.headers["x-token"] ?? "-") \(http.client?.host ?? "-"):\(http.client?.port ?? 0)")
+            scopes.append(
+                "\(http.method) \(http.rootPath) \(http.path) \(String(latin1: http.queryString)) \(http.headers["x-token"] ?? "-") \(http.client?.host ?? "-"):\(http.client?.port ?? 0)"
+            )
             try await send(.httpResponseStart(status: 204))
             try await send(.httpResponseBody())
         }

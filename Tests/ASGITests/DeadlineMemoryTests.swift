@@ -49,10 +49,15 @@ extension MemoryTests {
     /// WSGI-style hello: every answer is a 200, and resident memory stays flat.
     @Test func requestTimeoutHoldsNoMemoryOnceRequestsEnd() async throws {
         let hello = Array("Hello, world!\n".utf8)
-        let app = RequestTimeout(WSGIToASGI(WSGIApp { _, start in
-            _ = try start("200 OK", [("Content-Type", "text/plain"), ("Content-Length", String(hello.count))], nil)
-            return [hello]
-        }), limit: .seconds(60))
+        let app = RequestTimeout(
+            WSGIToASGI(
+                WSGIApp { _, start in
+                    _ = try start("200 OK", [("Content-Type", "text/plain"), ("Content-Length", String(hello.count))], nil)
+                    return [hello]
+                }
+            ),
+            limit: .seconds(60)
+        )
         let ok = Counter()
         let request: @Sendable (Int) async throws -> Void = { _ in
             try await app(

@@ -11,9 +11,15 @@ struct EnvironTests {
     /// The CGI variables a server builds from a scope.
     @Test func cgiVariables() throws {
         let scope = HTTPScope(
-            method: "POST", scheme: "https", path: "/shop/cart", rawPath: bytes("/shop/cart"), queryString: bytes("id=3&x=%20"),
-            rootPath: "/shop", headers: [("content-type", "text/plain"), ("content-length", "5"), ("host", "example.org")],
-            client: ASGIAddress(host: "10.0.0.1", port: 51000), server: ASGIAddress(host: "127.0.0.1", port: 8443)
+            method: "POST",
+            scheme: "https",
+            path: "/shop/cart",
+            rawPath: bytes("/shop/cart"),
+            queryString: bytes("id=3&x=%20"),
+            rootPath: "/shop",
+            headers: [("content-type", "text/plain"), ("content-length", "5"), ("host", "example.org")],
+            client: ASGIAddress(host: "10.0.0.1", port: 51000),
+            server: ASGIAddress(host: "127.0.0.1", port: 8443)
         )
         let environ = try environ(scope)
         #expect(environ["REQUEST_METHOD"] == "POST")

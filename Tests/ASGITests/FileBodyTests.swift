@@ -54,7 +54,9 @@ struct FileBodyTests {
 
     @Test("A missing file is a clear error before the response started: 500")
     func missingFile() async throws {
-        let response = try await HTTPCommunicator(application: WSGIToASGI(Self.fileApp), path: "/?/nonexistent/file").getResponse(timeout: .seconds(60))
+        let response = try await HTTPCommunicator(application: WSGIToASGI(Self.fileApp), path: "/?/nonexistent/file").getResponse(
+            timeout: .seconds(60)
+        )
         #expect(response.status == 500)
     }
 

@@ -17,7 +17,7 @@ private func residentBytes() -> Int {
 @Suite("WSGIToASGI memory", .serialized)
 struct MemoryTests {
     static let chunkSize = 64 * 1024
-    static let chunkCount = 4_096   // 256 MiB in all
+    static let chunkCount = 4_096  // 256 MiB in all
     /// A fresh chunk each time, as a server's reads produce (shared buffers would hide leaks).
     static var chunk: [UInt8] { Array(repeating: UInt8(0x61), count: chunkSize) }
 
@@ -28,17 +28,20 @@ struct MemoryTests {
     /// malloc arenas) while this runs, which alone grew it by 22–48 MiB on a loaded 2-core machine.
     @Test func uploadStreamsWithBoundedMemory() async throws {
         let received = Recorder<Int>()
-        let app = WSGIToASGI(WSGIApp { environ, start in
-            var total = 0
-            while true {
-                let piece = try environ.input.read(256 * 1024)
-                if piece.isEmpty { break }
-                total += piece.count
-            }
-            received.append(total)
-            _ = try start("200 OK", [], nil)
-            return [[UInt8]]()
-        }, maxRequestBodyBytes: nil)
+        let app = WSGIToASGI(
+            WSGIApp { environ, start in
+                var total = 0
+                while true {
+                    let piece = try environ.input.read(256 * 1024)
+                    if piece.isEmpty { break }
+                    total += piece.count
+                }
+                received.append(total)
+                _ = try start("200 OK", [], nil)
+                return [[UInt8]]()
+            },
+            maxRequestBodyBytes: nil
+        )
         let before = residentBytes()
         let peak = Recorder<Int>()
         let sent = Counter()
@@ -59,15 +62,17 @@ struct MemoryTests {
 
     /// A 256 MiB streamed response flows out with bounded memory (growth < 32 MiB).
     @Test func streamedResponseHasBoundedMemory() async throws {
-        let app = WSGIToASGI(WSGIApp { _, start in
-            _ = try start("200 OK", [], nil)
-            var remaining = Self.chunkCount
-            return WSGIClosureBody(next: {
-                guard remaining > 0 else { return nil }
-                remaining -= 1
-                return Self.chunk
-            })
-        })
+        let app = WSGIToASGI(
+            WSGIApp { _, start in
+                _ = try start("200 OK", [], nil)
+                var remaining = Self.chunkCount
+                return WSGIClosureBody(next: {
+                    guard remaining > 0 else { return nil }
+                    remaining -= 1
+                    return Self.chunk
+                })
+            }
+        )
         let before = residentBytes()
         let peak = Recorder<Int>()
         let total = Counter()
@@ -90,7 +95,17 @@ struct MemoryTests {
 /// A thread-safe counter.
 final class Counter: Sendable {
     private let count = Mutex(0)
-    func next() -> Int { count.withLock { value in defer { value += 1 }; return value } }
-    func add(_ amount: Int) -> Int { count.withLock { $0 += amount; return $0 } }
+    func next() -> Int {
+        count.withLock { value in
+            defer { value += 1 }
+            return value
+        }
+    }
+    func add(_ amount: Int) -> Int {
+        count.withLock {
+            $0 += amount
+            return $0
+        }
+    }
     var value: Int { count.withLock { $0 } }
 }

@@ -1,42 +1,49 @@
-@_spi(ASGIFrontend) @testable import ASGI
 import Logging
 import TestSupport
 import Testing
 
+@_spi(ASGIFrontend) @testable import ASGI
+
 /// The protocol rules every frontend calls, each tested alone (no sockets).
 @Suite("Protocol core")
 struct ProtocolCoreTests {
-    @Test("Content-Length: digits between optional white space; no sign, no junk, overflow apart", arguments: [
-        ("42", ContentLength.Parsed.length(42)),
-        (" 7\t", .length(7)),
-        ("0", .length(0)),
-        ("+5", .malformed),
-        ("-1", .malformed),
-        ("5 5", .malformed),
-        ("5,5", .malformed),
-        ("0x10", .malformed),
-        ("", .malformed),
-        ("  ", .malformed),
-        ("12a", .malformed),
-        ("99999999999999999999999", .tooLarge),
-    ])
+    @Test(
+        "Content-Length: digits between optional white space; no sign, no junk, overflow apart",
+        arguments: [
+            ("42", ContentLength.Parsed.length(42)),
+            (" 7\t", .length(7)),
+            ("0", .length(0)),
+            ("+5", .malformed),
+            ("-1", .malformed),
+            ("5 5", .malformed),
+            ("5,5", .malformed),
+            ("0x10", .malformed),
+            ("", .malformed),
+            ("  ", .malformed),
+            ("12a", .malformed),
+            ("99999999999999999999999", .tooLarge),
+        ]
+    )
     func contentLength(text: String, expected: ContentLength.Parsed) {
         #expect(ContentLength.parse(text) == expected)
     }
 
-    @Test("Request targets: split at '?', fragment dropped, absolute form keeps its authority apart", arguments: [
-        ("/a/b?x=1", "/a/b", "/a/b", "x=1", nil as String?),
-        ("/a#frag", "/a", "/a", "", nil),
-        ("/a?x=1#frag", "/a", "/a", "x=1", nil),
-        ("/a#f?not-query", "/a", "/a", "", nil),
-        ("/caf%C3%A9%20menu?q=%20", "/caf%C3%A9%20menu", "/café menu", "q=%20", nil),
-        ("/100%", "/100%", "/100%", "", nil),
-        ("http://example.com:8080/p?q", "/p", "/p", "q", "example.com:8080"),
-        ("https://example.com", "/", "/", "", "example.com"),
-        ("http://example.com?x", "/", "/", "x", "example.com"),
-        ("*", "*", "*", "", nil),
-        ("", "/", "/", "", nil),
-    ])
+    @Test(
+        "Request targets: split at '?', fragment dropped, absolute form keeps its authority apart",
+        arguments: [
+            ("/a/b?x=1", "/a/b", "/a/b", "x=1", nil as String?),
+            ("/a#frag", "/a", "/a", "", nil),
+            ("/a?x=1#frag", "/a", "/a", "x=1", nil),
+            ("/a#f?not-query", "/a", "/a", "", nil),
+            ("/caf%C3%A9%20menu?q=%20", "/caf%C3%A9%20menu", "/café menu", "q=%20", nil),
+            ("/100%", "/100%", "/100%", "", nil),
+            ("http://example.com:8080/p?q", "/p", "/p", "q", "example.com:8080"),
+            ("https://example.com", "/", "/", "", "example.com"),
+            ("http://example.com?x", "/", "/", "x", "example.com"),
+            ("*", "*", "*", "", nil),
+            ("", "/", "/", "", nil),
+        ]
+    )
     func requestTarget(target: String, rawPath: String, path: String, query: String, authority: String?) {
         let split = RequestTarget(target)
         #expect(split.rawPath == Array(rawPath.utf8))
@@ -129,12 +136,15 @@ struct ProtocolCoreTests {
 
     @Test("CGI variables: one reading for FastCGI parameters and environs")
     func cgiVariables() throws {
-        let cgi = try CGIRequestHead.parse([
-            "REQUEST_METHOD": "POST", "REQUEST_URI": "/app/x%20y?a=1", "QUERY_STRING": "a=1",
-            "CONTENT_LENGTH": "3", "CONTENT_TYPE": "text/plain", "HTTP_CONTENT_LENGTH": "3", "HTTP_X_TOKEN": "t",
-            "SERVER_PROTOCOL": "HTTP/2.0", "HTTPS": "on", "REMOTE_ADDR": "10.0.0.9", "REMOTE_PORT": "5000",
-            "SERVER_NAME": "example", "SERVER_PORT": "443", "DOCUMENT_ROOT": "/srv",
-        ], mountPoint: "/app")
+        let cgi = try CGIRequestHead.parse(
+            [
+                "REQUEST_METHOD": "POST", "REQUEST_URI": "/app/x%20y?a=1", "QUERY_STRING": "a=1",
+                "CONTENT_LENGTH": "3", "CONTENT_TYPE": "text/plain", "HTTP_CONTENT_LENGTH": "3", "HTTP_X_TOKEN": "t",
+                "SERVER_PROTOCOL": "HTTP/2.0", "HTTPS": "on", "REMOTE_ADDR": "10.0.0.9", "REMOTE_PORT": "5000",
+                "SERVER_NAME": "example", "SERVER_PORT": "443", "DOCUMENT_ROOT": "/srv",
+            ],
+            mountPoint: "/app"
+        )
         let scope = cgi.head.httpScope(state: nil, extensions: nil)
         #expect(scope.method == "POST")
         #expect(scope.path == "/app/x y" && scope.rootPath == "/app")
@@ -168,8 +178,14 @@ struct ProtocolCoreTests {
         let first = RequestID()
         #expect(first != RequestID())
         AccessLogRecord(
-            id: first, method: "GET", target: "/x?y", httpVersion: "1.1",
-            client: ASGIAddress(host: "127.0.0.1", port: 5), status: 200, bytes: 12, duration: .milliseconds(3)
+            id: first,
+            method: "GET",
+            target: "/x?y",
+            httpVersion: "1.1",
+            client: ASGIAddress(host: "127.0.0.1", port: 5),
+            status: 200,
+            bytes: 12,
+            duration: .milliseconds(3)
         ).log(to: logger)
         let entry = handler.entries.first
         #expect(entry?.message == "127.0.0.1:5 \"GET /x?y HTTP/1.1\" 200 12 3.0ms")

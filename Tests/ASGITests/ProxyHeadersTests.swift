@@ -7,15 +7,18 @@ import Testing
 
 @Suite("IPAddress and TrustedProxies")
 struct TrustedProxiesTests {
-    @Test("Addresses parse strictly; IPv4 and IPv4-mapped IPv6 are the same address", arguments: [
-        ("127.0.0.1", true), ("0.0.0.0", true), ("255.255.255.255", true), ("::1", true), ("::", true),
-        ("2001:db8::1", true), ("2001:DB8:0:0:0:0:0:1", true), ("::ffff:10.1.2.3", true), ("fe80::1:2:3:4:5", true),
-        ("1:2:3:4:5:6:7:8", true), ("1:2:3:4:5:6:1.2.3.4", true),
-        ("", false), ("256.0.0.1", false), ("1.2.3", false), ("1.2.3.4.5", false), ("01.2.3.4", false), ("1.2.3.4 ", false),
-        ("1..2.3", false), ("1.2.3.", false), ("a.b.c.d", false), (":::", false), ("1::2::3", false), ("12345::", false),
-        ("1:2:3:4:5:6:7:8:9", false), ("1:2:3:4:5:6:7", false), ("::1%eth0", false), ("localhost", false), ("[::1]", false),
-        ("::1.2.3.4.5", false), ("1.2.3.4::", false), ("g::1", false), ("1:2:3:4:5:6:7:8::", false),
-    ])
+    @Test(
+        "Addresses parse strictly; IPv4 and IPv4-mapped IPv6 are the same address",
+        arguments: [
+            ("127.0.0.1", true), ("0.0.0.0", true), ("255.255.255.255", true), ("::1", true), ("::", true),
+            ("2001:db8::1", true), ("2001:DB8:0:0:0:0:0:1", true), ("::ffff:10.1.2.3", true), ("fe80::1:2:3:4:5", true),
+            ("1:2:3:4:5:6:7:8", true), ("1:2:3:4:5:6:1.2.3.4", true),
+            ("", false), ("256.0.0.1", false), ("1.2.3", false), ("1.2.3.4.5", false), ("01.2.3.4", false), ("1.2.3.4 ", false),
+            ("1..2.3", false), ("1.2.3.", false), ("a.b.c.d", false), (":::", false), ("1::2::3", false), ("12345::", false),
+            ("1:2:3:4:5:6:7:8:9", false), ("1:2:3:4:5:6:7", false), ("::1%eth0", false), ("localhost", false), ("[::1]", false),
+            ("::1.2.3.4.5", false), ("1.2.3.4::", false), ("g::1", false), ("1:2:3:4:5:6:7:8::", false),
+        ]
+    )
     func parsing(text: String, valid: Bool) {
         #expect((IPAddress(text) != nil) == valid, "\(text)")
     }
@@ -48,11 +51,14 @@ struct TrustedProxiesTests {
         #expect(try TrustedProxies("*").trustsEveryone)
     }
 
-    @Test("Bad lists are refused with a message that names the entry", arguments: [
-        ("", "empty"), ("127.0.0.1,", "empty entry"), ("localhost", "'localhost' is not an IP address"),
-        ("10.0.0.1/8", "e.g. 10.0.0.0/8"), ("10.0.0.0/33", "is not a network"), ("10.0.0.0/", "is not a network"),
-        ("10.0.0.0/-1", "is not a network"), ("fd00::1/8", "e.g. fd00:"), ("1.2.3.4/8/8", "is not a network"),
-    ])
+    @Test(
+        "Bad lists are refused with a message that names the entry",
+        arguments: [
+            ("", "empty"), ("127.0.0.1,", "empty entry"), ("localhost", "'localhost' is not an IP address"),
+            ("10.0.0.1/8", "e.g. 10.0.0.0/8"), ("10.0.0.0/33", "is not a network"), ("10.0.0.0/", "is not a network"),
+            ("10.0.0.0/-1", "is not a network"), ("fd00::1/8", "e.g. fd00:"), ("1.2.3.4/8/8", "is not a network"),
+        ]
+    )
     func badLists(list: String, message: String) {
         do {
             _ = try TrustedProxies(list)
@@ -85,7 +91,10 @@ struct ProxyHeadersTests {
     func seen(peer: String? = "127.0.0.1", headers: ASGIHeaders, trusting proxies: TrustedProxies = .localhost) async throws -> String {
         let client = peer.map { ASGIAddress(host: $0, port: 40000) }
         let response = try await HTTPCommunicator(
-            application: ProxyHeaders(Self.echo, trustedProxies: proxies), path: "/", headers: headers, client: client
+            application: ProxyHeaders(Self.echo, trustedProxies: proxies),
+            path: "/",
+            headers: headers,
+            client: client
         ).getResponse(timeout: .seconds(10))
         return response.text
     }
@@ -115,19 +124,30 @@ struct ProxyHeadersTests {
         let chain = try TrustedProxies("127.0.0.1, 10.0.0.0/8")
         #expect(try await seen(headers: [("x-forwarded-for", "6.6.6.6, 198.51.100.20, 10.0.0.5")], trusting: chain) == "198.51.100.20 0 http")
         // Two header lines are one list, in order.
-        #expect(try await seen(headers: [("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "198.51.100.20, 10.0.0.5")], trusting: chain) == "198.51.100.20 0 http")
+        #expect(
+            try await seen(headers: [("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "198.51.100.20, 10.0.0.5")], trusting: chain)
+                == "198.51.100.20 0 http"
+        )
         // Every hop trusted: the left-most is the client.
         #expect(try await seen(headers: [("x-forwarded-for", "10.0.0.9, 10.0.0.5")], trusting: chain) == "10.0.0.9 0 http")
         // "*" trusts every hop: the left-most is the client.
-        #expect(try await seen(peer: "203.0.113.1", headers: [("x-forwarded-for", "198.51.100.1, 198.51.100.2")], trusting: .all) == "198.51.100.1 0 http")
+        #expect(
+            try await seen(peer: "203.0.113.1", headers: [("x-forwarded-for", "198.51.100.1, 198.51.100.2")], trusting: .all) == "198.51.100.1 0 http"
+        )
     }
 
-    @Test("Garbage never becomes the client, and never traps", arguments: [
-        "", " ", ",", "unknown", "_hidden", "198.51.100.1, unknown", "198.51.100.1,,", "1.2.3.4:99999", "1.2.3.4:",
-        "1.2.3.4:-1", "[::1", "[::1]x", "[::1]:", "[zz::]:80", "999.1.1.1", "<script>", "\u{00FF}\u{0000}", "1.2.3.4 5.6.7.8",
-    ])
+    @Test(
+        "Garbage never becomes the client, and never traps",
+        arguments: [
+            "", " ", ",", "unknown", "_hidden", "198.51.100.1, unknown", "198.51.100.1,,", "1.2.3.4:99999", "1.2.3.4:",
+            "1.2.3.4:-1", "[::1", "[::1]x", "[::1]:", "[zz::]:80", "999.1.1.1", "<script>", "\u{00FF}\u{0000}", "1.2.3.4 5.6.7.8",
+        ]
+    )
     func garbageIsIgnored(value: String) async throws {
-        #expect(try await seen(headers: ASGIHeaders([ASGIHeader(name: Array("x-forwarded-for".utf8), value: Array(value.utf8))])) == "127.0.0.1 40000 http")
+        #expect(
+            try await seen(headers: ASGIHeaders([ASGIHeader(name: Array("x-forwarded-for".utf8), value: Array(value.utf8))]))
+                == "127.0.0.1 40000 http"
+        )
     }
 
     /// Long values (the server's header limit bounds them) are walked, not trusted blindly.
@@ -141,16 +161,22 @@ struct ProxyHeadersTests {
 
     @Test("Unusable schemes are ignored", arguments: ["", "ftp", "https, http", "https,", "javascript", "HTTPS x", "h\u{0000}ttps"])
     func badProtoIsIgnored(value: String) async throws {
-        #expect(try await seen(headers: ASGIHeaders([ASGIHeader(name: Array("x-forwarded-proto".utf8), value: Array(value.utf8))])) == "127.0.0.1 40000 http")
+        #expect(
+            try await seen(headers: ASGIHeaders([ASGIHeader(name: Array("x-forwarded-proto".utf8), value: Array(value.utf8))]))
+                == "127.0.0.1 40000 http"
+        )
     }
 
     @Test func webSocketScopesGetWebSocketSchemes() async throws {
         let seen = Recorder<String>()
-        let app = ProxyHeaders(ASGIApp { scope, _, _ in
-            if case .websocket(let websocket) = scope { seen.append("\(websocket.client?.host ?? "-") \(websocket.scheme)") }
-        })
+        let app = ProxyHeaders(
+            ASGIApp { scope, _, _ in
+                if case .websocket(let websocket) = scope { seen.append("\(websocket.client?.host ?? "-") \(websocket.scheme)") }
+            }
+        )
         let scope = WebSocketScope(
-            path: "/ws", headers: [("x-forwarded-for", "198.51.100.3"), ("x-forwarded-proto", "https")],
+            path: "/ws",
+            headers: [("x-forwarded-for", "198.51.100.3"), ("x-forwarded-proto", "https")],
             client: ASGIAddress(host: "127.0.0.1", port: 1)
         )
         try await app(scope: .websocket(scope), receive: { .websocketConnect }, send: { _ in })
@@ -164,7 +190,8 @@ struct ProxyHeadersTests {
             return [Array("\(environ["REMOTE_ADDR"] ?? "-") \(environ.urlScheme) \(environ["HTTPS"] ?? "-")".utf8)]
         }
         let response = try await HTTPCommunicator(
-            application: ProxyHeaders(WSGIToASGI(legacy)), path: "/",
+            application: ProxyHeaders(WSGIToASGI(legacy)),
+            path: "/",
             headers: [("x-forwarded-for", "198.51.100.4"), ("x-forwarded-proto", "https")]
         ).getResponse(timeout: .seconds(10))
         #expect(response.text == "198.51.100.4 https on")

@@ -6,8 +6,14 @@ import Testing
 struct RequestHeadRulesTests {
     private static func head(_ target: String, version: String = "1.1", headers: ASGIHeaders) -> ASGIRequestHead {
         ASGIRequestHead(
-            method: "GET", httpVersion: version, scheme: "http", target: RequestTarget(target),
-            rootPath: "", headers: headers, client: nil, server: nil
+            method: "GET",
+            httpVersion: version,
+            scheme: "http",
+            target: RequestTarget(target),
+            rootPath: "",
+            headers: headers,
+            client: nil,
+            server: nil
         )
     }
 
@@ -46,8 +52,10 @@ struct RequestHeadRulesTests {
         #expect(percent.target.path == "/a%00b")
     }
 
-    @Test("A dot-segment in the decoded path is refused (400), spelled plainly or escaped; dots inside a segment are not one",
-          arguments: ["/ws/../x", "/ws/./x", "/..", "/a/.", "/ws/%2e%2e/x", "/ws/%2E./x", "/ws/..%2fx", "/a/%2e"])
+    @Test(
+        "A dot-segment in the decoded path is refused (400), spelled plainly or escaped; dots inside a segment are not one",
+        arguments: ["/ws/../x", "/ws/./x", "/..", "/a/.", "/ws/%2e%2e/x", "/ws/%2E./x", "/ws/..%2fx", "/a/%2e"]
+    )
     func dotSegments(target: String) throws {
         var head = Self.head(target, headers: [("host", "x")])
         #expect(throws: RequestHeadProblem.dotSegmentInPath) { try head.applyRequestRules() }

@@ -18,7 +18,9 @@ struct RequestTimeoutTests {
             return WSGIClosureBody(next: { nil }, close: { closed.open() })
         }
         let response = try await HTTPCommunicator(
-            application: RequestTimeout(WSGIToASGI(app), limit: .milliseconds(50)), method: "GET", path: "/slow"
+            application: RequestTimeout(WSGIToASGI(app), limit: .milliseconds(50)),
+            method: "GET",
+            path: "/slow"
         ).getResponse(timeout: .seconds(30))
         #expect(response.status == 504)
         release.open()
@@ -32,7 +34,8 @@ struct RequestTimeoutTests {
             _ = try start("200 OK", [], nil)
             return [bytes("quick")]
         }
-        let response = try await HTTPCommunicator(application: RequestTimeout(WSGIToASGI(app), limit: .seconds(30)), method: "GET", path: "/").getResponse(timeout: .seconds(60))
+        let response = try await HTTPCommunicator(application: RequestTimeout(WSGIToASGI(app), limit: .seconds(30)), method: "GET", path: "/")
+            .getResponse(timeout: .seconds(60))
         #expect(response.status == 200)
         #expect(response.body.text == "quick")
     }

@@ -27,8 +27,13 @@ struct SlowRequestLogTests {
             group.addTask { await slowLog.watch() }
             let quick = try await HTTPCommunicator(application: slowLog, path: "/quick").getResponse(timeout: .seconds(10))
             #expect(quick.text == "/quick")
-            let held = HTTPCommunicator(application: slowLog, method: "POST", path: "/hold", queryString: "id=7",
-                                        client: ASGIAddress(host: "192.0.2.1", port: 5555))
+            let held = HTTPCommunicator(
+                application: slowLog,
+                method: "POST",
+                path: "/hold",
+                queryString: "id=7",
+                client: ASGIAddress(host: "192.0.2.1", port: 5555)
+            )
             async let response = held.getResponse(timeout: .seconds(30))
             let entry = try await logs.waitForEntry("the slow request") { "\($0.message)".hasPrefix("Slow request") }
             let line = "\(entry.message)"
@@ -60,7 +65,7 @@ struct SlowRequestLogTests {
         let task = Task { try await slowLog(scope: .http(HTTPScope(method: "GET", path: "/x")), receive: { .httpDisconnect }, send: { _ in }) }
         await entered.wait()
         let start = ContinuousClock.now
-        slowLog.logSlowRequests(now: start)   // too early: nothing
+        slowLog.logSlowRequests(now: start)  // too early: nothing
         slowLog.logSlowRequests(now: start + .seconds(2))
         slowLog.logSlowRequests(now: start + .seconds(3))
         #expect(slowLog.slowRequests == 1)

@@ -224,12 +224,16 @@ struct StatelessServerTests {
         let running = Task { try await server.run() }
 
         server.getOrCreateApplicationInstance(scopeID: "cancelled", scope: Self.scope("/cancelled"))
-        try await logs.waitForEntry("cancelled cancelled") { "\($0.message)" == "Application instance cancelled" && $0.metadata["scope_id"] == "cancelled" }
+        try await logs.waitForEntry("cancelled cancelled") {
+            "\($0.message)" == "Application instance cancelled" && $0.metadata["scope_id"] == "cancelled"
+        }
         server.getOrCreateApplicationInstance(scopeID: "failing", scope: Self.scope("/failing"))
         #expect(try await server.exceptions.next() == "failing: TestError(failing)")
         server.getOrCreateApplicationInstance(scopeID: "deleted", scope: Self.scope("/waits"))
         #expect(server.deleteApplicationInstance(scopeID: "deleted"))
-        try await logs.waitForEntry("deleted cancelled") { "\($0.message)" == "Application instance cancelled" && $0.metadata["scope_id"] == "deleted" }
+        try await logs.waitForEntry("deleted cancelled") {
+            "\($0.message)" == "Application instance cancelled" && $0.metadata["scope_id"] == "deleted"
+        }
 
         server.getOrCreateApplicationInstance(scopeID: "later", scope: Self.scope("/failing"))
         #expect(try await server.exceptions.next() == "later: TestError(failing)")

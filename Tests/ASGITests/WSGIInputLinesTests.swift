@@ -1,6 +1,7 @@
-@testable import ASGI
 import Synchronization
 import Testing
+
+@testable import ASGI
 
 /// A body delivered in the given pieces, then optionally a failure; counts what it handed out.
 final class PiecewiseSource: WSGIInputSource, Sendable {

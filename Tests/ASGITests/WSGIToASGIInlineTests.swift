@@ -104,14 +104,16 @@ private func streamingApp(_ log: ThreadLog, chunks: Int = 1, chunkSize: Int = 16
         let input = try environ.input.read()
         _ = try start("200 OK", [("Content-Type", "application/octet-stream"), ("X-Body-Length", String(input.count))], nil)
         var index = 0
-        return WSGIClosureBody(next: {
-            guard index < chunks else { return nil }
-            defer { index += 1 }
-            return [UInt8](repeating: UInt8(truncatingIfNeeded: index &+ 1), count: chunkSize)
-        }, close: { closed?.append(true) })
+        return WSGIClosureBody(
+            next: {
+                guard index < chunks else { return nil }
+                defer { index += 1 }
+                return [UInt8](repeating: UInt8(truncatingIfNeeded: index &+ 1), count: chunkSize)
+            },
+            close: { closed?.append(true) }
+        )
     }
 }
-
 
 @Suite("WSGIToASGI under a blocking frontend")
 struct WSGIToASGIInlineTests {
@@ -190,10 +192,12 @@ struct WSGIToASGIInlineTests {
     func failureBeforeTheResponse() async throws {
         struct Broken: Error {}
         let log = ThreadLog()
-        let app = WSGIToASGI(WSGIApp { _, _ in
-            log.record()
-            throw Broken()
-        })
+        let app = WSGIToASGI(
+            WSGIApp { _, _ in
+                log.record()
+                throw Broken()
+            }
+        )
         let response = CountingResponse()
         let (thread, failed) = try await serveBlocking(app, response: response)
         #expect(!failed)
@@ -210,16 +214,18 @@ struct WSGIToASGIInlineTests {
     func failureAfterTheResponseStarted() async throws {
         struct Broken: Error {}
         let log = ThreadLog()
-        let app = WSGIToASGI(WSGIApp { _, start in
-            log.record()
-            _ = try start("200 OK", [], nil)
-            var sent = false
-            return WSGIClosureBody(next: {
-                if sent { throw Broken() }
-                sent = true
-                return [UInt8](repeating: 1, count: 512 * 1024)
-            })
-        })
+        let app = WSGIToASGI(
+            WSGIApp { _, start in
+                log.record()
+                _ = try start("200 OK", [], nil)
+                var sent = false
+                return WSGIClosureBody(next: {
+                    if sent { throw Broken() }
+                    sent = true
+                    return [UInt8](repeating: 1, count: 512 * 1024)
+                })
+            }
+        )
         let response = CountingResponse()
         let (thread, failed) = try await serveBlocking(app, response: response)
         #expect(failed)
@@ -237,7 +243,12 @@ struct WSGIToASGIInlineTests {
             _ = try start("200 OK", [], nil)
             return [input]
         }
-        let (thread, failed) = try await serveBlocking(WSGIToASGI(app, bodyPrefetchBytes: 64 * 1024), method: "POST", body: payload, response: response)
+        let (thread, failed) = try await serveBlocking(
+            WSGIToASGI(app, bodyPrefetchBytes: 64 * 1024),
+            method: "POST",
+            body: payload,
+            response: response
+        )
         #expect(!failed)
         #expect(response.bytes == payload.count)
         #expect(response.checksum == CountingResponse.checksum(payload, into: 0))
@@ -284,7 +295,9 @@ struct WSGIToASGIInlineTests {
     @Test("Served from async code on the cooperative pool (the HTTP server), the application runs on the shared pool, as before")
     func fromAsyncServersNothingChanges() async throws {
         let log = ThreadLog()
-        let response = try await HTTPCommunicator(application: WSGIToASGI(streamingApp(log)), method: "GET", path: "/").getResponse(timeout: .seconds(60))
+        let response = try await HTTPCommunicator(application: WSGIToASGI(streamingApp(log)), method: "GET", path: "/").getResponse(
+            timeout: .seconds(60)
+        )
         #expect(response.status == 200)
         #expect(log.threadNames.first?.hasPrefix("asgi-blocking") == true)
     }

@@ -13,7 +13,9 @@ struct WSGIToASGITests {
         let environs = Recorder<[String: String]>()
         let app = WSGIToASGI(recordingApp(environs, chunks: [bytes("Hello "), bytes("World!")], headers: [("X-Colour", "Blue")]))
         let response = try await HTTPCommunicator(
-            application: app, method: "GET", path: "/foo/",
+            application: app,
+            method: "GET",
+            path: "/foo/",
             headers: [("test-header", "test value 1"), ("test-header", "test value 2")]
         ).getResponse(timeout: .seconds(60))
         #expect(response.status == 200)
@@ -29,7 +31,8 @@ struct WSGIToASGITests {
     /// Ports asgiref `test_script_name`: the root path becomes SCRIPT_NAME, the rest PATH_INFO.
     @Test func scriptNameAndPathInfo() async throws {
         let environs = Recorder<[String: String]>()
-        _ = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs)), method: "GET", path: "/base/foo/", rootPath: "/base").getResponse(timeout: .seconds(60))
+        _ = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs)), method: "GET", path: "/base/foo/", rootPath: "/base")
+            .getResponse(timeout: .seconds(60))
         #expect(environs.values.first?["SCRIPT_NAME"] == "/base")
         #expect(environs.values.first?["PATH_INFO"] == "/foo/")
     }
@@ -38,7 +41,9 @@ struct WSGIToASGITests {
     /// latin-1 (PEP 3333), and round-trip back to the original text.
     @Test func nonASCIIPathsAreLatin1OfUTF8() async throws {
         let environs = Recorder<[String: String]>()
-        _ = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs)), method: "GET", path: "/中国/中文", rootPath: "/中国").getResponse(timeout: .seconds(60))
+        _ = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs)), method: "GET", path: "/中国/中文", rootPath: "/中国").getResponse(
+            timeout: .seconds(60)
+        )
         let environ = try #require(environs.values.first)
         #expect(environ["SCRIPT_NAME"] == String(latin1: "/中国".utf8))
         #expect(environ["PATH_INFO"] == String(latin1: "/中文".utf8))
@@ -47,10 +52,16 @@ struct WSGIToASGITests {
 
     /// Ports asgiref `test_wsgi_empty_body`: an empty body still gives a complete response.
     @Test func emptyBody() async throws {
-        let response = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
-            _ = try start("204 No Content", [], nil)
-            return [[UInt8]]()
-        }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
+        let response = try await HTTPCommunicator(
+            application: WSGIToASGI(
+                WSGIApp { _, start in
+                    _ = try start("204 No Content", [], nil)
+                    return [[UInt8]]()
+                }
+            ),
+            method: "GET",
+            path: "/"
+        ).getResponse(timeout: .seconds(60))
         #expect(response.status == 204)
         #expect(response.body.isEmpty)
     }
@@ -64,12 +75,15 @@ struct WSGIToASGITests {
             _ = try start("200 OK", [("Content-Length", "8")], nil)
             let chunks = [bytes("0123"), bytes("45"), bytes("6789"), bytes("never")]
             var index = 0
-            return WSGIClosureBody(next: {
-                guard index < chunks.count else { return nil }
-                defer { index += 1 }
-                pulled.append(index)
-                return chunks[index]
-            }, close: { closed.append(true) })
+            return WSGIClosureBody(
+                next: {
+                    guard index < chunks.count else { return nil }
+                    defer { index += 1 }
+                    pulled.append(index)
+                    return chunks[index]
+                },
+                close: { closed.append(true) }
+            )
         }
         let response = try await HTTPCommunicator(application: WSGIToASGI(app), method: "GET", path: "/").getResponse(timeout: .seconds(60))
         #expect(response.body.text == "01234567")
@@ -117,7 +131,8 @@ struct WSGIToASGITests {
             _ = try start("200 OK", [], nil)
             return [[UInt8]]()
         }
-        _ = try await HTTPCommunicator(application: WSGIToASGI(app), method: "POST", path: "/", body: bytes("Hello World!"), chunkSize: 6).getResponse(timeout: .seconds(60))
+        _ = try await HTTPCommunicator(application: WSGIToASGI(app), method: "POST", path: "/", body: bytes("Hello World!"), chunkSize: 6)
+            .getResponse(timeout: .seconds(60))
         #expect(read.values == [bytes("Hello World!")])
     }
 
@@ -125,7 +140,12 @@ struct WSGIToASGITests {
     @Test func duplicateHeaderLimit() async throws {
         let environs = Recorder<[String: String]>()
         let headers = ASGIHeaders(Array(repeating: ASGIHeader("x-test", "1"), count: 10))
-        let response = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs), duplicateHeaderLimit: 5), method: "GET", path: "/", headers: headers).getResponse(timeout: .seconds(60))
+        let response = try await HTTPCommunicator(
+            application: WSGIToASGI(recordingApp(environs), duplicateHeaderLimit: 5),
+            method: "GET",
+            path: "/",
+            headers: headers
+        ).getResponse(timeout: .seconds(60))
         #expect(response.status == 400)
         #expect(response.headers["content-type"]?.hasPrefix("text/plain") == true)
         #expect(response.body.text.hasPrefix("Bad Request: Too many duplicate headers"))
@@ -136,7 +156,12 @@ struct WSGIToASGITests {
     @Test func duplicateHeaderLimitDisabled() async throws {
         let environs = Recorder<[String: String]>()
         let headers = ASGIHeaders(Array(repeating: ASGIHeader("x-test", "1"), count: 200))
-        let response = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs), duplicateHeaderLimit: nil), method: "GET", path: "/", headers: headers).getResponse(timeout: .seconds(60))
+        let response = try await HTTPCommunicator(
+            application: WSGIToASGI(recordingApp(environs), duplicateHeaderLimit: nil),
+            method: "GET",
+            path: "/",
+            headers: headers
+        ).getResponse(timeout: .seconds(60))
         #expect(response.status == 200)
         #expect(environs.values.count == 1)
     }
@@ -145,7 +170,9 @@ struct WSGIToASGITests {
     @Test func cookiesJoinAndUnderscoreHeadersAreDropped() async throws {
         let environs = Recorder<[String: String]>()
         let headers: ASGIHeaders = [("cookie", "a=1"), ("cookie", "b=2"), ("x-user", "alice"), ("x_user", "admin")]
-        _ = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs)), method: "GET", path: "/", headers: headers).getResponse(timeout: .seconds(60))
+        _ = try await HTTPCommunicator(application: WSGIToASGI(recordingApp(environs)), method: "GET", path: "/", headers: headers).getResponse(
+            timeout: .seconds(60)
+        )
         let environ = try #require(environs.values.first)
         #expect(environ["HTTP_COOKIE"] == "a=1; b=2")
         #expect(environ["HTTP_X_USER"] == "alice")
@@ -154,21 +181,33 @@ struct WSGIToASGITests {
     /// Latin-1 response header values pass; CR/LF and non-latin-1 are rejected with a clear error
     /// (a 500 since nothing was sent yet).
     @Test func responseHeaderValuesAreLatin1WithoutCRLF() async throws {
-        let latin = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
-            _ = try start("200 OK", [("X-Name", "Zoë")], nil)
-            return [[UInt8]]()
-        }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
+        let latin = try await HTTPCommunicator(
+            application: WSGIToASGI(
+                WSGIApp { _, start in
+                    _ = try start("200 OK", [("X-Name", "Zoë")], nil)
+                    return [[UInt8]]()
+                }
+            ),
+            method: "GET",
+            path: "/"
+        ).getResponse(timeout: .seconds(60))
         #expect(latin.headers.elements.first { $0.name == bytes("x-name") }?.value == [0x5A, 0x6F, 0xEB])
 
         let errors = Recorder<WSGIError.Code>()
         for value in ["a\r\nSet-Cookie: x=1", "snowman ☃"] {
-            let response = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
-                do { _ = try start("200 OK", [("X-Bad", value)], nil) } catch let error as WSGIError {
-                    errors.append(error.code)
-                    throw error
-                }
-                return [[UInt8]]()
-            }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
+            let response = try await HTTPCommunicator(
+                application: WSGIToASGI(
+                    WSGIApp { _, start in
+                        do { _ = try start("200 OK", [("X-Bad", value)], nil) } catch let error as WSGIError {
+                            errors.append(error.code)
+                            throw error
+                        }
+                        return [[UInt8]]()
+                    }
+                ),
+                method: "GET",
+                path: "/"
+            ).getResponse(timeout: .seconds(60))
             #expect(response.status == 500)
         }
         #expect(errors.values == [.invalidHeader, .invalidHeader])
@@ -177,22 +216,34 @@ struct WSGIToASGITests {
     /// The application's Content-Length clamps the body (spaces around the digits allowed); a value
     /// that is not a non-negative integer fails startResponse with `invalidHeader` (a 500).
     @Test func applicationContentLength() async throws {
-        let clamped = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
-            _ = try start("200 OK", [("content-LENGTH", " 3\t")], nil)
-            return [bytes("abcdef")]
-        }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
+        let clamped = try await HTTPCommunicator(
+            application: WSGIToASGI(
+                WSGIApp { _, start in
+                    _ = try start("200 OK", [("content-LENGTH", " 3\t")], nil)
+                    return [bytes("abcdef")]
+                }
+            ),
+            method: "GET",
+            path: "/"
+        ).getResponse(timeout: .seconds(60))
         #expect(clamped.status == 200)
         #expect(clamped.body == bytes("abc"))
 
         let errors = Recorder<WSGIError.Code>()
         for value in ["", "-1", "1 2", "0x10", "+5", "99999999999999999999", "٣"] {
-            let response = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
-                do { _ = try start("200 OK", [("Content-Length", value)], nil) } catch let error as WSGIError {
-                    errors.append(error.code)
-                    throw error
-                }
-                return [[UInt8]]()
-            }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
+            let response = try await HTTPCommunicator(
+                application: WSGIToASGI(
+                    WSGIApp { _, start in
+                        do { _ = try start("200 OK", [("Content-Length", value)], nil) } catch let error as WSGIError {
+                            errors.append(error.code)
+                            throw error
+                        }
+                        return [[UInt8]]()
+                    }
+                ),
+                method: "GET",
+                path: "/"
+            ).getResponse(timeout: .seconds(60))
             #expect(response.status == 500, "Content-Length '\(value)'")
         }
         #expect(errors.values == Array(repeating: .invalidHeader, count: 7))
@@ -200,28 +251,49 @@ struct WSGIToASGITests {
 
     /// A bare "200" status is accepted; a malformed one fails clearly.
     @Test func statusParsing() async throws {
-        let bare = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
-            _ = try start("200", [], nil)
-            return [bytes("x")]
-        }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
+        let bare = try await HTTPCommunicator(
+            application: WSGIToASGI(
+                WSGIApp { _, start in
+                    _ = try start("200", [], nil)
+                    return [bytes("x")]
+                }
+            ),
+            method: "GET",
+            path: "/"
+        ).getResponse(timeout: .seconds(60))
         #expect(bare.status == 200)
         let codes = Recorder<WSGIError.Code>()
         for status in ["OK", "20", "2000 Big", "200OK"] {
-            _ = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
-                do { _ = try start(status, [], nil) } catch let error as WSGIError { codes.append(error.code); throw error }
-                return [[UInt8]]()
-            }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
+            _ = try await HTTPCommunicator(
+                application: WSGIToASGI(
+                    WSGIApp { _, start in
+                        do { _ = try start(status, [], nil) } catch let error as WSGIError {
+                            codes.append(error.code)
+                            throw error
+                        }
+                        return [[UInt8]]()
+                    }
+                ),
+                method: "GET",
+                path: "/"
+            ).getResponse(timeout: .seconds(60))
         }
         #expect(codes.values == Array(repeating: .invalidStatus, count: 4))
     }
 
     /// The `write` callable sends output immediately, before the returned body.
     @Test func writeCallableWorks() async throws {
-        let response = try await HTTPCommunicator(application: WSGIToASGI(WSGIApp { _, start in
-            let write = try start("200 OK", [], nil)
-            try write(bytes("written "))
-            return [bytes("returned")]
-        }), method: "GET", path: "/").getResponse(timeout: .seconds(60))
+        let response = try await HTTPCommunicator(
+            application: WSGIToASGI(
+                WSGIApp { _, start in
+                    let write = try start("200 OK", [], nil)
+                    try write(bytes("written "))
+                    return [bytes("returned")]
+                }
+            ),
+            method: "GET",
+            path: "/"
+        ).getResponse(timeout: .seconds(60))
         #expect(response.body.text == "written returned")
     }
 
@@ -246,11 +318,14 @@ struct WSGIToASGITests {
         let app = WSGIApp { _, start in
             _ = try start("200 OK", [], nil)
             var sent = false
-            return WSGIClosureBody(next: {
-                if sent { throw Boom() }
-                sent = true
-                return bytes("first")
-            }, close: { closed.append(true) })
+            return WSGIClosureBody(
+                next: {
+                    if sent { throw Boom() }
+                    sent = true
+                    return bytes("first")
+                },
+                close: { closed.append(true) }
+            )
         }
         let communicator = ApplicationCommunicator(application: WSGIToASGI(app), scope: .http(HTTPScope(method: "GET", path: "/")))
         try await communicator.sendInput(.httpRequest())
@@ -272,20 +347,31 @@ struct WSGIToASGITests {
             return [[UInt8]]()
         }
         let declared = try await HTTPCommunicator(
-            application: WSGIToASGI(app, maxRequestBodyBytes: 10), method: "POST", path: "/",
-            body: Array(repeating: 1, count: 11), headers: [("content-length", "11")]
+            application: WSGIToASGI(app, maxRequestBodyBytes: 10),
+            method: "POST",
+            path: "/",
+            body: Array(repeating: 1, count: 11),
+            headers: [("content-length", "11")]
         ).getResponse(timeout: .seconds(60))
         #expect(declared.status == 413)
         #expect(ran.values.isEmpty)
         let streamed = try await HTTPCommunicator(
-            application: WSGIToASGI(app, maxRequestBodyBytes: 10), method: "POST", path: "/",
-            body: Array(repeating: 1, count: 30), headers: [("transfer-encoding", "chunked")], chunkSize: 4
+            application: WSGIToASGI(app, maxRequestBodyBytes: 10),
+            method: "POST",
+            path: "/",
+            body: Array(repeating: 1, count: 30),
+            headers: [("transfer-encoding", "chunked")],
+            chunkSize: 4
         ).getResponse(timeout: .seconds(60))
         #expect(streamed.status == 413)
         #expect(ran.values.isEmpty)
         let pastPrefetch = try await HTTPCommunicator(
-            application: WSGIToASGI(app, maxRequestBodyBytes: 10, bodyPrefetchBytes: 4), method: "POST", path: "/",
-            body: Array(repeating: 1, count: 30), headers: [("transfer-encoding", "chunked")], chunkSize: 4
+            application: WSGIToASGI(app, maxRequestBodyBytes: 10, bodyPrefetchBytes: 4),
+            method: "POST",
+            path: "/",
+            body: Array(repeating: 1, count: 30),
+            headers: [("transfer-encoding", "chunked")],
+            chunkSize: 4
         ).getResponse(timeout: .seconds(60))
         #expect(pastPrefetch.status == 413)
         #expect(ran.values.count == 1)
@@ -302,8 +388,12 @@ struct WSGIToASGITests {
         }
         for (size, prefetch) in [(5, 64), (300, 64), (300, 0)] {
             let response = try await HTTPCommunicator(
-                application: WSGIToASGI(app, bodyPrefetchBytes: prefetch), method: "POST", path: "/",
-                body: Array(repeating: 7, count: size), headers: [("content-length", String(size))], chunkSize: 16
+                application: WSGIToASGI(app, bodyPrefetchBytes: prefetch),
+                method: "POST",
+                path: "/",
+                body: Array(repeating: 7, count: size),
+                headers: [("content-length", String(size))],
+                chunkSize: 16
             ).getResponse(timeout: .seconds(60))
             #expect(response.status == 200)
         }
@@ -316,7 +406,10 @@ struct WSGIToASGITests {
         let readError = Recorder<ClientDisconnectedError.Code>()
         let closed = Recorder<Bool>()
         let app = WSGIApp { environ, start in
-            do { _ = try environ.input.read() } catch let error as ClientDisconnectedError { readError.append(error.code); throw error }
+            do { _ = try environ.input.read() } catch let error as ClientDisconnectedError {
+                readError.append(error.code)
+                throw error
+            }
             _ = try start("200 OK", [], nil)
             return WSGIClosureBody(next: { nil }, close: { closed.append(true) })
         }
@@ -334,11 +427,14 @@ struct WSGIToASGITests {
         let app = WSGIApp { _, start in
             _ = try start("200 OK", [], nil)
             var count = 0
-            return WSGIClosureBody(next: {
-                count += 1
-                pulled.append(count)
-                return Array(repeating: 0x61, count: 64 * 1024)
-            }, close: { closed.append(true) })
+            return WSGIClosureBody(
+                next: {
+                    count += 1
+                    pulled.append(count)
+                    return Array(repeating: 0x61, count: 64 * 1024)
+                },
+                close: { closed.append(true) }
+            )
         }
         try await WSGIToASGI(app)(
             scope: .http(HTTPScope(method: "GET", path: "/")),
@@ -358,7 +454,7 @@ struct WSGIToASGITests {
         let app = WSGIApp { _, start in
             arrived.append(1)
             if arrived.values.count == 4 { allThere.open() }
-            allThere.waitBlocking()   // each request waits until all four are running at once
+            allThere.waitBlocking()  // each request waits until all four are running at once
             _ = try start("200 OK", [], nil)
             return [bytes("done")]
         }
@@ -381,7 +477,9 @@ struct WSGIToASGITests {
             _ = try start("200 OK", [], nil)
             return [[UInt8]]()
         }
-        _ = try await HTTPCommunicator(application: WSGIToASGI(app, threadSensitive: true), method: "GET", path: "/").getResponse(timeout: .seconds(60))
+        _ = try await HTTPCommunicator(application: WSGIToASGI(app, threadSensitive: true), method: "GET", path: "/").getResponse(
+            timeout: .seconds(60)
+        )
         let pair = try #require(threads.values.first)
         #expect(pair[0] == pair[1])
     }
@@ -392,21 +490,27 @@ struct WSGIToASGITests {
         let chunks = (0..<1_000).map { _ in bytes("x") }
         let produced = Gate()
         let events = Recorder<Int>()
-        let batching = WSGIToASGI(WSGIApp { _, start in
-            _ = try start("200 OK", [], nil)
-            var remaining = chunks
-            return WSGIClosureBody(next: { remaining.isEmpty ? nil : remaining.removeFirst() }, close: { produced.open() })
-        })
+        let batching = WSGIToASGI(
+            WSGIApp { _, start in
+                _ = try start("200 OK", [], nil)
+                var remaining = chunks
+                return WSGIClosureBody(next: { remaining.isEmpty ? nil : remaining.removeFirst() }, close: { produced.open() })
+            }
+        )
         var body: [UInt8] = []
         let collected = Recorder<[UInt8]>()
-        try await batching(scope: .http(HTTPScope()), receive: { .httpRequest() }, send: { event in
-            if case .httpResponseBody(let bytes, _) = event {
-                events.append(1)
-                collected.append(bytes)
-                // Hold the first body event until the application has produced everything.
-                if events.values.count == 1 { await produced.wait() }
+        try await batching(
+            scope: .http(HTTPScope()),
+            receive: { .httpRequest() },
+            send: { event in
+                if case .httpResponseBody(let bytes, _) = event {
+                    events.append(1)
+                    collected.append(bytes)
+                    // Hold the first body event until the application has produced everything.
+                    if events.values.count == 1 { await produced.wait() }
+                }
             }
-        })
+        )
         body = collected.values.flatMap { $0 }
         #expect(body.count == 1_000)
         #expect(events.values.count <= 3)
@@ -415,7 +519,10 @@ struct WSGIToASGITests {
     /// Lifespan hooks run on startup and shutdown; a failing startup reports the failure.
     @Test func lifespanHooks() async throws {
         let calls = Recorder<String>()
-        let ok = WSGIToASGI(WSGIApp { _, _ in [[UInt8]]() }, lifespan: WSGILifespan(startup: { calls.append("startup") }, shutdown: { calls.append("shutdown") }))
+        let ok = WSGIToASGI(
+            WSGIApp { _, _ in [[UInt8]]() },
+            lifespan: WSGILifespan(startup: { calls.append("startup") }, shutdown: { calls.append("shutdown") })
+        )
         let communicator = ApplicationCommunicator(application: ok, scope: .lifespan(LifespanScope()))
         try await communicator.sendInput(.lifespanStartup)
         #expect(try await communicator.receiveOutput(timeout: .seconds(60)) == .lifespanStartupComplete)

@@ -52,20 +52,37 @@ import Testing
     @Test func setCookieDefaultsAndAttributes() throws {
         #expect(try SetCookie(name: "SID", value: "31d4d96e407aad42").headerValue() == "SID=31d4d96e407aad42; Path=/; HttpOnly; SameSite=Lax")
         let full = SetCookie(
-            name: "lang", value: "en-US", maxAge: 3600, expires: Date(timeIntervalSince1970: 1_623_233_894),
-            path: "/docs", domain: "example.com", secure: true, httpOnly: false, sameSite: .strict
+            name: "lang",
+            value: "en-US",
+            maxAge: 3600,
+            expires: Date(timeIntervalSince1970: 1_623_233_894),
+            path: "/docs",
+            domain: "example.com",
+            secure: true,
+            httpOnly: false,
+            sameSite: .strict
         )
-        #expect(try full.headerValue() == "lang=en-US; Max-Age=3600; Expires=Wed, 09 Jun 2021 10:18:14 GMT; Domain=example.com; Path=/docs; Secure; SameSite=Strict")
+        #expect(
+            try full.headerValue()
+                == "lang=en-US; Max-Age=3600; Expires=Wed, 09 Jun 2021 10:18:14 GMT; Domain=example.com; Path=/docs; Secure; SameSite=Strict"
+        )
         let bare = SetCookie(name: "a", value: "\"quoted\"", path: nil, httpOnly: false, sameSite: nil)
         #expect(try bare.headerValue() == "a=\"quoted\"")
         // RFC 9110 §5.6.7's example date.
         let rfcDate = SetCookie(name: "a", value: "b", expires: Date(timeIntervalSince1970: 784_111_777), path: nil, httpOnly: false, sameSite: nil)
         #expect(try rfcDate.headerValue() == "a=b; Expires=Sun, 06 Nov 1994 08:49:37 GMT")
-        #expect(try SetCookie(name: "n", value: "v", sameSite: SetCookie.SameSite.none).with(secure: true).headerValue().hasSuffix("; Secure; HttpOnly; SameSite=None"))
+        #expect(
+            try SetCookie(name: "n", value: "v", sameSite: SetCookie.SameSite.none).with(secure: true).headerValue().hasSuffix(
+                "; Secure; HttpOnly; SameSite=None"
+            )
+        )
     }
 
     @Test func deletion() throws {
-        #expect(try SetCookie.deletion(name: "session").headerValue() == "session=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; HttpOnly; SameSite=Lax")
+        #expect(
+            try SetCookie.deletion(name: "session").headerValue()
+                == "session=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; HttpOnly; SameSite=Lax"
+        )
     }
 
     @Test func headerInjectionIsRefused() throws {
@@ -88,7 +105,9 @@ import Testing
         #expect(throws: CookieError.tooLarge) { try SetCookie(name: "n", value: String(repeating: "x", count: 4096)).headerValue() }
         #expect(throws: CookieError.insecure) { try SetCookie(name: "n", value: "v", sameSite: SetCookie.SameSite.none).headerValue() }
         #expect(throws: CookieError.insecure) { try SetCookie(name: "__Secure-id", value: "v").headerValue() }
-        #expect(throws: CookieError.insecure) { try SetCookie(name: "__Host-id", value: "v", path: "/", secure: true).with(domain: "example.com").headerValue() }
+        #expect(throws: CookieError.insecure) {
+            try SetCookie(name: "__Host-id", value: "v", path: "/", secure: true).with(domain: "example.com").headerValue()
+        }
         #expect(throws: CookieError.insecure) { try SetCookie(name: "__Host-id", value: "v", path: "/a", secure: true).headerValue() }
         #expect(throws: Never.self) { try SetCookie(name: "__Host-id", value: "v", path: "/", secure: true).headerValue() }
     }

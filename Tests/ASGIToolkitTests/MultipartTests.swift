@@ -11,10 +11,16 @@ import Testing
     static let contentType = "multipart/form-data; boundary=AaB03x"
 
     /// The HTML 4.01 §17.13.4 / RFC 2388 example, with its file, as a browser sends it.
-    static let specificationExample = multipartBody(boundary: boundary, [
-        (["Content-Disposition: form-data; name=\"submit-name\""], utf8("Larry")),
-        (["Content-Disposition: form-data; name=\"files\"; filename=\"file1.txt\"", "Content-Type: text/plain"], utf8("... contents of file1.txt ...")),
-    ])
+    static let specificationExample = multipartBody(
+        boundary: boundary,
+        [
+            (["Content-Disposition: form-data; name=\"submit-name\""], utf8("Larry")),
+            (
+                ["Content-Disposition: form-data; name=\"files\"; filename=\"file1.txt\"", "Content-Type: text/plain"],
+                utf8("... contents of file1.txt ...")
+            ),
+        ]
+    )
 
     @Test func specificationExample() throws {
         let form = try MultipartForm(environ: postEnviron(body: Self.specificationExample, contentType: Self.contentType))
@@ -28,9 +34,12 @@ import Testing
 
     @Test func rfc7578LowerCaseHeadersCharsetAndQuotedBoundary() throws {
         // RFC 7578 §4.1-§4.4: header names in any case, a charset on the part, the boundary quoted.
-        let body = multipartBody(boundary: "simple boundary", [
-            (["content-disposition: form-data; name=\"field1\"", "content-type: text/plain;charset=UTF-8"], utf8("Joe owes €100.")),
-        ])
+        let body = multipartBody(
+            boundary: "simple boundary",
+            [
+                (["content-disposition: form-data; name=\"field1\"", "content-type: text/plain;charset=UTF-8"], utf8("Joe owes €100."))
+            ]
+        )
         let form = try MultipartForm(environ: postEnviron(body: body, contentType: "multipart/form-data; boundary=\"simple boundary\""))
         #expect(form.fields["field1"] == "Joe owes €100.")
     }
@@ -61,7 +70,7 @@ import Testing
             return joined
         }
         let whole = try events(pieceSize: body.count)
-        #expect(whole.count == 7)   // start, data, end, start, data, end, end of body
+        #expect(whole.count == 7)  // start, data, end, start, data, end, end of body
         #expect(whole.last == .end)
         for size in [1, 2, 3, 5, 7, 8, 9, 13, 64] {
             #expect(try events(pieceSize: size) == whole, "piece size \(size)")
@@ -85,7 +94,11 @@ import Testing
         #expect(throws: FormError.truncatedBody) { try MultipartForm(environ: longer) }
         // Claims more than it sends after a complete body: the form is whole at its closing
         // boundary, and what follows (the epilogue) is never waited for.
-        let complete = postEnviron(body: Self.specificationExample, contentType: Self.contentType, contentLength: Self.specificationExample.count + 10)
+        let complete = postEnviron(
+            body: Self.specificationExample,
+            contentType: Self.contentType,
+            contentLength: Self.specificationExample.count + 10
+        )
         #expect(try MultipartForm(environ: complete).fields["submit-name"] == "Larry")
         // Claims less: only the declared bytes are read, so the closing boundary is never seen.
         let shorter = postEnviron(body: Self.specificationExample, contentType: Self.contentType, contentLength: 60)
@@ -96,20 +109,31 @@ import Testing
         let slow = try MultipartForm(environ: postEnviron(body: Self.specificationExample, contentType: Self.contentType, pieceSize: 1))
         #expect(slow.fields["submit-name"] == "Larry")
         let half = Array(Self.specificationExample.prefix(100))
-        let vanishing = postEnviron(body: half, contentType: Self.contentType, contentLength: Self.specificationExample.count,
-                                    pieceSize: 10, then: ClientDisconnectedError.connectionClosed)
+        let vanishing = postEnviron(
+            body: half,
+            contentType: Self.contentType,
+            contentLength: Self.specificationExample.count,
+            pieceSize: 10,
+            then: ClientDisconnectedError.connectionClosed
+        )
         #expect(throws: ClientDisconnectedError.connectionClosed) { try MultipartForm(environ: vanishing) }
     }
 
     @Test func contentTypeProblems() throws {
         let body = Self.specificationExample
         #expect(throws: FormError.missingBoundary) { try MultipartForm(environ: postEnviron(body: body, contentType: "multipart/form-data")) }
-        #expect(throws: FormError.missingBoundary) { try MultipartForm(environ: postEnviron(body: body, contentType: "multipart/form-data; boundary=")) }
+        #expect(throws: FormError.missingBoundary) {
+            try MultipartForm(environ: postEnviron(body: body, contentType: "multipart/form-data; boundary="))
+        }
         let long = String(repeating: "b", count: 201)
-        #expect(throws: FormError.missingBoundary) { try MultipartForm(environ: postEnviron(body: body, contentType: "multipart/form-data; boundary=\(long)")) }
+        #expect(throws: FormError.missingBoundary) {
+            try MultipartForm(environ: postEnviron(body: body, contentType: "multipart/form-data; boundary=\(long)"))
+        }
         #expect(throws: FormError.unsupportedMediaType) { try MultipartForm(environ: postEnviron(body: body, contentType: "text/plain")) }
         // The boundary of the header does not match the body's.
-        #expect(throws: FormError.truncatedBody) { try MultipartForm(environ: postEnviron(body: body, contentType: "multipart/form-data; boundary=other")) }
+        #expect(throws: FormError.truncatedBody) {
+            try MultipartForm(environ: postEnviron(body: body, contentType: "multipart/form-data; boundary=other"))
+        }
     }
 
     @Test func malformedFraming() throws {
@@ -119,7 +143,9 @@ import Testing
         // Bare LF line breaks (werkzeug accepts them; RFC 2046 says CRLF).
         #expect(throws: FormError.malformedMultipart) { try parse("--AaB03x\nContent-Disposition: form-data; name=\"a\"\n\n1\n--AaB03x--\n") }
         // The boundary followed by something else: it appears inside the data.
-        #expect(throws: FormError.malformedMultipart) { try parse("--AaB03x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--AaB03xyz\r\n--AaB03x--") }
+        #expect(throws: FormError.malformedMultipart) {
+            try parse("--AaB03x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--AaB03xyz\r\n--AaB03x--")
+        }
         #expect(throws: FormError.malformedMultipart) { try parse("--AaB03x\r\nContent-Type: text/plain\r\n\r\n1\r\n--AaB03x--") }
         #expect(throws: FormError.malformedMultipart) { try parse("--AaB03x\r\nContent-Disposition: form-data\r\n\r\n1\r\n--AaB03x--") }
         #expect(throws: FormError.malformedMultipart) { try parse("--AaB03x\r\nno colon here\r\n\r\n1\r\n--AaB03x--") }
@@ -130,12 +156,15 @@ import Testing
     }
 
     @Test func headerParameterForms() throws {
-        let body = multipartBody(boundary: Self.boundary, [
-            (["Content-Disposition: form-data; NAME=plain; Filename=\"C:\\Users\\me\\a \\\"b\\\".txt\""], utf8("1")),
-            (["Content-Disposition: form-data; name=\"ext\"; filename=\"fallback.txt\"; filename*=UTF-8''%E2%82%AC%20rates.txt"], utf8("2")),
-            (["Content-Disposition: form-data;", "\tname=\"folded\""], utf8("3")),
-            (["Content-Disposition: form-data; name=\"semi;colon\""], utf8("4")),
-        ])
+        let body = multipartBody(
+            boundary: Self.boundary,
+            [
+                (["Content-Disposition: form-data; NAME=plain; Filename=\"C:\\Users\\me\\a \\\"b\\\".txt\""], utf8("1")),
+                (["Content-Disposition: form-data; name=\"ext\"; filename=\"fallback.txt\"; filename*=UTF-8''%E2%82%AC%20rates.txt"], utf8("2")),
+                (["Content-Disposition: form-data;", "\tname=\"folded\""], utf8("3")),
+                (["Content-Disposition: form-data; name=\"semi;colon\""], utf8("4")),
+            ]
+        )
         let form = try MultipartForm(environ: postEnviron(body: body, contentType: Self.contentType))
         #expect(form.files.map(\.filename) == ["C:\\Users\\me\\a \"b\".txt", "€ rates.txt"])
         #expect(form.files.map(\.fieldName) == ["plain", "ext"])
@@ -144,9 +173,12 @@ import Testing
 
     @Test func emptyFilenameIsStillAFile() throws {
         // What a browser sends for a file input left empty.
-        let body = multipartBody(boundary: Self.boundary, [
-            (["Content-Disposition: form-data; name=\"upload\"; filename=\"\"", "Content-Type: application/octet-stream"], []),
-        ])
+        let body = multipartBody(
+            boundary: Self.boundary,
+            [
+                (["Content-Disposition: form-data; name=\"upload\"; filename=\"\"", "Content-Type: application/octet-stream"], [])
+            ]
+        )
         let form = try MultipartForm(environ: postEnviron(body: body, contentType: Self.contentType))
         #expect(form.fields.isEmpty)
         #expect(form.files.count == 1)
@@ -173,15 +205,24 @@ import Testing
             try MultipartForm(environ: postEnviron(body: file, contentType: Self.contentType), limits: MultipartLimits(maxBodyBytes: 1024))
         }
         #expect(throws: FormError.bodyTooLarge) {
-            try MultipartForm(environ: postEnviron(body: file, contentType: Self.contentType, contentLength: nil), limits: MultipartLimits(maxBodyBytes: 1024))
+            try MultipartForm(
+                environ: postEnviron(body: file, contentType: Self.contentType, contentLength: nil),
+                limits: MultipartLimits(maxBodyBytes: 1024)
+            )
         }
-        let hugeHeader = multipartBody(boundary: Self.boundary, [(["Content-Disposition: form-data; name=\"a\"", "X-Pad: " + String(repeating: "p", count: 9000)], utf8("1"))])
+        let hugeHeader = multipartBody(
+            boundary: Self.boundary,
+            [(["Content-Disposition: form-data; name=\"a\"", "X-Pad: " + String(repeating: "p", count: 9000)], utf8("1"))]
+        )
         #expect(throws: FormError.partHeadersTooLarge) { try MultipartForm(environ: postEnviron(body: hugeHeader, contentType: Self.contentType)) }
         // A header line that never ends is cut off at the limit, not buffered forever.
         let endless = utf8("--AaB03x\r\nContent-Disposition: ") + [UInt8](repeating: 0x61, count: 100_000)
         #expect(throws: FormError.partHeadersTooLarge) { try MultipartForm(environ: postEnviron(body: endless, contentType: Self.contentType)) }
         // Fields together past the memory bound.
-        let fields = multipartBody(boundary: Self.boundary, (0..<5).map { (["Content-Disposition: form-data; name=\"f\($0)\""], [UInt8](repeating: 0x61, count: 1000)) })
+        let fields = multipartBody(
+            boundary: Self.boundary,
+            (0..<5).map { (["Content-Disposition: form-data; name=\"f\($0)\""], [UInt8](repeating: 0x61, count: 1000)) }
+        )
         #expect(throws: FormError.bodyTooLarge) {
             try MultipartForm(environ: postEnviron(body: fields, contentType: Self.contentType), limits: MultipartLimits(maxMemoryBytes: 3000))
         }
@@ -193,10 +234,13 @@ import Testing
         do {
             var content: [UInt8] = []
             for index in 0..<(700 * 1024) { content.append(UInt8(truncatingIfNeeded: index &* 31)) }
-            let body = multipartBody(boundary: Self.boundary, [
-                (["Content-Disposition: form-data; name=\"small\"; filename=\"s.bin\""], utf8("tiny")),
-                (["Content-Disposition: form-data; name=\"large\"; filename=\"l.bin\""], content),
-            ])
+            let body = multipartBody(
+                boundary: Self.boundary,
+                [
+                    (["Content-Disposition: form-data; name=\"small\"; filename=\"s.bin\""], utf8("tiny")),
+                    (["Content-Disposition: form-data; name=\"large\"; filename=\"l.bin\""], content),
+                ]
+            )
             let limits = MultipartLimits(temporaryDirectory: directory)
             let form = try MultipartForm(environ: postEnviron(body: body, contentType: Self.contentType, pieceSize: 4096), limits: limits)
             let large = try #require(form.file("large"))
@@ -218,21 +262,32 @@ import Testing
         defer { removeDirectory(directory) }
         do {
             let content = [UInt8](repeating: 0x42, count: 800 * 1024)
-            let body = multipartBody(boundary: Self.boundary, [(["Content-Disposition: form-data; name=\"f\"; filename=\"f\""], content)], close: false)
+            let body = multipartBody(
+                boundary: Self.boundary,
+                [(["Content-Disposition: form-data; name=\"f\"; filename=\"f\""], content)],
+                close: false
+            )
             let limits = MultipartLimits(temporaryDirectory: directory)
             #expect(throws: FormError.truncatedBody) {
                 try MultipartForm(environ: postEnviron(body: body, contentType: Self.contentType), limits: limits)
             }
             #expect(try entries(of: directory).isEmpty)
-            let vanishing = postEnviron(body: Array(body.prefix(700 * 1024)), contentType: Self.contentType, contentLength: body.count + 100,
-                                        then: ClientDisconnectedError.connectionClosed)
+            let vanishing = postEnviron(
+                body: Array(body.prefix(700 * 1024)),
+                contentType: Self.contentType,
+                contentLength: body.count + 100,
+                then: ClientDisconnectedError.connectionClosed
+            )
             #expect(throws: ClientDisconnectedError.connectionClosed) { try MultipartForm(environ: vanishing, limits: limits) }
             #expect(try entries(of: directory).isEmpty)
         }
     }
 
     @Test func unwritableTemporaryDirectoryIsAStorageError() throws {
-        let body = multipartBody(boundary: Self.boundary, [(["Content-Disposition: form-data; name=\"f\"; filename=\"f\""], [UInt8](repeating: 1, count: 2000))])
+        let body = multipartBody(
+            boundary: Self.boundary,
+            [(["Content-Disposition: form-data; name=\"f\"; filename=\"f\""], [UInt8](repeating: 1, count: 2000))]
+        )
         let limits = MultipartLimits(spoolThreshold: 100, temporaryDirectory: "/nonexistent-\(UUID().uuidString)")
         do {
             _ = try MultipartForm(environ: postEnviron(body: body, contentType: Self.contentType), limits: limits)

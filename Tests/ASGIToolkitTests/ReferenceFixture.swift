@@ -66,7 +66,9 @@ struct ReferenceFixture: Decodable {
             let data = try Data(contentsOf: directory.appendingPathComponent("reference.json"))
             return try JSONDecoder().decode(ReferenceFixture.self, from: data)
         } catch {
-            fatalError("Cannot read Fixtures/reference.json: \(error). Regenerate it with python3 Tests/ASGIToolkitTests/Fixtures/generate_reference.py")
+            fatalError(
+                "Cannot read Fixtures/reference.json: \(error). Regenerate it with python3 Tests/ASGIToolkitTests/Fixtures/generate_reference.py"
+            )
         }
     }()
 }

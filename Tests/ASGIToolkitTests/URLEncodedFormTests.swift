@@ -116,8 +116,13 @@ import Testing
     }
 
     @Test func vanishingClientErrorReachesTheHandler() throws {
-        let environ = postEnviron(body: utf8("a=1&b="), contentType: "application/x-www-form-urlencoded", contentLength: 1000,
-                                  pieceSize: 2, then: ClientDisconnectedError.connectionClosed)
+        let environ = postEnviron(
+            body: utf8("a=1&b="),
+            contentType: "application/x-www-form-urlencoded",
+            contentLength: 1000,
+            pieceSize: 2,
+            then: ClientDisconnectedError.connectionClosed
+        )
         #expect(throws: ClientDisconnectedError.connectionClosed) { try FormFields(form: environ) }
     }
 

@@ -56,31 +56,36 @@ import Testing
     }
 
     /// A small app written with the toolkit, served through WSGIToASGI in process.
-    static let app = WSGIToASGI(WSGIApp { environ, startResponse in
-        let request = WSGIRequest(environ, formLimits: FormLimits(maxFields: 10))
-        do {
-            switch (request.method, request.path) {
-            case ("POST", "/echo"):
-                let form = try request.form()
-                let files = try request.files()
-                var page = "<ul>"
-                for field in form { page += "<li>\(HTML.escape(field.name))=\(HTML.escape(field.value))</li>" }
-                for file in files { page += "<li>file \(HTML.escape(file.filename)) \(file.size)</li>" }
-                var response = WSGIResponse.html(page + "</ul>")
-                try response.setCookie(SetCookie(name: "last", value: PercentEncoding.encode(form["name"] ?? "", .component)))
-                return try response(startResponse)
-            default:
-                return try WSGIResponse.redirect(to: request.scriptName + "/echo")(startResponse)
+    static let app = WSGIToASGI(
+        WSGIApp { environ, startResponse in
+            let request = WSGIRequest(environ, formLimits: FormLimits(maxFields: 10))
+            do {
+                switch (request.method, request.path) {
+                case ("POST", "/echo"):
+                    let form = try request.form()
+                    let files = try request.files()
+                    var page = "<ul>"
+                    for field in form { page += "<li>\(HTML.escape(field.name))=\(HTML.escape(field.value))</li>" }
+                    for file in files { page += "<li>file \(HTML.escape(file.filename)) \(file.size)</li>" }
+                    var response = WSGIResponse.html(page + "</ul>")
+                    try response.setCookie(SetCookie(name: "last", value: PercentEncoding.encode(form["name"] ?? "", .component)))
+                    return try response(startResponse)
+                default:
+                    return try WSGIResponse.redirect(to: request.scriptName + "/echo")(startResponse)
+                }
+            } catch let error as FormError {
+                return try WSGIResponse(error: error)(startResponse)
             }
-        } catch let error as FormError {
-            return try WSGIResponse(error: error)(startResponse)
         }
-    })
+    )
 
     @Test func endToEndThroughWSGIToASGI() async throws {
         let form = try await HTTPCommunicator(
-            application: Self.app, method: "POST", path: "/echo",
-            body: utf8("name=%3Cb%3E+%26&x="), headers: [("content-type", "application/x-www-form-urlencoded")]
+            application: Self.app,
+            method: "POST",
+            path: "/echo",
+            body: utf8("name=%3Cb%3E+%26&x="),
+            headers: [("content-type", "application/x-www-form-urlencoded")]
         ).getResponse(timeout: .seconds(30))
         #expect(form.status == 200)
         #expect(form.text == "<ul><li>name=&lt;b&gt; &amp;</li><li>x=</li></ul>")
@@ -88,13 +93,20 @@ import Testing
         #expect(form.headers["content-length"] == String(form.body.count))
 
         let upload = try await HTTPCommunicator(
-            application: Self.app, method: "POST", path: "/echo", body: MultipartTests.specificationExample,
-            headers: [("content-type", MultipartTests.contentType)], chunkSize: 3
+            application: Self.app,
+            method: "POST",
+            path: "/echo",
+            body: MultipartTests.specificationExample,
+            headers: [("content-type", MultipartTests.contentType)],
+            chunkSize: 3
         ).getResponse(timeout: .seconds(30))
         #expect(upload.text == "<ul><li>submit-name=Larry</li><li>file file1.txt 29</li></ul>")
 
         let tooMany = try await HTTPCommunicator(
-            application: Self.app, method: "POST", path: "/echo", body: utf8(String(repeating: "a=1&", count: 11)),
+            application: Self.app,
+            method: "POST",
+            path: "/echo",
+            body: utf8(String(repeating: "a=1&", count: 11)),
             headers: [("content-type", "application/x-www-form-urlencoded")]
         ).getResponse(timeout: .seconds(30))
         #expect(tooMany.status == 413)

@@ -63,12 +63,18 @@ struct AsyncToSyncTests {
     /// Refused from a detached task and from a task-group child too (every cooperative thread runs a task).
     @Test func refusedInDetachedAndChildTasks() async throws {
         let detached = await Task.detached { () -> Bool in
-            do { _ = try indirectAsyncToSync(); return false } catch { return error as? BridgeError == .asyncToSyncInAsyncContext }
+            do {
+                _ = try indirectAsyncToSync()
+                return false
+            } catch { return error as? BridgeError == .asyncToSyncInAsyncContext }
         }.value
         #expect(detached)
         let child = await withTaskGroup(of: Bool.self) { group in
             group.addTask {
-                do { _ = try indirectAsyncToSync(); return false } catch { return error as? BridgeError == .asyncToSyncInAsyncContext }
+                do {
+                    _ = try indirectAsyncToSync()
+                    return false
+                } catch { return error as? BridgeError == .asyncToSyncInAsyncContext }
             }
             return await group.next()!
         }
@@ -169,4 +175,3 @@ struct AsyncToSyncTests {
         #expect(owner == ran)
     }
 }
-

@@ -74,7 +74,8 @@ struct CancellationTests {
                         // Wait until cancelled, without sleeping as synchronisation.
                         await withTaskCancellationHandler {
                             await Gate().waitUnlessCancelled()
-                        } onCancel: {}
+                        } onCancel: {
+                        }
                         innerSawCancellation.append(Task.isCancelled)
                         innerDone.open()
                         return "handled"
@@ -98,10 +99,12 @@ struct CancellationTests {
         let caller = Task {
             try await SyncToAsync.run(threadSensitive: false) {
                 try AsyncToSync.run { () async -> Void in
-                    detachedResult.append(Task.detached {
-                        await release.wait()
-                        return Task.isCancelled
-                    })
+                    detachedResult.append(
+                        Task.detached {
+                            await release.wait()
+                            return Task.isCancelled
+                        }
+                    )
                     started.open()
                     await Gate().waitUnlessCancelled()
                 }

@@ -23,17 +23,21 @@ struct StressTests {
                 let executor = try #require(BridgeState.current.executor)
                 // Queued behind the operation: the executor's thread runs it after the operation
                 // returned, while the executor is finishing.
-                let queued = executor.queue.push(.item(ClosureWork {
-                    blockerStarted.open()
-                    // Hold the queue until the late call completed elsewhere; should it be retried
-                    // on this executor instead, its refusals pile up, and the queue is let go so
-                    // that the test ends and fails instead of hanging.
-                    let deadline = Date(timeIntervalSinceNow: 120)
-                    while !callDone.waitBlocking(limit: .seconds(0.005)) {
-                        if executor.queue.refusedPushes > 100 || Date() > deadline { break }
-                    }
-                    refused.append(executor.queue.refusedPushes)
-                }))
+                let queued = executor.queue.push(
+                    .item(
+                        ClosureWork {
+                            blockerStarted.open()
+                            // Hold the queue until the late call completed elsewhere; should it be retried
+                            // on this executor instead, its refusals pile up, and the queue is let go so
+                            // that the test ends and fails instead of hanging.
+                            let deadline = Date(timeIntervalSinceNow: 120)
+                            while !callDone.waitBlocking(limit: .seconds(0.005)) {
+                                if executor.queue.refusedPushes > 100 || Date() > deadline { break }
+                            }
+                            refused.append(executor.queue.refusedPushes)
+                        }
+                    )
+                )
                 #expect(queued == .queued)
                 return Task {
                     await blockerStarted.wait()
@@ -189,9 +193,11 @@ struct StressTests {
         request.cancel()
         await #expect(throws: CancellationError.self) { try await request.value }
         // The pool is free again once the nested body returned.
-        #expect(try await withTimeout(.seconds(120)) {
-            try await SyncToAsync.run(threadSensitive: false, executor: pool) { 5 }
-        } == 5)
+        #expect(
+            try await withTimeout(.seconds(120)) {
+                try await SyncToAsync.run(threadSensitive: false, executor: pool) { 5 }
+            } == 5
+        )
         #expect(sawCancellation.values == [true])
     }
 

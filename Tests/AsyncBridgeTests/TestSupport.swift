@@ -23,7 +23,12 @@ func onNewThread<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async 
 /// A thread-safe counter that also remembers its peak.
 final class Concurrency: Sendable {
     private let state = Mutex((current: 0, peak: 0))
-    func enter() { state.withLock { $0.current += 1; $0.peak = max($0.peak, $0.current) } }
+    func enter() {
+        state.withLock {
+            $0.current += 1
+            $0.peak = max($0.peak, $0.current)
+        }
+    }
     func leave() { state.withLock { $0.current -= 1 } }
     var peak: Int { state.withLock { $0.peak } }
 }

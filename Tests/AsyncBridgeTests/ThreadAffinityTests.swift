@@ -159,14 +159,16 @@ struct ThreadAffinityTests {
             try AsyncToSync.run { () async throws -> Int in
                 let value = try await SyncToAsync.run { 1 }
                 // The "server" starts the next keep-alive request from inside this one.
-                nextRequest.append(Task {
-                    await handOff.wait()
-                    var results: [Int] = []
-                    for index in 0..<10 {
-                        results.append(try await SyncToAsync.run { index })
+                nextRequest.append(
+                    Task {
+                        await handOff.wait()
+                        var results: [Int] = []
+                        for index in 0..<10 {
+                            results.append(try await SyncToAsync.run { index })
+                        }
+                        return results
                     }
-                    return results
-                })
+                )
                 return value
             }
         }

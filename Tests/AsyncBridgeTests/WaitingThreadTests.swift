@@ -45,9 +45,15 @@ struct WaitingThreadTests {
         let ran = Recorder<UInt>()
         let (thread, queuedThere) = try await underAsyncToSync { () -> Bool in
             let done = Gate()
-            let call = try StartedSyncCall.start(threadSensitive: false, executor: nil, on: WaitingThread.current, {
-                ran.append(threadID())
-            }, completion: { _ in done.open() })
+            let call = try StartedSyncCall.start(
+                threadSensitive: false,
+                executor: nil,
+                on: WaitingThread.current,
+                {
+                    ran.append(threadID())
+                },
+                completion: { _ in done.open() }
+            )
             await done.wait()
             call.mergeLocals()
             return call.waitingThread != nil
@@ -66,9 +72,15 @@ struct WaitingThreadTests {
             for executor in [nil, pool] as [BlockingThreadPool?] {
                 let done = Gate()
                 let waiting = executor == nil ? nil : WaitingThread.current
-                let call = try StartedSyncCall.start(threadSensitive: false, executor: executor, on: waiting, {
-                    ran.append(threadID())
-                }, completion: { _ in done.open() })
+                let call = try StartedSyncCall.start(
+                    threadSensitive: false,
+                    executor: executor,
+                    on: waiting,
+                    {
+                        ran.append(threadID())
+                    },
+                    completion: { _ in done.open() }
+                )
                 await done.wait()
                 queued.append(call.waitingThread != nil)
             }
@@ -90,16 +102,22 @@ struct WaitingThreadTests {
             guard let waiting = WaitingThread.current else { return 0 }
             let nudger = Nudger(waiting)
             defer { nudger.stop() }
-            _ = try StartedSyncCall.start(threadSensitive: false, executor: nil, on: waiting, {
-                ranOn.append(threadID())
-                bodyStarted.open()
-                // The caller can only go on on this very thread: a plain sleep here would never end.
-                let deadline = Date(timeIntervalSinceNow: 30)
-                while !callerWent.isOpen && Date() < deadline {
-                    guard waiting.runQueuedWork() else { break }
-                }
-                sawCaller.append(callerWent.isOpen)
-            }, completion: { _ in done.open() })
+            _ = try StartedSyncCall.start(
+                threadSensitive: false,
+                executor: nil,
+                on: waiting,
+                {
+                    ranOn.append(threadID())
+                    bodyStarted.open()
+                    // The caller can only go on on this very thread: a plain sleep here would never end.
+                    let deadline = Date(timeIntervalSinceNow: 30)
+                    while !callerWent.isOpen && Date() < deadline {
+                        guard waiting.runQueuedWork() else { break }
+                    }
+                    sawCaller.append(callerWent.isOpen)
+                },
+                completion: { _ in done.open() }
+            )
             await bodyStarted.wait()
             callerWent.open()
             await done.wait()

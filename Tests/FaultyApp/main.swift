@@ -88,9 +88,13 @@ let wsgi = WSGIApp { environ, startResponse in
     default:
         let (status, text) = route(path, query: query) ?? (404, "not found")
         let body = Array(text.utf8)
-        _ = try startResponse(status == 200 ? "200 OK" : "404 Not Found", [
-            ("Content-Type", "text/plain"), ("Content-Length", String(body.count)), ("X-Worker-PID", String(getpid())),
-        ], nil)
+        _ = try startResponse(
+            status == 200 ? "200 OK" : "404 Not Found",
+            [
+                ("Content-Type", "text/plain"), ("Content-Length", String(body.count)), ("X-Worker-PID", String(getpid())),
+            ],
+            nil
+        )
         return [body]
     }
 }
@@ -116,9 +120,14 @@ let asgi = ASGIApp { scope, receive, send in
         let (code, text) = route(http.path, query: query) ?? (404, "not found")
         (status, body) = (code, Array(text.utf8))
     }
-    try await send(.httpResponseStart(status: status, headers: [
-        ("content-type", "text/plain"), ("content-length", String(body.count)), ("x-worker-pid", String(getpid())),
-    ]))
+    try await send(
+        .httpResponseStart(
+            status: status,
+            headers: [
+                ("content-type", "text/plain"), ("content-length", String(body.count)), ("x-worker-pid", String(getpid())),
+            ]
+        )
+    )
     try await send(.httpResponseBody(body: body))
 }
 

@@ -27,7 +27,8 @@ let app = WSGIApp { environ, startResponse in
     let text: String
     switch path {
     case _ where path.hasSuffix("/environ"):
-        text = ["REMOTE_ADDR", "REMOTE_PORT", "HTTPS", "SCRIPT_NAME", "PATH_INFO"].map { "\($0)=\(environ[$0] ?? "")" }.joined(separator: "\n")
+        text =
+            ["REMOTE_ADDR", "REMOTE_PORT", "HTTPS", "SCRIPT_NAME", "PATH_INFO"].map { "\($0)=\(environ[$0] ?? "")" }.joined(separator: "\n")
             + "\nurl_scheme=\(environ.urlScheme)\n"
     case "/hold":
         let name = (environ["QUERY_STRING"] ?? "").replacingOccurrences(of: "name=", with: "")

@@ -48,7 +48,10 @@ struct DocumentedCommandLinesTests {
         for source in Self.sources {
             let text = try String(contentsOfFile: Self.root + "/" + source.path, encoding: .utf8)
             let lines = try Self.commandLines(in: text, file: source.path)
-            #expect(lines.count >= source.atLeast, "\(source.path): found \(lines.count) runner command line(s), expected at least \(source.atLeast): \(lines)")
+            #expect(
+                lines.count >= source.atLeast,
+                "\(source.path): found \(lines.count) runner command line(s), expected at least \(source.atLeast): \(lines)"
+            )
             for line in lines {
                 checked += 1
                 check(line)
@@ -71,13 +74,15 @@ struct DocumentedCommandLinesTests {
             $(SWIFT) run HelloLegacy --http 127.0.0.1:8080
             """
         let lines = try Self.commandLines(in: sample, file: "sample")
-        #expect(lines.map(\.arguments) == [
-            ["--fastcgi", "10.0.0.11:9000", "--threads", "16"],
-            ["--fastcgi", "stdin", "--slow-log", "5", "--log-level", "info"],
-            ["--fastcgi", "unix:/tmp/swift-asgi-local-0/app.sock", "--threads", "4"],
-            ["--http", "127.0.0.1:8000", "--proxy-headers"],
-            ["--http", "127.0.0.1:8080"],
-        ])
+        #expect(
+            lines.map(\.arguments) == [
+                ["--fastcgi", "10.0.0.11:9000", "--threads", "16"],
+                ["--fastcgi", "stdin", "--slow-log", "5", "--log-level", "info"],
+                ["--fastcgi", "unix:/tmp/swift-asgi-local-0/app.sock", "--threads", "4"],
+                ["--http", "127.0.0.1:8000", "--proxy-headers"],
+                ["--http", "127.0.0.1:8080"],
+            ]
+        )
         // The unit's command line before the runner: FastCGIHello's own options.
         let old = try Self.commandLines(in: "ExecStart=/usr/local/bin/my-app --socket stdin --slow 5", file: "old")
         #expect(old.count == 1)
@@ -87,7 +92,7 @@ struct DocumentedCommandLinesTests {
     func check(_ line: CommandLine) {
         do {
             _ = try GatewayOptions.parse(line.arguments)
-        } catch where GatewayOptions.exitCode(for: error) == .success {
+        } catch  where GatewayOptions.exitCode(for: error) == .success {
             // --help, --version
         } catch {
             Issue.record("\(line) does not parse: \(GatewayOptions.message(for: error))")
@@ -114,7 +119,9 @@ struct DocumentedCommandLinesTests {
                     let first = rest.drop { $0 == " " || $0 == "\t" }
                     guard first.hasPrefix("-") || first.hasPrefix("\"$") || first.hasPrefix("$") else { continue }
                     let words = try shellWords(rest, file: file)
-                    found.append(CommandLine(file: file, text: String(line[range.lowerBound...]).trimmingCharacters(in: .whitespaces), arguments: words))
+                    found.append(
+                        CommandLine(file: file, text: String(line[range.lowerBound...]).trimmingCharacters(in: .whitespaces), arguments: words)
+                    )
                 }
             }
         }
@@ -185,4 +192,3 @@ struct DocumentedCommandLinesTests {
         return words
     }
 }
-

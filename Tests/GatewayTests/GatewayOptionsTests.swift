@@ -60,9 +60,11 @@ struct GatewayOptionsTests {
     }
 
     @Test func httpClientAndWebSocketLimitsReachTheHTTPServer() throws {
-        let limits = httpConfiguration(try parse([
-            "--http", "127.0.0.1:0", "--body-timeout", "2.5", "--min-body-rate", "1000", "--ws-max-size", "4096", "--ws-ping-interval", "7",
-        ]))
+        let limits = httpConfiguration(
+            try parse([
+                "--http", "127.0.0.1:0", "--body-timeout", "2.5", "--min-body-rate", "1000", "--ws-max-size", "4096", "--ws-ping-interval", "7",
+            ])
+        )
         #expect(limits.bodyReadTimeout == .milliseconds(2500))
         #expect(limits.minimumBodyDataRate?.bytesPerSecond == 1000)
         #expect(limits.maxWebSocketMessageBytes == 4096)
@@ -130,33 +132,36 @@ struct GatewayOptionsTests {
         }
     }
 
-    @Test("Bad values and combinations are refused, saying what to do", arguments: [
-        (["--slow-log=-1"], "--slow-log must be a number of seconds"),
-        (["--slow-log", "nan"], "--slow-log must be a number of seconds"),
-        (["--slow-log", "soon"], "--slow-log"),
-        (["--limit-concurrency", "0"], "--limit-concurrency must be at least 1"),
-        (["--root-path", "app"], "--root-path must start with '/'"),
-        (["--root-path", "/app/"], "--root-path must start with '/'"),
-        (["--root-path", "/"], "--root-path must start with '/'"),
-        (["--root-path", "/a?b"], "plain path"),
-        (["--fastcgi", "unix:/tmp/x.sock", "--socket-mode", "999"], "--socket-mode"),
-        (["--fastcgi", "unix:/tmp/x.sock", "--socket-mode", "4660"], "--socket-mode"),
-        (["--fastcgi", "unix:/tmp/x.sock", "--socket-group", "no-such-group-xyzzy"], "There is no group named 'no-such-group-xyzzy'"),
-        (["--fastcgi", "127.0.0.1:9000", "--socket-mode", "660"], "--socket-mode applies to a FastCGI unix socket"),
-        (["--fastcgi", "stdin", "--socket-group", "www-data"], "systemd: SocketMode=, SocketGroup="),
-        (["--socket-group", "0"], "--socket-group applies to a FastCGI unix socket"),
-        (["--fastcgi", "unix:/tmp/x.sock", "--proxy-headers"], "nginx passes the client's address itself"),
-        (["--forwarded-allow-ips", "127.0.0.1"], "add --proxy-headers"),
-        (["--proxy-headers", "--forwarded-allow-ips", "localhost"], "'localhost' is not an IP address"),
-        (["--proxy-headers", "--forwarded-allow-ips", "10.0.0.1/8"], "10.0.0.0/8"),
-        (["--proxy-headers", "--forwarded-allow-ips", ""], "empty"),
-        (["--body-timeout=-1"], "--body-timeout must be a number of seconds"),
-        (["--ws-ping-interval", "nan"], "--ws-ping-interval must be a number of seconds"),
-        (["--min-body-rate=-5"], "--min-body-rate must be 0 or more"),
-        (["--ws-max-size", "0"], "--ws-max-size must be at least 1"),
-        (["--body-prefetch=-1"], "--body-prefetch must be 0 or more bytes"),
-        (["--body-prefetch", "lots"], "--body-prefetch"),
-    ])
+    @Test(
+        "Bad values and combinations are refused, saying what to do",
+        arguments: [
+            (["--slow-log=-1"], "--slow-log must be a number of seconds"),
+            (["--slow-log", "nan"], "--slow-log must be a number of seconds"),
+            (["--slow-log", "soon"], "--slow-log"),
+            (["--limit-concurrency", "0"], "--limit-concurrency must be at least 1"),
+            (["--root-path", "app"], "--root-path must start with '/'"),
+            (["--root-path", "/app/"], "--root-path must start with '/'"),
+            (["--root-path", "/"], "--root-path must start with '/'"),
+            (["--root-path", "/a?b"], "plain path"),
+            (["--fastcgi", "unix:/tmp/x.sock", "--socket-mode", "999"], "--socket-mode"),
+            (["--fastcgi", "unix:/tmp/x.sock", "--socket-mode", "4660"], "--socket-mode"),
+            (["--fastcgi", "unix:/tmp/x.sock", "--socket-group", "no-such-group-xyzzy"], "There is no group named 'no-such-group-xyzzy'"),
+            (["--fastcgi", "127.0.0.1:9000", "--socket-mode", "660"], "--socket-mode applies to a FastCGI unix socket"),
+            (["--fastcgi", "stdin", "--socket-group", "www-data"], "systemd: SocketMode=, SocketGroup="),
+            (["--socket-group", "0"], "--socket-group applies to a FastCGI unix socket"),
+            (["--fastcgi", "unix:/tmp/x.sock", "--proxy-headers"], "nginx passes the client's address itself"),
+            (["--forwarded-allow-ips", "127.0.0.1"], "add --proxy-headers"),
+            (["--proxy-headers", "--forwarded-allow-ips", "localhost"], "'localhost' is not an IP address"),
+            (["--proxy-headers", "--forwarded-allow-ips", "10.0.0.1/8"], "10.0.0.0/8"),
+            (["--proxy-headers", "--forwarded-allow-ips", ""], "empty"),
+            (["--body-timeout=-1"], "--body-timeout must be a number of seconds"),
+            (["--ws-ping-interval", "nan"], "--ws-ping-interval must be a number of seconds"),
+            (["--min-body-rate=-5"], "--min-body-rate must be 0 or more"),
+            (["--ws-max-size", "0"], "--ws-max-size must be at least 1"),
+            (["--body-prefetch=-1"], "--body-prefetch must be 0 or more bytes"),
+            (["--body-prefetch", "lots"], "--body-prefetch"),
+        ]
+    )
     func refusals(arguments: [String], message: String) {
         let text = refusal(arguments)
         #expect(text.contains(message), "\(arguments): \(text)")

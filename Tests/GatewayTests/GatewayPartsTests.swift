@@ -12,8 +12,10 @@ struct GatewayPartsTests {
         let handOver = WorkerHandOver(slot: 3, number: 2, generation: 1, supervisorPID: 4242, http: 3, fastCGI: nil, scoreboard: 4, channel: 5)
         #expect(handOver.encoded == "v1;slot=3;number=2;generation=1;supervisor=4242;http=3;fastcgi=-;scoreboard=4;channel=5")
         #expect(WorkerHandOver(encoded: handOver.encoded) == handOver)
-        for bad in ["", "v2;slot=1", "v1;slot=x;number=1", "v1;slot=1;number=0;generation=0;supervisor=1;http=-;fastcgi=-;scoreboard=4;channel=5",
-                    "v1;slot=1;number=1;generation=0;supervisor=1;http=-;scoreboard=4;channel=5"] {
+        for bad in [
+            "", "v2;slot=1", "v1;slot=x;number=1", "v1;slot=1;number=0;generation=0;supervisor=1;http=-;fastcgi=-;scoreboard=4;channel=5",
+            "v1;slot=1;number=1;generation=0;supervisor=1;http=-;scoreboard=4;channel=5",
+        ] {
             #expect(WorkerHandOver(encoded: bad) == nil, "\(bad)")
         }
     }
@@ -75,7 +77,10 @@ struct GatewayPartsTests {
 
     @Test(arguments: [true, false])
     func systemdNotifierSendsADatagram(abstract: Bool) throws {
-        let name = abstract ? "swift-asgi-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" : "/tmp/swift-asgi-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let name =
+            abstract
+            ? "swift-asgi-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            : "/tmp/swift-asgi-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer {
             close(fd)

@@ -11,9 +11,14 @@ struct WorkerPoolTests {
     typealias Action = WorkerPool.Action
 
     static func pool(workers: Int = 2) -> WorkerPool {
-        WorkerPool(settings: WorkerPool.Settings(
-            workers: workers, drainNanos: 35 * second, startupNanos: 60 * second, timedOutWaitNanos: 10 * second
-        ))
+        WorkerPool(
+            settings: WorkerPool.Settings(
+                workers: workers,
+                drainNanos: 35 * second,
+                startupNanos: 60 * second,
+                timedOutWaitNanos: 10 * second
+            )
+        )
     }
 
     /// Carries out the spawn actions with pids from `next`, returning the other actions.
@@ -167,9 +172,11 @@ struct WorkerPoolTests {
         var pool = Self.pool(workers: 1)
         var next: Int32 = 100
         _ = Self.spawn(pool.actions(at: 0, freeSlots: 3), into: &pool, pids: &next, at: 0)
-        check(pool.actions(at: 60 * second, freeSlots: 2) == [
-            .signal(pid: 100, signal: SIGKILL, reason: .startupTimeout), .spawn(number: 1, generation: 0),
-        ])
+        check(
+            pool.actions(at: 60 * second, freeSlots: 2) == [
+                .signal(pid: 100, signal: SIGKILL, reason: .startupTimeout), .spawn(number: 1, generation: 0),
+            ]
+        )
         check(pool.exited(pid: 100, served: false, at: 61 * second)?.1 == .expected(.startupTimeout))
         #expect(pool.backoff.failures == 1)
     }
@@ -177,9 +184,11 @@ struct WorkerPoolTests {
     @Test func gracefulStopThenImmediate() {
         var (pool, _) = Self.running()
         let now = 5 * second
-        check(pool.stop(graceful: true, at: now) == [
-            .signal(pid: 100, signal: SIGTERM, reason: .shutdown), .signal(pid: 101, signal: SIGTERM, reason: .shutdown),
-        ])
+        check(
+            pool.stop(graceful: true, at: now) == [
+                .signal(pid: 100, signal: SIGTERM, reason: .shutdown), .signal(pid: 101, signal: SIGTERM, reason: .shutdown),
+            ]
+        )
         check(pool.actions(at: now, freeSlots: 5).isEmpty, "nothing starts while stopping")
         check(pool.exited(pid: 100, served: true, at: now + 1)?.1 == .expected(.shutdown))
         check(pool.actions(at: now + 35 * second, freeSlots: 6) == [.signal(pid: 101, signal: SIGKILL, reason: .drainTimeout)])
@@ -188,9 +197,11 @@ struct WorkerPoolTests {
 
     @Test func immediateStopKillsEveryWorker() {
         var (pool, _) = Self.running()
-        check(pool.stop(graceful: false, at: 0) == [
-            .signal(pid: 100, signal: SIGKILL, reason: .quit), .signal(pid: 101, signal: SIGKILL, reason: .quit),
-        ])
+        check(
+            pool.stop(graceful: false, at: 0) == [
+                .signal(pid: 100, signal: SIGKILL, reason: .quit), .signal(pid: 101, signal: SIGKILL, reason: .quit),
+            ]
+        )
         #expect(pool.phase == .quitting)
     }
 }

@@ -1,14 +1,19 @@
 import ASGI
 import ASGITesting
-@testable import HelloLegacy
 import Testing
+
+@testable import HelloLegacy
 
 /// The HelloLegacy example's form, in process: hostile posts get a normal answer (a `curl -d '='`
 /// once trapped the whole server), and the next normal request is still served.
 @Suite struct HelloLegacyTests {
     let app = WSGIToASGI(HelloLegacy.app)
 
-    private func greet(_ body: [UInt8], contentType: String = "application/x-www-form-urlencoded", headers extra: ASGIHeaders = []) async throws -> TestResponse {
+    private func greet(
+        _ body: [UInt8],
+        contentType: String = "application/x-www-form-urlencoded",
+        headers extra: ASGIHeaders = []
+    ) async throws -> TestResponse {
         var headers: ASGIHeaders = [("content-type", contentType)]
         headers.elements += extra.elements
         return try await HTTPCommunicator(application: app, method: "POST", path: "/greet", body: body, headers: headers)
@@ -58,12 +63,17 @@ import Testing
         let lying = try await greet(Array("name=x".utf8), headers: [("content-length", "100")])
         #expect(lying.status == 400)
         #expect(lying.text.contains("Content-Length"))
-        let multipart = try await greet(Array("--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nx".utf8), contentType: "multipart/form-data; boundary=b")
+        let multipart = try await greet(
+            Array("--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nx".utf8),
+            contentType: "multipart/form-data; boundary=b"
+        )
         #expect(multipart.status == 400)
         let noBoundary = try await greet(Array("x".utf8), contentType: "multipart/form-data")
         #expect(noBoundary.status == 400)
-        let goodMultipart = try await greet(Array("--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nMulti\r\n--b--\r\n".utf8),
-                                            contentType: "multipart/form-data; boundary=b")
+        let goodMultipart = try await greet(
+            Array("--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nMulti\r\n--b--\r\n".utf8),
+            contentType: "multipart/form-data; boundary=b"
+        )
         expectGreeting(goodMultipart, "Multi")
         expectGreeting(try await greet("name=after"), "after")
     }

@@ -92,7 +92,8 @@ struct LegacyMigrationTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<count {
                     group.addTask {
-                        let response = index.isMultiple(of: 2)
+                        let response =
+                            index.isMultiple(of: 2)
                             ? try await postAPINote(app, "note \(index)", user: "user \(index)")
                             : try await postLegacyNote(app, "note \(index)", user: "user \(index)")
                         #expect(response.status == (index.isMultiple(of: 2) ? 201 : 303))
@@ -140,7 +141,7 @@ struct LegacyMigrationTests {
             try #require(asyncOnly.count == 1)
             let sensitive = asyncOnly[0]
             #expect(sensitive.usedOn == [sensitive.thread])
-            #expect(sensitive.uses >= 10)   // 3 creates + 3 audit records + 3 lists + 1 audit read
+            #expect(sensitive.uses >= 10)  // 3 creates + 3 audit records + 3 lists + 1 audit read
 
             // Legacy handlers on pool threads: a connection of their own on each thread, and the
             // async connection untouched, even by the audit records that the legacy posts make

@@ -18,10 +18,12 @@ import Darwin
 #endif
 
 /// A WSGI-style application that answers with the file its query names, through `wsgi.file_wrapper`.
-let fileApp = WSGIToASGI(WSGIApp { environ, startResponse in
-    _ = try startResponse("200 OK", [("Content-Type", "application/octet-stream")], nil)
-    return try environ.fileWrapper(path: environ["QUERY_STRING"] ?? "")
-})
+let fileApp = WSGIToASGI(
+    WSGIApp { environ, startResponse in
+        _ = try startResponse("200 OK", [("Content-Type", "application/octet-stream")], nil)
+        return try environ.fileWrapper(path: environ["QUERY_STRING"] ?? "")
+    }
+)
 
 let app = ASGIApp { scope, receive, send in
     guard case .http(let http) = scope else { return }
@@ -63,7 +65,10 @@ let app = ASGIApp { scope, receive, send in
 var logger = Logger(label: "StreamingServer")
 logger.logLevel = .warning
 let configuration = HTTPServerConfiguration(
-    port: 0, lifespan: .off, accessLog: false, runsOnEventLoops: CommandLine.arguments.contains("--event-loops")
+    port: 0,
+    lifespan: .off,
+    accessLog: false,
+    runsOnEventLoops: CommandLine.arguments.contains("--event-loops")
 )
 let server = ASGIHTTPServer(application: app, configuration: configuration, logger: logger) { address in
     print("listening \(address.port ?? 0)")

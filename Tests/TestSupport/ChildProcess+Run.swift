@@ -15,9 +15,11 @@ extension ChildProcess {
     package static func launch(_ executable: String, _ arguments: [String]) async throws -> ChildProcess {
         let directory = try makeTemporaryDirectory(prefix: "child")
         return try ChildProcess(
-            executable, arguments,
+            executable,
+            arguments,
             environment: ProcessInfo.processInfo.environment,
-            stdoutPath: directory + "/stdout", stderrPath: directory + "/stderr",
+            stdoutPath: directory + "/stdout",
+            stderrPath: directory + "/stderr",
             ownsOutputFiles: true
         )
     }

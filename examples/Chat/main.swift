@@ -51,7 +51,9 @@ let chat = ASGIApp { scope, receive, send in
         while true {
             switch try await receive() {
             case .lifespanStartup: try await send(.lifespanStartupComplete)
-            case .lifespanShutdown: try await send(.lifespanShutdownComplete); return
+            case .lifespanShutdown:
+                try await send(.lifespanShutdownComplete)
+                return
             default: continue
             }
         }

@@ -166,15 +166,20 @@ func startPlainThread(_ body: @escaping @Sendable () -> Void) {
     #else
     var thread = pthread_t()
     #endif
-    let rc = pthread_create(&thread, &attributes, { argument in
-        #if canImport(Darwin)
-        let box = Unmanaged<Box>.fromOpaque(argument).takeRetainedValue()
-        #else
-        let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
-        #endif
-        box.body()
-        return nil
-    }, argument)
+    let rc = pthread_create(
+        &thread,
+        &attributes,
+        { argument in
+            #if canImport(Darwin)
+            let box = Unmanaged<Box>.fromOpaque(argument).takeRetainedValue()
+            #else
+            let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
+            #endif
+            box.body()
+            return nil
+        },
+        argument
+    )
     precondition(rc == 0, "pthread_create failed: \(rc)")
 }
 

@@ -47,17 +47,20 @@ let plainUpload = ASGIApp { _, receive, send in
 }
 
 /// The same as a WSGI-style app behind WSGIToASGI.
-let wsgiUpload = WSGIToASGI(WSGIApp { environ, start in
-    var total = 0
-    while true {
-        let piece = try environ.input.read(256 * 1024)
-        if piece.isEmpty { break }
-        total += piece.count
-    }
-    precondition(total == chunkSize * chunkCount)
-    _ = try start("200 OK", [], nil)
-    return [[UInt8]]()
-}, maxRequestBodyBytes: nil)
+let wsgiUpload = WSGIToASGI(
+    WSGIApp { environ, start in
+        var total = 0
+        while true {
+            let piece = try environ.input.read(256 * 1024)
+            if piece.isEmpty { break }
+            total += piece.count
+        }
+        precondition(total == chunkSize * chunkCount)
+        _ = try start("200 OK", [], nil)
+        return [[UInt8]]()
+    },
+    maxRequestBodyBytes: nil
+)
 
 /// A plain ASGI app that streams 256 MiB.
 let plainDownload = ASGIApp { _, _, send in
@@ -68,15 +71,17 @@ let plainDownload = ASGIApp { _, _, send in
 }
 
 /// The same as a WSGI-style app behind WSGIToASGI.
-let wsgiDownload = WSGIToASGI(WSGIApp { _, start in
-    _ = try start("200 OK", [], nil)
-    var remaining = chunkCount
-    return WSGIClosureBody(next: {
-        guard remaining > 0 else { return nil }
-        remaining -= 1
-        return Array(repeating: 0x62, count: chunkSize)
-    })
-})
+let wsgiDownload = WSGIToASGI(
+    WSGIApp { _, start in
+        _ = try start("200 OK", [], nil)
+        var remaining = chunkCount
+        return WSGIClosureBody(next: {
+            guard remaining > 0 else { return nil }
+            remaining -= 1
+            return Array(repeating: 0x62, count: chunkSize)
+        })
+    }
+)
 
 /// The benchmark's hello, plain.
 let plainHello = ASGIApp { _, _, send in
@@ -85,37 +90,45 @@ let plainHello = ASGIApp { _, _, send in
 }
 
 /// The same hello from a WSGI-style app behind WSGIToASGI.
-let wsgiHello = WSGIToASGI(WSGIApp { _, start in
-    _ = try start("200 OK", [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "5")], nil)
-    return [Array("hello".utf8)]
-})
+let wsgiHello = WSGIToASGI(
+    WSGIApp { _, start in
+        _ = try start("200 OK", [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "5")], nil)
+        return [Array("hello".utf8)]
+    }
+)
 
-let helloScope = Scope.http(HTTPScope(
-    method: "GET",
-    path: "/hello",
-    queryString: Array("a=1&b=two".utf8),
-    headers: [
-        ("host", "127.0.0.1:8080"),
-        ("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
-        ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
-        ("accept-language", "en-GB,en;q=0.5"),
-        ("accept-encoding", "gzip, deflate, br"),
-        ("connection", "keep-alive"),
-        ("cookie", "session=0123456789abcdef; theme=dark"),
-        ("upgrade-insecure-requests", "1"),
-    ],
-    client: ASGIAddress(host: "127.0.0.1", port: 50000),
-    server: ASGIAddress(host: "127.0.0.1", port: 8080)
-))
+let helloScope = Scope.http(
+    HTTPScope(
+        method: "GET",
+        path: "/hello",
+        queryString: Array("a=1&b=two".utf8),
+        headers: [
+            ("host", "127.0.0.1:8080"),
+            ("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
+            ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+            ("accept-language", "en-GB,en;q=0.5"),
+            ("accept-encoding", "gzip, deflate, br"),
+            ("connection", "keep-alive"),
+            ("cookie", "session=0123456789abcdef; theme=dark"),
+            ("upgrade-insecure-requests", "1"),
+        ],
+        client: ASGIAddress(host: "127.0.0.1", port: 50000),
+        server: ASGIAddress(host: "127.0.0.1", port: 8080)
+    )
+)
 
 let helloRequests = 1_000
 
 func hellos(through app: any ASGIApplication) async throws {
     let counter = ByteCounter()
     for _ in 0..<helloRequests {
-        try await app(scope: helloScope, receive: { .httpRequest() }, send: { event in
-            if case .httpResponseBody(let body, _) = event { counter.add(body.count) }
-        })
+        try await app(
+            scope: helloScope,
+            receive: { .httpRequest() },
+            send: { event in
+                if case .httpResponseBody(let body, _) = event { counter.add(body.count) }
+            }
+        )
     }
     precondition(counter.value == 5 * helloRequests)
 }
@@ -127,9 +140,13 @@ func upload(through app: any ASGIApplication) async throws {
 
 func download(through app: any ASGIApplication) async throws {
     let counter = ByteCounter()
-    try await app(scope: .http(HTTPScope(method: "GET", path: "/download")), receive: { .httpRequest() }, send: { event in
-        if case .httpResponseBody(let body, _) = event { counter.add(body.count) }
-    })
+    try await app(
+        scope: .http(HTTPScope(method: "GET", path: "/download")),
+        receive: { .httpRequest() },
+        send: { event in
+            if case .httpResponseBody(let body, _) = event { counter.add(body.count) }
+        }
+    )
     precondition(counter.value == chunkSize * chunkCount)
 }
 

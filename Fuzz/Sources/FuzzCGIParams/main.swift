@@ -13,9 +13,11 @@ import FuzzSupport
 public func fuzzCGIParams(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     var input = FuzzInput(start, count)
     let mountPoint = input.byte() & 1 == 0 ? nil : String(decoding: input.line(limit: 32), as: UTF8.self)
-    let names = ["REQUEST_METHOD", "REQUEST_URI", "QUERY_STRING", "SCRIPT_NAME", "PATH_INFO", "CONTENT_LENGTH",
-                 "CONTENT_TYPE", "SERVER_PROTOCOL", "HTTPS", "REMOTE_ADDR", "REMOTE_PORT", "SERVER_NAME", "SERVER_PORT",
-                 "REQUEST_SCHEME", "SERVER_ADDR", "HTTP_HOST", "HTTP_X_A_B", "HTTP_CONTENT_LENGTH", "DOCUMENT_ROOT"]
+    let names = [
+        "REQUEST_METHOD", "REQUEST_URI", "QUERY_STRING", "SCRIPT_NAME", "PATH_INFO", "CONTENT_LENGTH",
+        "CONTENT_TYPE", "SERVER_PROTOCOL", "HTTPS", "REMOTE_ADDR", "REMOTE_PORT", "SERVER_NAME", "SERVER_PORT",
+        "REQUEST_SCHEME", "SERVER_ADDR", "HTTP_HOST", "HTTP_X_A_B", "HTTP_CONTENT_LENGTH", "DOCUMENT_ROOT",
+    ]
     var builder = CGIRequestHead.Builder()
     var pathInfoGiven = false
     for _ in 0..<Int(input.byte() % 12) {

@@ -17,8 +17,10 @@ public func fuzzEscaping(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     var buffer: [UInt8] = [0x2A]
     HTML.escape(text, into: &buffer)
     fuzzCheck(Array(buffer.dropFirst()) == Array(escaped.utf8), "HTML.escape forms disagree")
-    fuzzCheck(!escaped.utf8.contains { $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'") },
-              "unescaped character in \(escaped.debugDescription)")
+    fuzzCheck(
+        !escaped.utf8.contains { $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'") },
+        "unescaped character in \(escaped.debugDescription)"
+    )
     // Undone on bytes: as Characters, "&" after a prepended mark such as U+06DD is part of one
     // grapheme cluster and a Character search would not find it.
     let references: [([UInt8], UInt8)] = [("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'")]
@@ -44,9 +46,13 @@ public func fuzzEscaping(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
 
     for (set, allowed) in [(PercentEncoding.Set.component, "-._~"), (.path, "-._~/"), (.form, "-._*+")] {
         let encoded = PercentEncoding.encode(bytes, set)
-        fuzzCheck(encoded.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x25 || allowed.utf8.contains(byte)
-        }, "unexpected byte in \(encoded)")
+        fuzzCheck(
+            encoded.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x25
+                    || allowed.utf8.contains(byte)
+            },
+            "unexpected byte in \(encoded)"
+        )
         let decoded = PercentEncoding.decodeBytes(Array(encoded.utf8), plusAsSpace: set == .form)
         fuzzCheck(decoded == bytes, "percent round trip failed for \(set)")
     }

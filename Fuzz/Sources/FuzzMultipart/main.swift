@@ -104,8 +104,14 @@ public func fuzzMultipart(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     }
 
     let limits = MultipartLimits(
-        maxParts: maxParts, maxPartHeaderBytes: maxHeaderBytes, maxFieldBytes: 256, maxFileBytes: 4096,
-        maxBodyBytes: 1 << 20, maxMemoryBytes: 512, spoolThreshold: 32, temporaryDirectory: spoolDirectory
+        maxParts: maxParts,
+        maxPartHeaderBytes: maxHeaderBytes,
+        maxFieldBytes: 256,
+        maxFileBytes: 4096,
+        maxBodyBytes: 1 << 20,
+        maxMemoryBytes: 512,
+        spoolThreshold: 32,
+        temporaryDirectory: spoolDirectory
     )
     let environ = Environ(
         variables: ["REQUEST_METHOD": "POST", "CONTENT_TYPE": contentType, "CONTENT_LENGTH": String(body.count)],

@@ -24,7 +24,10 @@ public func fuzzRequestTarget(_ start: UnsafeRawPointer?, _ count: Int) -> CInt 
     let normalized = RootPath.normalized(rootPath)
     let mounted = target.mounted(under: normalized)
     // As bytes: a combining mark after the root path joins its last character into another one.
-    fuzzCheck(mounted.path.utf8.starts(with: normalized.utf8), "mounted path \(mounted.path.debugDescription) is not under \(normalized.debugDescription)")
+    fuzzCheck(
+        mounted.path.utf8.starts(with: normalized.utf8),
+        "mounted path \(mounted.path.debugDescription) is not under \(normalized.debugDescription)"
+    )
     if target.path.utf8.first == UInt8(ascii: "/") {
         fuzzCheck(RootPath.contains(mounted.path, under: normalized), "RootPath.contains disagrees for \(mounted.path.debugDescription)")
     }

@@ -19,9 +19,14 @@ public func fuzzResponseFraming(_ start: UnsafeRawPointer?, _ count: Int) -> CIn
         let value = input.line(limit: 64)
         headers.append(ASGIHeader(name: name, value: value))
     }
-    guard var framing = try? ResponseFraming.checkingStart(
-        status: status, headers: headers, requestMethod: method, event: .httpResponseStart(status: status, headers: headers)
-    ) else { return 0 }
+    guard
+        var framing = try? ResponseFraming.checkingStart(
+            status: status,
+            headers: headers,
+            requestMethod: method,
+            event: .httpResponseStart(status: status, headers: headers)
+        )
+    else { return 0 }
     fuzzCheck(HTTPStatus.isValid(status), "accepted status \(status)")
     fuzzCheck(headers.allSatisfy { HTTPFieldValidator.problem(with: $0) == nil }, "accepted an invalid field")
     var offered = 0

@@ -27,7 +27,8 @@ public func fuzzSetCookie(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     )
     guard let header = try? cookie.headerValue() else { return 0 }
     fuzzCheck(header.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F }, "control character in \(header.debugDescription)")
-    let attributes = (flags & 1 != 0 ? 1 : 0) + (flags & 2 != 0 ? 1 : 0) + (flags & 4 != 0 ? 1 : 0)
+    let attributes =
+        (flags & 1 != 0 ? 1 : 0) + (flags & 2 != 0 ? 1 : 0) + (flags & 4 != 0 ? 1 : 0)
         + (flags & 8 != 0 ? 1 : 0) + (flags & 16 != 0 ? 1 : 0) + (sameSites[Int(flags >> 5) % 4] != nil ? 1 : 0)
     fuzzCheck(header.utf8.filter { $0 == UInt8(ascii: ";") }.count == attributes, "extra ';' in \(header.debugDescription)")
     var expected = value

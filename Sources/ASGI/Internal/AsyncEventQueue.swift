@@ -88,7 +88,8 @@ package final class AsyncEventQueue<Element: Sendable>: Sendable {
     /// - Returns: `false` (and drops the element) if the queue is closed.
     @discardableResult
     package func push(_ element: Element) -> Bool {
-        let (accepted, popper, readyWaiters) = state.withLock { state -> (Bool, CheckedContinuation<Element, any Error>?, [CheckedContinuation<Void, any Error>]) in
+        let (accepted, popper, readyWaiters) = state.withLock {
+            state -> (Bool, CheckedContinuation<Element, any Error>?, [CheckedContinuation<Void, any Error>]) in
             guard state.closedWith == nil else { return (false, nil, []) }
             if let index = state.waiters.firstIndex(where: { if case .pop = $0.waiter { true } else { false } }),
                 case .pop(let continuation) = state.waiters.remove(at: index).waiter

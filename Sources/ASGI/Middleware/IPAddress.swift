@@ -95,7 +95,8 @@ struct IPAddress: Hashable, Sendable {
             tail = []
         }
         guard let headGroups = groups(head, mayEndWithIPv4: gap == nil),
-              let tailGroups = groups(tail, mayEndWithIPv4: true) else { return nil }
+            let tailGroups = groups(tail, mayEndWithIPv4: true)
+        else { return nil }
         let count = headGroups.count + tailGroups.count
         if gap == nil {
             guard count == 8 else { return nil }
@@ -171,10 +172,12 @@ struct IPNetwork: Hashable, Sendable {
     /// than an error).
     static func parse(_ text: Substring) -> Result<IPNetwork, ParseFailure> {
         guard let slash = text.firstIndex(of: "/"),
-              let ip = IPAddress(text[..<slash]) else { return .failure(.notANetwork) }
+            let ip = IPAddress(text[..<slash])
+        else { return .failure(.notANetwork) }
         let prefixText = text[text.index(after: slash)...]
         guard !prefixText.isEmpty, prefixText.utf8.count <= 3, prefixText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              let prefix = Int(prefixText) else { return .failure(.notANetwork) }
+            let prefix = Int(prefixText)
+        else { return .failure(.notANetwork) }
         let written = text[..<slash]
         let isV4 = IPAddress.parseIPv4(written) != nil
         guard prefix <= (isV4 ? 32 : 128) else { return .failure(.notANetwork) }

@@ -117,7 +117,8 @@ public struct ProxyHeaders: ASGIApplication {
 
     private static func parsePort(_ text: Substring) -> Int? {
         guard !text.isEmpty, text.utf8.count <= 5, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              let port = Int(text), port <= 65_535 else { return nil }
+            let port = Int(text), port <= 65_535
+        else { return nil }
         return port
     }
 

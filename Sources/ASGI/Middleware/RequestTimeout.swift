@@ -41,18 +41,27 @@ public struct RequestTimeout: ASGIApplication {
         let application = self.application
         do {
             try await withTimeout(limit) {
-                try await application(scope: scope, receive: receive, send: { event in
-                    if case .httpResponseStart = event { started.store(true, ordering: .relaxed) }
-                    try await send(event)
-                })
+                try await application(
+                    scope: scope,
+                    receive: receive,
+                    send: { event in
+                        if case .httpResponseStart = event { started.store(true, ordering: .relaxed) }
+                        try await send(event)
+                    }
+                )
             }
         } catch let error as TimeoutError {
             logger.warning("Request \(http.method) \(http.path) exceeded the time limit of \(limit).")
             guard !started.load(ordering: .relaxed) else { throw error }
             let body = Array("Gateway Timeout\n".utf8)
-            try await send(.httpResponseStart(status: 504, headers: [
-                ("content-type", "text/plain; charset=utf-8"), ("content-length", String(body.count)),
-            ]))
+            try await send(
+                .httpResponseStart(
+                    status: 504,
+                    headers: [
+                        ("content-type", "text/plain; charset=utf-8"), ("content-length", String(body.count)),
+                    ]
+                )
+            )
             try await send(.httpResponseBody(body: body))
         }
     }

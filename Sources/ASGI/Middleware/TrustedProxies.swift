@@ -22,7 +22,9 @@ public struct TrustedProxies: Sendable, Hashable, CustomStringConvertible {
 
     /// `127.0.0.1`: a proxy on the same machine (uvicorn's default).
     public static let localhost = TrustedProxies(
-        everyone: false, addresses: [IPAddress(bits: IPAddress.mappedIPv4Prefix | 0x7F00_0001)], networks: [],
+        everyone: false,
+        addresses: [IPAddress(bits: IPAddress.mappedIPv4Prefix | 0x7F00_0001)],
+        networks: [],
         description: "127.0.0.1"
     )
 
@@ -42,7 +44,10 @@ public struct TrustedProxies: Sendable, Hashable, CustomStringConvertible {
         for raw in entries {
             let entry = raw.trimmingASCIIWhitespace()
             if entry.isEmpty {
-                throw ProxyHeadersError(.invalidTrustedProxy, "The trusted proxy list '\(entries.joined(separator: ","))' has an empty entry; write addresses or networks separated by commas.")
+                throw ProxyHeadersError(
+                    .invalidTrustedProxy,
+                    "The trusted proxy list '\(entries.joined(separator: ","))' has an empty entry; write addresses or networks separated by commas."
+                )
             }
             written.append(String(entry))
             if entry == "*" {
@@ -52,14 +57,20 @@ public struct TrustedProxies: Sendable, Hashable, CustomStringConvertible {
                 case .success(let network):
                     networks.append(network)
                 case .failure(.hostBitsSet(let suggestion)):
-                    throw ProxyHeadersError(.invalidTrustedProxy, "'\(entry)' has bits set past its prefix; write the network address, e.g. \(suggestion).")
+                    throw ProxyHeadersError(
+                        .invalidTrustedProxy,
+                        "'\(entry)' has bits set past its prefix; write the network address, e.g. \(suggestion)."
+                    )
                 case .failure(.notANetwork):
                     throw ProxyHeadersError(.invalidTrustedProxy, "'\(entry)' is not a network: write ADDRESS/PREFIX, e.g. 10.0.0.0/8 or fd00::/8.")
                 }
             } else if let address = IPAddress(entry) {
                 addresses.insert(address)
             } else {
-                throw ProxyHeadersError(.invalidTrustedProxy, "'\(entry)' is not an IP address, a network (10.0.0.0/8) or '*'; host names are not resolved.")
+                throw ProxyHeadersError(
+                    .invalidTrustedProxy,
+                    "'\(entry)' is not an IP address, a network (10.0.0.0/8) or '*'; host names are not resolved."
+                )
             }
         }
         guard !written.isEmpty else {
@@ -132,7 +143,8 @@ extension StringProtocol {
     func trimmingASCIIWhitespace() -> Substring {
         let text = self[...]
         guard let first = text.firstIndex(where: { $0 != " " && $0 != "\t" }),
-              let last = text.lastIndex(where: { $0 != " " && $0 != "\t" }) else { return Substring() }
+            let last = text.lastIndex(where: { $0 != " " && $0 != "\t" })
+        else { return Substring() }
         return Substring(text[first...last])
     }
 }

@@ -92,7 +92,8 @@ package struct AccessLogRecord: Sendable {
         if let client { metadata["asgi.request.client"] = "\(Self.format(client))" }
         if let outcome { metadata["asgi.request.outcome"] = "\(outcome.rawValue)" }
         let milliseconds = (seconds * 1e6).rounded() / 1e3
-        let line = "\(client.map(Self.format) ?? "-") \"\(method) \(target) HTTP/\(httpVersion)\" \(status) \(bytes.map(String.init) ?? "-") \(milliseconds)ms\(outcome.map { " " + $0.rawValue } ?? "")"
+        let line =
+            "\(client.map(Self.format) ?? "-") \"\(method) \(target) HTTP/\(httpVersion)\" \(status) \(bytes.map(String.init) ?? "-") \(milliseconds)ms\(outcome.map { " " + $0.rawValue } ?? "")"
         logger.info("\(line)", metadata: metadata)
     }
 

@@ -56,7 +56,10 @@ public struct ClientDisconnectedError: Error, Hashable, Sendable, CustomStringCo
     public static let connectionClosed = ClientDisconnectedError(.connectionClosed, "The client disconnected; nothing more can be sent or read.")
 
     /// The server stopped waiting for the request.
-    public static let requestAbandoned = ClientDisconnectedError(.requestAbandoned, "The server stopped serving this request (cancelled: a timeout or a shutdown).")
+    public static let requestAbandoned = ClientDisconnectedError(
+        .requestAbandoned,
+        "The server stopped serving this request (cancelled: a timeout or a shutdown)."
+    )
 
     /// The message.
     public var description: String { message }

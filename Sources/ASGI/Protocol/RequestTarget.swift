@@ -81,10 +81,10 @@
     /// The authority and where the path starts, for an absolute-form target (`scheme://authority…`).
     private static func absoluteForm(_ bytes: [UInt8]) -> (Range<Int>, Int)? {
         guard let first = bytes.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*"),
-              let colon = bytes.firstIndex(of: UInt8(ascii: ":")),
-              bytes[..<colon].allSatisfy(isSchemeByte),
-              colon + 2 < bytes.count,
-              bytes[colon + 1] == UInt8(ascii: "/"), bytes[colon + 2] == UInt8(ascii: "/")
+            let colon = bytes.firstIndex(of: UInt8(ascii: ":")),
+            bytes[..<colon].allSatisfy(isSchemeByte),
+            colon + 2 < bytes.count,
+            bytes[colon + 1] == UInt8(ascii: "/"), bytes[colon + 2] == UInt8(ascii: "/")
         else { return nil }
         let authorityStart = colon + 3
         var index = authorityStart
@@ -98,7 +98,7 @@
     private static func isSchemeByte(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."):
+            UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."):
             return true
         default:
             return false

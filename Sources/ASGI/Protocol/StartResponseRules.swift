@@ -22,7 +22,10 @@
             index += 1
         }
         guard valid, index >= 3, HTTPStatus.isValid(value) else {
-            throw WSGIError(.invalidStatus, "Status '\(line)' is not a three-digit code from 100 to 599, optionally followed by a space and a reason, such as '200 OK'.")
+            throw WSGIError(
+                .invalidStatus,
+                "Status '\(line)' is not a three-digit code from 100 to 599, optionally followed by a space and a reason, such as '200 OK'."
+            )
         }
         return value
     }

@@ -113,8 +113,14 @@ open class StatelessServer: @unchecked Sendable {
     open func run() async throws {
         do {
             try await withThrowingTaskGroup(of: RunPart.self) { group in
-                group.addTask { try await self.handle(); return .handle }
-                group.addTask { try await self.applicationChecker(); return .checker }
+                group.addTask {
+                    try await self.handle()
+                    return .handle
+                }
+                group.addTask {
+                    try await self.applicationChecker()
+                    return .checker
+                }
                 while let part = try await group.next() {
                     if part == .handle {
                         group.cancelAll()

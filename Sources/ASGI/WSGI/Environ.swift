@@ -108,7 +108,7 @@ extension Environ {
 
         var counts: [String: Int] = [:]
         for header in scope.headers {
-            guard !header.name.contains(0x5F) else { continue }   // "_"
+            guard !header.name.contains(0x5F) else { continue }  // "_"
             let key = Self.variableName(forHeader: header.name)
             let value = String(latin1: header.value)
             if let existing = variables[key] {
@@ -173,8 +173,8 @@ func percentEncodePath(_ path: String) -> String {
     for byte in path.utf8 {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "/"), UInt8(ascii: "-"),
-             UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "/"), UInt8(ascii: "-"),
+            UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
             encoded.unicodeScalars.append(Unicode.Scalar(byte))
         default:
             let hex = Array("0123456789ABCDEF".utf8)

@@ -152,7 +152,12 @@ public struct WSGIToASGI: ASGIApplication {
                 input.preload([], finished: true)
             }
             try await exchange(
-                scope: scope, input: input, output: output, receive: receive, send: send, prefetched: prefetched,
+                scope: scope,
+                input: input,
+                output: output,
+                receive: receive,
+                send: send,
+                prefetched: prefetched,
                 waitingThread: waitingThread
             )
         }
@@ -216,15 +221,25 @@ public struct WSGIToASGI: ASGIApplication {
         let duplicateHeaderLimit = self.duplicateHeaderLimit
         let call: StartedSyncCall
         do {
-            call = try StartedSyncCall.start(threadSensitive: threadSensitive, executor: executor, on: waitingThread, {
-                defer { input.close() }
-                _ = WSGIDriver.serve(
-                    application, scope: scope, input: WSGIInput(input),
-                    duplicateHeaderLimit: duplicateHeaderLimit, sink: output, logger: logger
-                )
-            }, completion: { _ in
-                output.finish()
-            })
+            call = try StartedSyncCall.start(
+                threadSensitive: threadSensitive,
+                executor: executor,
+                on: waitingThread,
+                {
+                    defer { input.close() }
+                    _ = WSGIDriver.serve(
+                        application,
+                        scope: scope,
+                        input: WSGIInput(input),
+                        duplicateHeaderLimit: duplicateHeaderLimit,
+                        sink: output,
+                        logger: logger
+                    )
+                },
+                completion: { _ in
+                    output.finish()
+                }
+            )
         } catch let error as BridgeError where error == .queueFull {
             // The application never ran: answer for it.
             logger.warning("Blocking thread pool is full; answering 503.")

@@ -57,7 +57,14 @@ final class FastCGIRequest: @unchecked Sendable {
     /// Whether the body's end (the empty `FCGI_STDIN` record) was read (worker only).
     private(set) var inputFinished = false
 
-    init(raw: UnsafeMutablePointer<FCGX_Request>, workerThread: pthread_t, workerIndex: Int, startNanos: UInt64, head: RequestHead, maxBodyBytes: Int?) {
+    init(
+        raw: UnsafeMutablePointer<FCGX_Request>,
+        workerThread: pthread_t,
+        workerIndex: Int,
+        startNanos: UInt64,
+        head: RequestHead,
+        maxBodyBytes: Int?
+    ) {
         self.raw = raw
         self.socket = raw.pointee.ipcFd
         self.workerThread = workerThread
@@ -89,7 +96,10 @@ final class FastCGIRequest: @unchecked Sendable {
     func read(upTo maxBytes: Int) throws -> [UInt8] {
         // `wsgi.input` is Sendable, but this request's input belongs to its worker thread.
         guard onWorkerThread else {
-            throw ASGIProtocolError(.offThread, "The request body (wsgi.input) was read off the request's worker thread; read it on the application's thread.")
+            throw ASGIProtocolError(
+                .offThread,
+                "The request body (wsgi.input) was read off the request's worker thread; read it on the application's thread."
+            )
         }
         if inputFinished { return [] }
         try checkUsable()
@@ -150,7 +160,10 @@ final class FastCGIRequest: @unchecked Sendable {
         }
         if let declared = head.contentLength, bodyRead < declared {
             markDisconnected()
-            throw ClientDisconnectedError(.bodyIncomplete, "The request body ended after \(bodyRead) of the \(declared) bytes its CONTENT_LENGTH declared.")
+            throw ClientDisconnectedError(
+                .bodyIncomplete,
+                "The request body ended after \(bodyRead) of the \(declared) bytes its CONTENT_LENGTH declared."
+            )
         }
         inputFinished = true
         return []
@@ -280,21 +293,22 @@ final class FastCGIRequest: @unchecked Sendable {
     @discardableResult
     func timeOut(after seconds: Double) -> Bool {
         flags.bitwiseOr(Flag.timedOut, ordering: .acquiringAndReleasing)
-        let answered = output.withLockIfAvailable { state -> Bool in
-            guard !state.headWritten, shared.withLock({ $0.socketValid }), let out = raw.pointee.out else { return false }
-            let answer = PlainResponse(status: 504, detail: "the application did not answer within \(Self.format(seconds)) seconds")
-            let bytes = Self.responseHead(status: answer.status, headers: answer.headers) + answer.body
-            state.headWritten = true
-            state.status = 504
-            state.bodyBytes = answer.body.count
-            bytes.withUnsafeBufferPointer { buffer in
-                buffer.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), out) }
-            }
-            // FCGI_END_REQUEST now: nginx completes the 504 at once.
-            _ = FCGX_FClose(raw.pointee.err)
-            _ = FCGX_FClose(out)
-            return true
-        } ?? false
+        let answered =
+            output.withLockIfAvailable { state -> Bool in
+                guard !state.headWritten, shared.withLock({ $0.socketValid }), let out = raw.pointee.out else { return false }
+                let answer = PlainResponse(status: 504, detail: "the application did not answer within \(Self.format(seconds)) seconds")
+                let bytes = Self.responseHead(status: answer.status, headers: answer.headers) + answer.body
+                state.headWritten = true
+                state.status = 504
+                state.bodyBytes = answer.body.count
+                bytes.withUnsafeBufferPointer { buffer in
+                    buffer.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), out) }
+                }
+                // FCGI_END_REQUEST now: nginx completes the 504 at once.
+                _ = FCGX_FClose(raw.pointee.err)
+                _ = FCGX_FClose(out)
+                return true
+            } ?? false
         cutConnection()
         return answered
     }
@@ -312,7 +326,8 @@ final class FastCGIRequest: @unchecked Sendable {
             guard state.socketValid, state.disconnectHandler != nil else { return nil }
             var fds = [pollfd(fd: socket, events: Posix.pollReadHangUp, revents: 0)]
             guard Posix.poll(&fds, timeoutMilliseconds: 0) > 0,
-                  fds[0].revents & (Posix.pollReadHangUp | Int16(POLLHUP) | Int16(POLLERR)) != 0 else { return nil }
+                fds[0].revents & (Posix.pollReadHangUp | Int16(POLLHUP) | Int16(POLLERR)) != 0
+            else { return nil }
             flags.bitwiseOr(Flag.disconnected, ordering: .acquiringAndReleasing)
             defer { state.disconnectHandler = nil }
             return state.disconnectHandler

@@ -45,8 +45,12 @@ final class Listener: @unchecked Sendable {
     /// Binds (or adopts) the socket and starts listening.
     /// - Throws: ``FastCGIError`` `bindFailed`, `addressInUse` or `notAListeningSocket`.
     init(
-        bind: FastCGIConfiguration.Bind, backlog: Int, allowedClients: [String], readTimeout: Duration,
-        socketGroup: String? = nil, logger: Logger
+        bind: FastCGIConfiguration.Bind,
+        backlog: Int,
+        allowedClients: [String],
+        readTimeout: Duration,
+        socketGroup: String? = nil,
+        logger: Logger
     ) throws {
         self.bind = bind
         self.backlog = backlog
@@ -139,7 +143,7 @@ final class Listener: @unchecked Sendable {
             let code = errno
             switch code {
             case EAGAIN, EWOULDBLOCK:
-                if isStopping { return nil }   // Drained.
+                if isStopping { return nil }  // Drained.
                 var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
                 Posix.poll(&fds, timeoutMilliseconds: -1)
             case EINTR, ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH:
@@ -178,7 +182,7 @@ final class Listener: @unchecked Sendable {
             ]
             if !watchListener { fds.removeLast() }
             let ready = Posix.poll(&fds, timeoutMilliseconds: watchListener ? -1 : 20)
-            if ready < 0 { return .readable }   // let libfcgi's read report the problem
+            if ready < 0 { return .readable }  // let libfcgi's read report the problem
             if fds[0].revents != 0 { return .readable }
             if isStopping { return .stop }
             if ready == 0 {
@@ -328,7 +332,10 @@ final class Listener: @unchecked Sendable {
             if let group, chown(temporary, uid_t.max, group) != 0 {
                 let code = errno
                 let hint = code == EPERM ? " (the server must run as root or be a member of that group)" : ""
-                throw FastCGIError(.bindFailed, "Setting group \(UnixSocketPermissions.groupName(group)) on \(path) failed: \(Posix.describe(code))\(hint).")
+                throw FastCGIError(
+                    .bindFailed,
+                    "Setting group \(UnixSocketPermissions.groupName(group)) on \(path) failed: \(Posix.describe(code))\(hint)."
+                )
             }
             guard chmod(temporary, mode_t(mode)) == 0 else {
                 throw FastCGIError(.bindFailed, "Setting mode \(String(mode, radix: 8)) on \(path) failed: \(Posix.describe(errno)).")
@@ -403,7 +410,10 @@ final class Listener: @unchecked Sendable {
         while let info = candidate {
             candidate = info.pointee.ai_next
             let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
-            guard fd >= 0 else { lastError = Posix.describe(errno); continue }
+            guard fd >= 0 else {
+                lastError = Posix.describe(errno)
+                continue
+            }
             var on: Int32 = 1
             _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
             if Glibc.bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
@@ -420,9 +430,10 @@ final class Listener: @unchecked Sendable {
     }
 
     static func adoptInherited() throws -> Int32 {
-        let fd: Int32 = 0   // FCGI_LISTENSOCK_FILENO
+        let fd: Int32 = 0  // FCGI_LISTENSOCK_FILENO
         guard Posix.socketOption(fd, SOL_SOCKET, SO_ACCEPTCONN) == 1,
-              Posix.socketOption(fd, SOL_SOCKET, SO_TYPE) == Int32(SOCK_STREAM.rawValue) else {
+            Posix.socketOption(fd, SOL_SOCKET, SO_TYPE) == Int32(SOCK_STREAM.rawValue)
+        else {
             throw FastCGIError(
                 .notAListeningSocket,
                 "File descriptor 0 is not a listening stream socket: start the server under spawn-fcgi, or from a systemd socket unit with StandardInput=socket."
@@ -468,7 +479,8 @@ final class Listener: @unchecked Sendable {
         guard name.hasPrefix("."), name.hasSuffix(".tmp") else { return path }
         name = name.dropFirst().dropLast(4)
         guard let dot = name.lastIndex(of: "."), !name[name.index(after: dot)...].isEmpty,
-              name[name.index(after: dot)...].allSatisfy(\.isNumber) else { return path }
+            name[name.index(after: dot)...].allSatisfy(\.isNumber)
+        else { return path }
         return "\(directory)/\(name[..<dot])"
     }
 

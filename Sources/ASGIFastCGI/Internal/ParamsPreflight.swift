@@ -163,7 +163,7 @@ extension ParamsPreflight {
             // Seen before the peek: when the peer had already ended its input, the peek saw all of it.
             let ended = Self.peerEndedInput(fd)
             var available = recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_PEEK | MSG_DONTWAIT))
-            if available == 0 { return .proceed }   // Nothing more will come: libfcgi sees the end.
+            if available == 0 { return .proceed }  // Nothing more will come: libfcgi sees the end.
             if available < 0 {
                 guard errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR else { return .proceed }
                 available = 0
@@ -209,7 +209,7 @@ extension ParamsPreflight {
             offset = end
         }
         records += record(type: 6, id: requestID, [])
-        records += record(type: 3, id: requestID, [0, 0, 0, 0, 0, 0, 0, 0])   // FCGI_REQUEST_COMPLETE
+        records += record(type: 3, id: requestID, [0, 0, 0, 0, 0, 0, 0, 0])  // FCGI_REQUEST_COMPLETE
         return records
     }
 

@@ -17,11 +17,16 @@ enum PlainThread {
         pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
         let start = Unmanaged.passRetained(Start(body)).toOpaque()
         var thread = pthread_t()
-        let result = pthread_create(&thread, &attributes, { argument in
-            let start = Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue()
-            start.body()
-            return nil
-        }, start)
+        let result = pthread_create(
+            &thread,
+            &attributes,
+            { argument in
+                let start = Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue()
+                start.body()
+                return nil
+            },
+            start
+        )
         guard result == 0 else {
             Unmanaged<Start>.fromOpaque(start).release()
             throw FastCGIError(.threadStartFailed, "Starting thread \(name) failed: \(Posix.describe(result)).")

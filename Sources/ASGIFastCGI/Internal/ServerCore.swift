@@ -211,7 +211,9 @@ final class ServerCore: Sendable {
         guard inFlight, let listener else { return }
         let active = counters.activeWorkers.load(ordering: .relaxed)
         if graceful {
-            logger.info("FastCGI server stopping: no new connections; \(active) request(s) in flight get up to \(configuration.gracefulShutdownTimeout).")
+            logger.info(
+                "FastCGI server stopping: no new connections; \(active) request(s) in flight get up to \(configuration.gracefulShutdownTimeout)."
+            )
         } else {
             logger.info("FastCGI server cancelled: cutting \(active) request(s) in flight.")
         }
@@ -230,7 +232,9 @@ final class ServerCore: Sendable {
         guard first else { return }
         for slot in slots {
             if let request = slot.current.withLock({ $0 }) {
-                logger.warning("Cutting request in flight at shutdown: \(request.head.scope.method) \(request.head.requestURI) (worker \(request.workerIndex)).")
+                logger.warning(
+                    "Cutting request in flight at shutdown: \(request.head.scope.method) \(request.head.requestURI) (worker \(request.workerIndex))."
+                )
                 request.abort()
             }
         }
@@ -254,13 +258,17 @@ final class ServerCore: Sendable {
                 let elapsed = now &- request.startNanos
                 if let slowNanos, elapsed >= slowNanos, request.markSlowLogged() {
                     counters.slowRequests.add(1, ordering: .relaxed)
-                    logger.warning("Slow request: \(request.head.scope.method) \(request.head.requestURI) has run for \(FastCGIRequest.format(Double(elapsed) / 1e9)) s (worker \(request.workerIndex)).")
+                    logger.warning(
+                        "Slow request: \(request.head.scope.method) \(request.head.requestURI) has run for \(FastCGIRequest.format(Double(elapsed) / 1e9)) s (worker \(request.workerIndex))."
+                    )
                 }
                 if let timeoutNanos, elapsed >= timeoutNanos, !request.isTimedOut, !request.isAborted {
                     counters.timedOutRequests.add(1, ordering: .relaxed)
                     let seconds = Double(timeoutNanos) / 1e9
                     let answered = request.timeOut(after: seconds)
-                    logger.error("Request timed out after \(FastCGIRequest.format(seconds)) s: \(request.head.scope.method) \(request.head.requestURI) (worker \(request.workerIndex)); \(answered ? "answered 504" : "connection cut"); the worker is free once the handler returns.")
+                    logger.error(
+                        "Request timed out after \(FastCGIRequest.format(seconds)) s: \(request.head.scope.method) \(request.head.requestURI) (worker \(request.workerIndex)); \(answered ? "answered 504" : "connection cut"); the worker is free once the handler returns."
+                    )
                 }
                 request.pollHangUp()
             }
@@ -273,7 +281,9 @@ final class ServerCore: Sendable {
                     return state.waiter
                 }
                 if let waiter {
-                    logger.error("FastCGI server returning with \(counters.activeWorkers.load(ordering: .relaxed)) handler(s) still running after the shutdown deadline.")
+                    logger.error(
+                        "FastCGI server returning with \(counters.activeWorkers.load(ordering: .relaxed)) handler(s) still running after the shutdown deadline."
+                    )
                     waiter.resume()
                 }
             }

@@ -4,12 +4,12 @@ import Glibc
 /// Reads a listening unix socket's accept-queue length from the kernel (`NETLINK_SOCK_DIAG`,
 /// `UNIX_DIAG_RQLEN`): the number PHP-FPM's status page shows as 0 on unix sockets.
 enum UnixSocketDiagnostics {
-    private static let netlinkSockDiag: Int32 = 4          // NETLINK_SOCK_DIAG
-    private static let sockDiagByFamily: UInt16 = 20       // SOCK_DIAG_BY_FAMILY
-    private static let requestFlag: UInt16 = 1             // NLM_F_REQUEST
-    private static let showReceiveQueue: UInt32 = 0x10     // UDIAG_SHOW_RQLEN
-    private static let attributeReceiveQueue: UInt16 = 4   // UNIX_DIAG_RQLEN
-    private static let messageError: UInt16 = 2            // NLMSG_ERROR
+    private static let netlinkSockDiag: Int32 = 4  // NETLINK_SOCK_DIAG
+    private static let sockDiagByFamily: UInt16 = 20  // SOCK_DIAG_BY_FAMILY
+    private static let requestFlag: UInt16 = 1  // NLM_F_REQUEST
+    private static let showReceiveQueue: UInt32 = 0x10  // UDIAG_SHOW_RQLEN
+    private static let attributeReceiveQueue: UInt16 = 4  // UNIX_DIAG_RQLEN
+    private static let messageError: UInt16 = 2  // NLMSG_ERROR
 
     /// The number of connections queued on the listening unix socket with inode `inode`, or `nil`
     /// when the kernel does not say (no `unix_diag` support).
@@ -29,15 +29,15 @@ enum UnixSocketDiagnostics {
             request[offset] = UInt8(truncatingIfNeeded: value)
             request[offset + 1] = UInt8(truncatingIfNeeded: value >> 8)
         }
-        put32(40, at: 0)                        // nlmsg_len
-        put16(sockDiagByFamily, at: 4)          // nlmsg_type
-        put16(requestFlag, at: 6)               // nlmsg_flags
-        put32(1, at: 8)                         // nlmsg_seq
-        request[16] = UInt8(AF_UNIX)            // sdiag_family
-        put32(UInt32(1 << 10), at: 20)          // udiag_states: TCP_LISTEN
-        put32(inode, at: 24)                    // udiag_ino
-        put32(showReceiveQueue, at: 28)         // udiag_show
-        put32(UInt32.max, at: 32)               // udiag_cookie: no cookie
+        put32(40, at: 0)  // nlmsg_len
+        put16(sockDiagByFamily, at: 4)  // nlmsg_type
+        put16(requestFlag, at: 6)  // nlmsg_flags
+        put32(1, at: 8)  // nlmsg_seq
+        request[16] = UInt8(AF_UNIX)  // sdiag_family
+        put32(UInt32(1 << 10), at: 20)  // udiag_states: TCP_LISTEN
+        put32(inode, at: 24)  // udiag_ino
+        put32(showReceiveQueue, at: 28)  // udiag_show
+        put32(UInt32.max, at: 32)  // udiag_cookie: no cookie
         put32(UInt32.max, at: 36)
 
         // sockaddr_nl: family, pad, pid 0 (the kernel), groups 0.
@@ -58,7 +58,7 @@ enum UnixSocketDiagnostics {
             (0..<4).reduce(UInt32(0)) { $0 | UInt32(reply[offset + $1]) << (8 * UInt32($1)) }
         }
         func get16(_ offset: Int) -> UInt16 { UInt16(reply[offset]) | UInt16(reply[offset + 1]) << 8 }
-        guard get16(4) == sockDiagByFamily else { return nil }   // NLMSG_ERROR and others: unknown
+        guard get16(4) == sockDiagByFamily else { return nil }  // NLMSG_ERROR and others: unknown
         let messageLength = min(Int(get32(0)), received)
         // unix_diag_msg is 16 bytes after the 16-byte header; attributes follow, 4-byte aligned.
         var offset = 32

@@ -27,7 +27,10 @@ package enum UnixSocketPermissions {
                 throw FastCGIError(.invalidConfiguration, "Looking up the group '\(group)' failed: \(Posix.describe(code)).")
             }
             guard found != nil else {
-                throw FastCGIError(.invalidConfiguration, "There is no group named '\(group)' on this machine (`getent group \(group)` finds none); give the web server's group, e.g. www-data for nginx on Debian.")
+                throw FastCGIError(
+                    .invalidConfiguration,
+                    "There is no group named '\(group)' on this machine (`getent group \(group)` finds none); give the web server's group, e.g. www-data for nginx on Debian."
+                )
             }
             return entry.gr_gid
         }
@@ -76,13 +79,17 @@ package enum UnixSocketPermissions {
         let modeText = "0" + String(mode, radix: 8)
         let othersCanConnect = mode & 0o002 != 0
         if othersCanConnect {
-            return Report(line: "FastCGI socket \(path): mode \(modeText), owner \(owner), group \(group); any local user can connect.", isWarning: false)
+            return Report(
+                line: "FastCGI socket \(path): mode \(modeText), owner \(owner), group \(group); any local user can connect.",
+                isWarning: false
+            )
         }
         let who = mode & 0o020 != 0 ? "user \(owner) and members of group \(group)" : "user \(owner)"
         let line = "FastCGI socket \(path): mode \(modeText), owner \(owner), group \(group); only \(who) can connect."
         guard !groupGiven, geteuid() == 0 else { return Report(line: line, isWarning: false) }
         return Report(
-            line: line + " A web server running as another user (nginx's workers run as www-data on Debian) gets \"Permission denied\" and answers 502: give the socket the web server's group (Gateway: --socket-group www-data; FastCGIConfiguration.socketGroup) with mode 0660.",
+            line: line
+                + " A web server running as another user (nginx's workers run as www-data on Debian) gets \"Permission denied\" and answers 502: give the socket the web server's group (Gateway: --socket-group www-data; FastCGIConfiguration.socketGroup) with mode 0660.",
             isWarning: true
         )
     }

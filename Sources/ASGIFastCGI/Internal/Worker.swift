@@ -175,7 +175,8 @@ final class Worker: @unchecked Sendable {
             respondPlain(request, configuration.pingResponse + "\n")
         } else if let statusPath = configuration.statusPath, path == statusPath {
             let status = core.status()
-            if String(decoding: head.scope.queryString, as: UTF8.self).split(separator: "&").contains(where: { $0 == "json" || $0.hasPrefix("json=") }) {
+            if String(decoding: head.scope.queryString, as: UTF8.self).split(separator: "&").contains(where: { $0 == "json" || $0.hasPrefix("json=") }
+            ) {
                 respondPlain(request, status.json, contentType: "application/json")
             } else {
                 respondPlain(request, status.text)

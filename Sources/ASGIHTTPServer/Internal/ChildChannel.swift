@@ -77,7 +77,12 @@ extension ServerContext {
         return channel.eventLoop.makeCompletedFuture {
             let handshake = WebSocketHandshake(eventLoop: channel.eventLoop)
             let decoderGuard = RequestDecoderGuard()
-            let stateHandler = ConnectionStateHandler(idleTimeout: idleTimeout, sendTimeout: sendTimeout, serverHeader: configuration.serverHeader, decoderGuard: decoderGuard)
+            let stateHandler = ConnectionStateHandler(
+                idleTimeout: idleTimeout,
+                sendTimeout: sendTimeout,
+                serverHeader: configuration.serverHeader,
+                decoderGuard: decoderGuard
+            )
             let maxMessage = configuration.maxWebSocketMessageBytes
             let closeTimeout = webSocketCloseTimeout
             let maxFragments = max(1, configuration.maxWebSocketFragments)

@@ -131,7 +131,7 @@ final class SharedConnectionSource: ConnectionSource, @unchecked Sendable {
             }
             switch errno {
             case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED, EPROTO:
-                continue   // the periodic wake-up, or a connection gone before it was accepted
+                continue  // the periodic wake-up, or a connection gone before it was accepted
             case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                 // Out of descriptors or memory: leave the connection queued (for another
                 // process, or for a retry here shortly) rather than spinning on it.
@@ -155,19 +155,22 @@ final class SharedConnectionSource: ConnectionSource, @unchecked Sendable {
         defer { stop() }
         for await fd in stream {
             let loop = eventLoopGroup.next()
-            connection(loop, { [self] in
-                let accepted: AcceptedConnection
-                do {
-                    accepted = try await ClientBootstrap(group: loop)
-                        .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                        .withConnectedSocket(fd) { [context] channel in context.setUpChild(channel) }
-                } catch {
-                    close(fd)
-                    throw error
+            connection(
+                loop,
+                { [self] in
+                    let accepted: AcceptedConnection
+                    do {
+                        accepted = try await ClientBootstrap(group: loop)
+                            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                            .withConnectedSocket(fd) { [context] channel in context.setUpChild(channel) }
+                    } catch {
+                        close(fd)
+                        throw error
+                    }
+                    track(accepted.channel)
+                    return accepted
                 }
-                track(accepted.channel)
-                return accepted
-            })
+            )
         }
     }
 
@@ -208,9 +211,13 @@ final class SharedConnectionSource: ConnectionSource, @unchecked Sendable {
         let address: SocketAddress?
         switch Int32(storage.ss_family) {
         case AF_INET:
-            address = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee, host: "") } }
+            address = withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee, host: "") }
+            }
         case AF_INET6:
-            address = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee, host: "") } }
+            address = withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee, host: "") }
+            }
         default:
             address = nil
         }
@@ -232,10 +239,15 @@ private enum AcceptThread {
         pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
         let start = Unmanaged.passRetained(Start(body)).toOpaque()
         var thread = pthread_t()
-        let result = pthread_create(&thread, &attributes, { argument in
-            Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue().body()
-            return nil
-        }, start)
+        let result = pthread_create(
+            &thread,
+            &attributes,
+            { argument in
+                Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue().body()
+                return nil
+            },
+            start
+        )
         guard result == 0 else {
             Unmanaged<Start>.fromOpaque(start).release()
             return false

@@ -45,7 +45,9 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { perform(machine.becameActive(now: context.eventLoop.now), on: \.idleTimer, context: context, fired: idleTimerFired) }
+        if context.channel.isActive {
+            perform(machine.becameActive(now: context.eventLoop.now), on: \.idleTimer, context: context, fired: idleTimerFired)
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -110,7 +112,12 @@ final class ConnectionStateHandler: ChannelDuplexHandler, RemovableChannelHandle
             case .forwardWatching(let generation, let flush, let stallDeadline):
                 let written = promise ?? context.eventLoop.makePromise()
                 written.futureResult.assumeIsolated().whenSuccess { [self] in
-                    perform(machine.endFlushed(generation: generation, now: context.eventLoop.now), on: \.idleTimer, context: context, fired: idleTimerFired)
+                    perform(
+                        machine.endFlushed(generation: generation, now: context.eventLoop.now),
+                        on: \.idleTimer,
+                        context: context,
+                        fired: idleTimerFired
+                    )
                 }
                 if flush {
                     context.writeAndFlush(data, promise: written)

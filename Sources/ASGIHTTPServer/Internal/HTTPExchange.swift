@@ -202,7 +202,9 @@ final class HTTPExchange: Sendable {
             return .httpRequest(body: [], moreBody: false)
         case .head, .none:
             // The stream ended (the client left) or the parser got out of step: this request is over.
-            connection.server.logger.debug("The request body ended early: \(Task.isCancelled ? "the read was cancelled" : "the client left") (closed: \(connection.isClosed)).")
+            connection.server.logger.debug(
+                "The request body ended early: \(Task.isCancelled ? "the read was cancelled" : "the client left") (closed: \(connection.isClosed))."
+            )
             let waiters = state.withLock { state in
                 state.reading = false
                 state.body = .failed
@@ -250,7 +252,9 @@ final class HTTPExchange: Sendable {
             return true
         }
         if answer {
-            try? await connection.write(ResponseHead.plain(response, version: version, close: true, serverHeader: connection.server.configuration.serverHeader))
+            try? await connection.write(
+                ResponseHead.plain(response, version: version, close: true, serverHeader: connection.server.configuration.serverHeader)
+            )
         }
         resumeWaiters()
     }
@@ -298,8 +302,11 @@ final class HTTPExchange: Sendable {
         case .httpResponseStart(let status, let headers, let trailers):
             let framing = try ResponseFraming.checkingStart(status: status, headers: headers, requestMethod: method, event: event)
             let head = try ResponseHead(
-                status: status, headers: headers, version: version,
-                serverHeader: connection.server.configuration.serverHeader, event: event
+                status: status,
+                headers: headers,
+                version: version,
+                serverHeader: connection.server.configuration.serverHeader,
+                event: event
             )
             try state.withLock { state in
                 try checkOpen(state)
@@ -439,9 +446,13 @@ final class HTTPExchange: Sendable {
         let logger = connection.server.logger
         switch broken {
         case .overrun(let declared):
-            logger.error("ASGI application sent more body than its Content-Length of \(declared) bytes (\(method) request); the body was cut at that length and the connection will close.")
+            logger.error(
+                "ASGI application sent more body than its Content-Length of \(declared) bytes (\(method) request); the body was cut at that length and the connection will close."
+            )
         case .shortfall(let declared, let sent):
-            logger.error("ASGI application ended its body after \(sent) of the \(declared) bytes its Content-Length announced (\(method) request); the connection will close.")
+            logger.error(
+                "ASGI application ended its body after \(sent) of the \(declared) bytes its Content-Length announced (\(method) request); the connection will close."
+            )
         }
     }
 
@@ -535,7 +546,8 @@ final class HTTPExchange: Sendable {
 
         // A client waiting for `100 Continue` that never came may never send the body.
         let bodyUnreadable = snapshot.body == .open && (snapshot.reading || (expectsContinue && !snapshot.continueSent))
-        let keepAlive = requestKeepAlive && !snapshot.closeAfter && !wantsUpgrade && !bodyUnreadable
+        let keepAlive =
+            requestKeepAlive && !snapshot.closeAfter && !wantsUpgrade && !bodyUnreadable
             && snapshot.body != .failed
 
         /// The response went out (or did not), and the connection is not kept.
@@ -596,7 +608,9 @@ final class HTTPExchange: Sendable {
 
     /// Answers for the application (the package's plain answer).
     private func answer(_ response: PlainResponse, close: Bool) async -> Outcome {
-        try? await connection.write(ResponseHead.plain(response, version: version, close: close, serverHeader: connection.server.configuration.serverHeader))
+        try? await connection.write(
+            ResponseHead.plain(response, version: version, close: close, serverHeader: connection.server.configuration.serverHeader)
+        )
         return Outcome(status: response.status, keepAlive: !close, bytes: response.body.count)
     }
 }

@@ -96,7 +96,12 @@ extension ServerContext {
     }
 
     /// Refuses a handshake without calling the application: `response`, then the connection closes.
-    private func refuseHandshake(_ response: PlainResponse, head: HTTPRequestHead, answer: EventLoopPromise<HTTPHeaders?>, accepted: AcceptedConnection) async throws {
+    private func refuseHandshake(
+        _ response: PlainResponse,
+        head: HTTPRequestHead,
+        answer: EventLoopPromise<HTTPHeaders?>,
+        accepted: AcceptedConnection
+    ) async throws {
         answer.succeed(nil)
         if case .http(let http) = try await accepted.upgrade.get() {
             try await http.executeThenClose { _, outbound in

@@ -234,7 +234,7 @@ final class WebSocketSession: Sendable {
     private static func closeCode(for error: (any Error)?) -> Int {
         switch error {
         case let error as NIOWebSocketFrameAggregator.Error
-            where error == .accumulatedFrameSizeIsTooLarge || error == .tooManyFragments:
+        where error == .accumulatedFrameSizeIsTooLarge || error == .tooManyFragments:
             return 1009
         case let error as NIOWebSocketError where error == .invalidFrameLength:
             return 1009
@@ -330,8 +330,11 @@ final class WebSocketSession: Sendable {
 
         case .websocketHTTPResponseStart(let status, let headers):
             let head = try ResponseHead(
-                status: status, headers: headers, version: version,
-                serverHeader: server.configuration.serverHeader, event: event
+                status: status,
+                headers: headers,
+                version: version,
+                serverHeader: server.configuration.serverHeader,
+                event: event
             )
             try state.withLock { state in
                 guard case .connecting = state.phase else {
@@ -416,7 +419,9 @@ final class WebSocketSession: Sendable {
             return writer
         }
         do {
-            try await writer.write(contentsOf: ResponseHead.plain(response, version: version, close: true, serverHeader: server.configuration.serverHeader))
+            try await writer.write(
+                contentsOf: ResponseHead.plain(response, version: version, close: true, serverHeader: server.configuration.serverHeader)
+            )
         } catch {
             throw ClientDisconnectedError.connectionClosed
         }

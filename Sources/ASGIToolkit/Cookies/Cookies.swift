@@ -109,7 +109,7 @@ public struct Cookies: Sendable, Hashable, RandomAccessCollection {
                     value = trimmed(header[valueStart..<index])
                 }
             }
-            index += 1   // past `;`
+            index += 1  // past `;`
             guard !name.isEmpty else { continue }
             cookies.append(Cookie(name: String(decoding: name, as: UTF8.self), value: decodeValue(value)))
         }
@@ -159,9 +159,10 @@ public struct Cookies: Sendable, Hashable, RandomAccessCollection {
                 continue
             }
             if index + 3 < text.count,
-               (UInt8(ascii: "0")...UInt8(ascii: "3")).contains(text[index + 1]),
-               (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(text[index + 2]),
-               (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(text[index + 3]) {
+                (UInt8(ascii: "0")...UInt8(ascii: "3")).contains(text[index + 1]),
+                (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(text[index + 2]),
+                (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(text[index + 3])
+            {
                 bytes.append((text[index + 1] - 48) << 6 | (text[index + 2] - 48) << 3 | (text[index + 3] - 48))
                 index += 4
             } else {

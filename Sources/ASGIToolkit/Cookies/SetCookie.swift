@@ -106,7 +106,10 @@ public struct SetCookie: Sendable, Hashable {
 
     private func validate() throws(CookieError) {
         guard !name.isEmpty, name.utf8.allSatisfy(Self.isTokenByte) else {
-            throw CookieError(.invalidName, "The cookie name \(String(reflecting: name)) is not a token: use letters, digits and !#$%&'*+-.^_`|~ only.")
+            throw CookieError(
+                .invalidName,
+                "The cookie name \(String(reflecting: name)) is not a token: use letters, digits and !#$%&'*+-.^_`|~ only."
+            )
         }
         var valueBytes = Substring(value).utf8
         if valueBytes.count >= 2, valueBytes.first == UInt8(ascii: "\""), valueBytes.last == UInt8(ascii: "\"") {
@@ -120,16 +123,28 @@ public struct SetCookie: Sendable, Hashable {
             )
         }
         guard name.utf8.count + value.utf8.count <= 4096 else {
-            throw CookieError(.tooLarge, "Cookie \(name) has \(name.utf8.count + value.utf8.count) bytes of name and value; browsers drop cookies over 4,096. Store less in it.")
+            throw CookieError(
+                .tooLarge,
+                "Cookie \(name) has \(name.utf8.count + value.utf8.count) bytes of name and value; browsers drop cookies over 4,096. Store less in it."
+            )
         }
         if let path, !path.utf8.allSatisfy(Self.isAttributeByte) {
-            throw CookieError(.invalidAttribute, "The Path of cookie \(name) has a control character, ';' or a non-ASCII byte: percent-encode it (PercentEncoding.encode(path, .path)).")
+            throw CookieError(
+                .invalidAttribute,
+                "The Path of cookie \(name) has a control character, ';' or a non-ASCII byte: percent-encode it (PercentEncoding.encode(path, .path))."
+            )
         }
         if let domain, domain.isEmpty || !domain.utf8.allSatisfy(Self.isDomainByte) {
-            throw CookieError(.invalidAttribute, "The Domain of cookie \(name) is not a host name: use letters, digits, '-' and '.' only (IDNA-encode international names).")
+            throw CookieError(
+                .invalidAttribute,
+                "The Domain of cookie \(name) is not a host name: use letters, digits, '-' and '.' only (IDNA-encode international names)."
+            )
         }
         if sameSite == .some(.none), !secure {
-            throw CookieError(.insecure, "Cookie \(name) has SameSite=None without Secure; browsers reject it. Set secure: true (and serve over HTTPS).")
+            throw CookieError(
+                .insecure,
+                "Cookie \(name) has SameSite=None without Secure; browsers reject it. Set secure: true (and serve over HTTPS)."
+            )
         }
         if name.hasPrefix("__Secure-"), !secure {
             throw CookieError(.insecure, "Cookie \(name) has the __Secure- prefix, which requires Secure; set secure: true.")
@@ -166,7 +181,7 @@ public struct SetCookie: Sendable, Hashable {
     private static func isDomainByte(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "."):
+            UInt8(ascii: "-"), UInt8(ascii: "."):
             return true
         default:
             return false

@@ -68,6 +68,9 @@ struct RequestBody {
     }
 
     private static func tooLarge(_ size: Int, _ limit: Int) -> FormError {
-        FormError(.bodyTooLarge, "The request body has \(size == Int.max ? "more than \(limit)" : String(size)) bytes, more than the limit of \(limit); send less, or raise the limit.")
+        FormError(
+            .bodyTooLarge,
+            "The request body has \(size == Int.max ? "more than \(limit)" : String(size)) bytes, more than the limit of \(limit); send less, or raise the limit."
+        )
     }
 }

@@ -31,11 +31,13 @@ extension FormFields {
 
     private static func parseURLEncoded(_ input: UnsafeBufferPointer<UInt8>, limits: FormLimits) -> Result<[FormField], FormError> {
         guard input.count <= limits.maxBytes else {
-            return .failure(FormError(
-                .bodyTooLarge,
-                "The form or query string is \(input.count) bytes, more than the limit of \(limits.maxBytes); "
-                    + "send less, or raise FormLimits.maxBytes."
-            ))
+            return .failure(
+                FormError(
+                    .bodyTooLarge,
+                    "The form or query string is \(input.count) bytes, more than the limit of \(limits.maxBytes); "
+                        + "send less, or raise FormLimits.maxBytes."
+                )
+            )
         }
         var fields: [FormField] = []
         var start = 0
@@ -49,15 +51,18 @@ extension FormFields {
             }
             if end > start {
                 guard fields.count < limits.maxFields else {
-                    return .failure(FormError(
-                        .tooManyFields,
-                        "The form or query string has more than \(limits.maxFields) fields; "
-                            + "send fewer, or raise FormLimits.maxFields."
-                    ))
+                    return .failure(
+                        FormError(
+                            .tooManyFields,
+                            "The form or query string has more than \(limits.maxFields) fields; "
+                                + "send fewer, or raise FormLimits.maxFields."
+                        )
+                    )
                 }
                 let nameEnd = equals >= 0 ? equals : end
                 let name = percentDecodedString(UnsafeBufferPointer(rebasing: input[start..<nameEnd]), plusAsSpace: true)
-                let value = equals >= 0
+                let value =
+                    equals >= 0
                     ? percentDecodedString(UnsafeBufferPointer(rebasing: input[(equals + 1)..<end]), plusAsSpace: true)
                     : ""
                 fields.append(FormField(name: name, value: value))

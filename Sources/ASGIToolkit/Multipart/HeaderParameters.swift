@@ -25,7 +25,7 @@ struct HeaderParameters: Sendable {
         var plain: [(name: String, value: String)] = []
         var extended: [(name: String, value: String)] = []
         while index < bytes.count {
-            index += 1   // past `;`
+            index += 1  // past `;`
             let nameStart = index
             while index < bytes.count, bytes[index] != UInt8(ascii: "="), bytes[index] != UInt8(ascii: ";") { index += 1 }
             let name = String(decoding: Self.trimmed(bytes[nameStart..<index]), as: UTF8.self).lowercased()
@@ -37,7 +37,8 @@ struct HeaderParameters: Sendable {
                 index += 1
                 while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
                     if bytes[index] == UInt8(ascii: "\\"), index + 1 < bytes.count,
-                       bytes[index + 1] == UInt8(ascii: "\"") || bytes[index + 1] == UInt8(ascii: "\\") {
+                        bytes[index + 1] == UInt8(ascii: "\"") || bytes[index + 1] == UInt8(ascii: "\\")
+                    {
                         index += 1
                     }
                     raw.append(bytes[index])

@@ -46,7 +46,10 @@ public struct MultipartForm: Sendable {
     public init(environ: Environ, limits: MultipartLimits = MultipartLimits()) throws {
         let contentType = environ["CONTENT_TYPE"] ?? ""
         guard HeaderParameters(contentType.utf8).value.lowercased() == "multipart/form-data" else {
-            throw FormError(.unsupportedMediaType, "The body is \(contentType.isEmpty ? "of no declared type" : contentType), not multipart/form-data.")
+            throw FormError(
+                .unsupportedMediaType,
+                "The body is \(contentType.isEmpty ? "of no declared type" : contentType), not multipart/form-data."
+            )
         }
         var parser = try MultipartParser(contentType: contentType, maxHeaderBytes: limits.maxPartHeaderBytes, maxParts: limits.maxParts)
         var body = try RequestBody(environ, maxBytes: limits.maxBodyBytes)
@@ -99,7 +102,10 @@ public struct MultipartForm: Sendable {
                     try takeFileData(bytes, head: head)
                 } else {
                     guard size <= limits.maxFieldBytes else {
-                        throw FormError(.fieldTooLarge, "Form field \(String(reflecting: head.name)) is larger than \(limits.maxFieldBytes) bytes; upload it as a file, or raise MultipartLimits.maxFieldBytes.")
+                        throw FormError(
+                            .fieldTooLarge,
+                            "Form field \(String(reflecting: head.name)) is larger than \(limits.maxFieldBytes) bytes; upload it as a file, or raise MultipartLimits.maxFieldBytes."
+                        )
                     }
                     try reserveMemory(bytes.count)
                     memory.append(contentsOf: bytes)
@@ -123,7 +129,10 @@ public struct MultipartForm: Sendable {
 
         private mutating func takeFileData(_ bytes: [UInt8], head: MultipartPartHead) throws(FormError) {
             guard size <= limits.maxFileBytes else {
-                throw FormError(.fileTooLarge, "Uploaded file \(String(reflecting: head.filename ?? "")) (field \(String(reflecting: head.name))) is larger than \(limits.maxFileBytes) bytes; raise MultipartLimits.maxFileBytes if that is expected.")
+                throw FormError(
+                    .fileTooLarge,
+                    "Uploaded file \(String(reflecting: head.filename ?? "")) (field \(String(reflecting: head.name))) is larger than \(limits.maxFileBytes) bytes; raise MultipartLimits.maxFileBytes if that is expected."
+                )
             }
             if spooled == nil, size > limits.spoolThreshold || memoryUsed + bytes.count > limits.maxMemoryBytes {
                 let file = try TemporaryFile(directory: limits.temporaryDirectory)
@@ -143,7 +152,10 @@ public struct MultipartForm: Sendable {
         private mutating func reserveMemory(_ count: Int) throws(FormError) {
             memoryUsed += count
             guard memoryUsed <= limits.maxMemoryBytes else {
-                throw FormError(.bodyTooLarge, "The form's fields hold more than \(limits.maxMemoryBytes) bytes; send less, or raise MultipartLimits.maxMemoryBytes.")
+                throw FormError(
+                    .bodyTooLarge,
+                    "The form's fields hold more than \(limits.maxMemoryBytes) bytes; send less, or raise MultipartLimits.maxMemoryBytes."
+                )
             }
         }
     }

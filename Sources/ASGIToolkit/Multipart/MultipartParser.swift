@@ -98,7 +98,10 @@ public struct MultipartParser: Sendable {
     /// - Throws: ``FormError`` `missingBoundary` when it has no usable `boundary` parameter.
     public init(contentType: String, maxHeaderBytes: Int = 8 * 1024, maxParts: Int = 1000) throws(FormError) {
         guard let boundary = Self.boundary(contentType: contentType) else {
-            throw FormError(.missingBoundary, "The Content-Type \(String(reflecting: contentType)) has no boundary parameter: send multipart/form-data; boundary=…")
+            throw FormError(
+                .missingBoundary,
+                "The Content-Type \(String(reflecting: contentType)) has no boundary parameter: send multipart/form-data; boundary=…"
+            )
         }
         try self.init(boundary: boundary, maxHeaderBytes: maxHeaderBytes, maxParts: maxParts)
     }
@@ -158,7 +161,10 @@ public struct MultipartParser: Sendable {
                     return .end
                 }
                 guard buffer[index] == 0x0D, buffer[index + 1] == 0x0A else {
-                    throw FormError(.malformedMultipart, "A multipart boundary --\(boundaryText) is followed by something other than a line break or '--': the boundary appears inside the data, or line breaks are not CRLF.")
+                    throw FormError(
+                        .malformedMultipart,
+                        "A multipart boundary --\(boundaryText) is followed by something other than a line break or '--': the boundary appears inside the data, or line breaks are not CRLF."
+                    )
                 }
                 position = index + 2
                 headerBytes = 0
@@ -178,7 +184,10 @@ public struct MultipartParser: Sendable {
                 if line.isEmpty {
                     parts += 1
                     guard parts <= maxParts else {
-                        throw FormError(.tooManyFields, "The multipart body has more than \(maxParts) parts; send fewer, or raise MultipartLimits.maxParts.")
+                        throw FormError(
+                            .tooManyFields,
+                            "The multipart body has more than \(maxParts) parts; send fewer, or raise MultipartLimits.maxParts."
+                        )
                     }
                     state = .body
                     return .partStart(try partHead())
@@ -223,11 +232,17 @@ public struct MultipartParser: Sendable {
     private var boundaryText: String { String(decoding: delimiter.dropFirst(4), as: UTF8.self) }
 
     private var truncated: FormError {
-        FormError(.truncatedBody, "The multipart body ended before its closing boundary --\(boundaryText)--: the client sent less than the whole form.")
+        FormError(
+            .truncatedBody,
+            "The multipart body ended before its closing boundary --\(boundaryText)--: the client sent less than the whole form."
+        )
     }
 
     private var headersTooLarge: FormError {
-        FormError(.partHeadersTooLarge, "A multipart part has more than \(maxHeaderBytes) bytes of headers; raise MultipartLimits.maxPartHeaderBytes if that is expected.")
+        FormError(
+            .partHeadersTooLarge,
+            "A multipart part has more than \(maxHeaderBytes) bytes of headers; raise MultipartLimits.maxPartHeaderBytes if that is expected."
+        )
     }
 
     /// The end of the body bytes that cannot be part of a delimiter: all but a tail that is a

@@ -34,7 +34,10 @@ final class TemporaryFile: Sendable {
             failure = errno
         }
         guard descriptor >= 0 else {
-            throw FormError(.storageFailed, "Cannot create a temporary file for an upload in \(base): \(errorText(failure)). Check MultipartLimits.temporaryDirectory.")
+            throw FormError(
+                .storageFailed,
+                "Cannot create a temporary file for an upload in \(base): \(errorText(failure)). Check MultipartLimits.temporaryDirectory."
+            )
         }
         self.descriptor = descriptor
     }

@@ -28,20 +28,25 @@ func startBridgeThread(name: String, _ body: @escaping @Sendable () -> Void) {
     #else
     var thread: pthread_t? = nil
     #endif
-    let rc = pthread_create(&thread, &attributes, { argument in
-        #if canImport(Darwin)
-        let start = Unmanaged<AnyObject>.fromOpaque(argument).takeRetainedValue() as! Start
-        #else
-        let start = Unmanaged<AnyObject>.fromOpaque(argument!).takeRetainedValue() as! Start
-        #endif
-        #if canImport(Glibc) || canImport(Musl)
-        _ = setThreadName(pthread_self(), String(start.name.utf8.prefix(15))!)
-        #elseif canImport(Darwin)
-        _ = pthread_setname_np(start.name)
-        #endif
-        start.body()
-        return nil
-    }, start)
+    let rc = pthread_create(
+        &thread,
+        &attributes,
+        { argument in
+            #if canImport(Darwin)
+            let start = Unmanaged<AnyObject>.fromOpaque(argument).takeRetainedValue() as! Start
+            #else
+            let start = Unmanaged<AnyObject>.fromOpaque(argument!).takeRetainedValue() as! Start
+            #endif
+            #if canImport(Glibc) || canImport(Musl)
+            _ = setThreadName(pthread_self(), String(start.name.utf8.prefix(15))!)
+            #elseif canImport(Darwin)
+            _ = pthread_setname_np(start.name)
+            #endif
+            start.body()
+            return nil
+        },
+        start
+    )
     pthread_attr_destroy(&attributes)
     precondition(rc == 0, "pthread_create failed for bridge thread \(name): \(rc)")
 }

@@ -22,7 +22,8 @@ package struct ConditionLock: @unchecked Sendable {
 
     package init() {
         let mutexSize = MemoryLayout<pthread_mutex_t>.stride
-        let conditionOffset = (mutexSize + MemoryLayout<pthread_cond_t>.alignment - 1)
+        let conditionOffset =
+            (mutexSize + MemoryLayout<pthread_cond_t>.alignment - 1)
             / MemoryLayout<pthread_cond_t>.alignment * MemoryLayout<pthread_cond_t>.alignment
         let block = UnsafeMutableRawPointer.allocate(
             byteCount: conditionOffset + MemoryLayout<pthread_cond_t>.size,

@@ -19,12 +19,14 @@ import Darwin
 final class ContextThreadLimit: Sendable {
     /// The limit every ``ThreadSensitiveContext`` shares: `ASGI_CONTEXT_THREADS` if that
     /// environment variable holds a positive number, else ``defaultLimit``.
-    static let shared = ContextThreadLimit(limit: {
-        if let raw = getenv("ASGI_CONTEXT_THREADS"), let value = Int(String(cString: raw)), value > 0 {
-            return value
-        }
-        return defaultLimit
-    }())
+    static let shared = ContextThreadLimit(
+        limit: {
+            if let raw = getenv("ASGI_CONTEXT_THREADS"), let value = Int(String(cString: raw)), value > 0 {
+                return value
+            }
+            return defaultLimit
+        }()
+    )
 
     /// Threads lent to contexts at once by default.
     static let defaultLimit = 64

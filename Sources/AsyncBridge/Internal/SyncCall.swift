@@ -222,8 +222,8 @@ class SyncCallBase: LocalStorage, WorkItem, SyncCallControl, @unchecked Sendable
     /// waits for the caller's work and can run this call instead of waiting for another pool thread.
     private final func waitingExecutor(on pool: BlockingThreadPool) -> CurrentThreadExecutor? {
         guard let executor = callerState.executor?.liveExecutor,
-              let host = executor.hostPool,
-              host == Unmanaged.passUnretained(pool.queue).toOpaque()
+            let host = executor.hostPool,
+            host == Unmanaged.passUnretained(pool.queue).toOpaque()
         else { return nil }
         return executor
     }

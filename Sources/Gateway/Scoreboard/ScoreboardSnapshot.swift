@@ -44,20 +44,22 @@ struct ScoreboardSnapshot: Sendable {
             let state = slot.state
             guard state != .free else { continue }
             let ready = slot.load(Slot.readyAtMonotonicNanos)
-            workers.append(Worker(
-                slot: index,
-                number: Int(slot.load(Slot.number)),
-                pid: slot.pid,
-                generation: Int(slot.load(Slot.generation)),
-                state: state,
-                spawnedAtNanos: slot.load(Slot.spawnedAtMonotonicNanos),
-                readyAtNanos: ready == 0 ? nil : ready,
-                requestsServed: slot.requestsServed,
-                residentBytes: slot.load(Slot.residentBytes),
-                recycleReason: slot.recycleReason,
-                requests: slot.requestsInFlight(),
-                untrackedRequests: Int(Int64(bitPattern: slot.load(Slot.untrackedInFlight)).clamped(to: 0...Int64(Int32.max)))
-            ))
+            workers.append(
+                Worker(
+                    slot: index,
+                    number: Int(slot.load(Slot.number)),
+                    pid: slot.pid,
+                    generation: Int(slot.load(Slot.generation)),
+                    state: state,
+                    spawnedAtNanos: slot.load(Slot.spawnedAtMonotonicNanos),
+                    readyAtNanos: ready == 0 ? nil : ready,
+                    requestsServed: slot.requestsServed,
+                    residentBytes: slot.load(Slot.residentBytes),
+                    recycleReason: slot.recycleReason,
+                    requests: slot.requestsInFlight(),
+                    untrackedRequests: Int(Int64(bitPattern: slot.load(Slot.untrackedInFlight)).clamped(to: 0...Int64(Int32.max)))
+                )
+            )
         }
         workers.sort { ($0.number, $0.slot) < ($1.number, $1.slot) }
         return ScoreboardSnapshot(

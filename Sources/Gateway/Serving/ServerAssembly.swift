@@ -15,14 +15,19 @@ enum ServerAssembly {
     }
 
     static func services(
-        _ application: Gateway.Application, options: GatewayOptions, process: ServingProcess, logging: GatewayLogging
+        _ application: Gateway.Application,
+        options: GatewayOptions,
+        process: ServingProcess,
+        logging: GatewayLogging
     ) throws -> [any Service] {
         var services: [any Service] = []
         let timeout: Duration? = options.requestTimeout > 0 ? .milliseconds(Int64(options.requestTimeout * 1000)) : nil
         let grace = Duration.milliseconds(Int64(options.gracefulTimeout * 1000))
         let endpoints = StatusEndpoints(
-            statusPath: options.supervision.status, pingPath: options.supervision.ping,
-            scoreboard: process.scoreboard, pool: Gateway.commandName
+            statusPath: options.supervision.status,
+            pingPath: options.supervision.ping,
+            scoreboard: process.scoreboard,
+            pool: Gateway.commandName
         )
         let (servesFastCGI, servesHTTP) = frontends(options)
         let onListening: @Sendable () -> Void = { process.frontendListening() }
@@ -79,10 +84,14 @@ enum ServerAssembly {
             let tracked = TrackedApplication(application: served, tracker: tracker, endpoints: endpoints)
             // Before the server: a graceful shutdown ends services in reverse order.
             if let slowLog { services.append(SlowRequestWatcher(log: slowLog)) }
-            services.append(ASGIHTTPServer(
-                application: tracked, configuration: configuration, logger: logging.logger("asgi.http"),
-                onServerRunning: { _ in onListening() }
-            ))
+            services.append(
+                ASGIHTTPServer(
+                    application: tracked,
+                    configuration: configuration,
+                    logger: logging.logger("asgi.http"),
+                    onServerRunning: { _ in onListening() }
+                )
+            )
         }
         return services
     }

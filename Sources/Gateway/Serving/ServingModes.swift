@@ -13,7 +13,8 @@ extension Gateway {
         let (fastCGI, http) = ServerAssembly.frontends(options)
         do {
             guard handOver.fastCGI == nil || handOver.fastCGI == WorkerHandOver.Descriptor.fastCGI,
-                  fastCGI == (handOver.fastCGI != nil), http == (handOver.http != nil) else {
+                fastCGI == (handOver.fastCGI != nil), http == (handOver.http != nil)
+            else {
                 throw GatewayError(.workerHandOver, "The supervisor's sockets do not match this worker's options.")
             }
             let process = try ServingProcess.worker(handOver, frontends: (fastCGI ? 1 : 0) + (http ? 1 : 0), logger: logger)
@@ -44,16 +45,18 @@ extension Gateway {
     }
 
     private static func runServices(_ services: [any Service], signals: [UnixSignal], logger: Logger) async throws {
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: services.map { service in
-                // The notice returns once shutdown began; that must not cut the servers short.
-                service is StoppingNotice
-                    ? .init(service: service, successTerminationBehavior: .ignore)
-                    : .init(service: service)
-            },
-            gracefulShutdownSignals: signals,
-            logger: logger
-        ))
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services.map { service in
+                    // The notice returns once shutdown began; that must not cut the servers short.
+                    service is StoppingNotice
+                        ? .init(service: service, successTerminationBehavior: .ignore)
+                        : .init(service: service)
+                },
+                gracefulShutdownSignals: signals,
+                logger: logger
+            )
+        )
         try await group.run()
     }
 }

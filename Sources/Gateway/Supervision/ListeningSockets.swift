@@ -35,7 +35,12 @@ final class ListeningSockets: Sendable {
             }
             let bound: FastCGIListeningSocket.Bound
             do {
-                bound = try FastCGIListeningSocket.bind(bind, backlog: ServerDefaults.backlog, socketGroup: options.unixSocket.socketGroup, logger: logger)
+                bound = try FastCGIListeningSocket.bind(
+                    bind,
+                    backlog: ServerDefaults.backlog,
+                    socketGroup: options.unixSocket.socketGroup,
+                    logger: logger
+                )
             } catch {
                 throw GatewayError(.bindFailed, "Cannot listen for FastCGI on \(bind): \(error)")
             }

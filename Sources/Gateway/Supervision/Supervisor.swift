@@ -47,7 +47,9 @@ final class Supervisor: @unchecked Sendable {
         sockets = try ListeningSockets(options: options, logger: logger)
         do {
             scoreboard = try Scoreboard.create(
-                slots: supervision.workers * 3 + 1, supervised: true, configuredWorkers: supervision.workers
+                slots: supervision.workers * 3 + 1,
+                supervised: true,
+                configuredWorkers: supervision.workers
             )
             var ends: [Int32] = [-1, -1]
             guard socketpair(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
@@ -69,12 +71,14 @@ final class Supervisor: @unchecked Sendable {
         maxRequestsJitter = UInt64(supervision.maxRequestsJitter)
         memoryLimitBytes = UInt64(supervision.workerMemoryLimit) << 20
         let drain = SystemCalls.nanos(seconds: options.gracefulTimeout) + 5_000_000_000
-        pool = WorkerPool(settings: WorkerPool.Settings(
-            workers: supervision.workers,
-            drainNanos: drain,
-            startupNanos: max(60_000_000_000, workerTimeoutNanos ?? 0),
-            timedOutWaitNanos: 10_000_000_000
-        ))
+        pool = WorkerPool(
+            settings: WorkerPool.Settings(
+                workers: supervision.workers,
+                drainNanos: drain,
+                startupNanos: max(60_000_000_000, workerTimeoutNanos ?? 0),
+                timedOutWaitNanos: 10_000_000_000
+            )
+        )
     }
 
     /// Serves until a shutdown completes; returns on the supervisor's thread.
@@ -104,7 +108,9 @@ final class Supervisor: @unchecked Sendable {
             reload()
         case SIGTERM, SIGINT:
             if pool.phase == .serving {
-                logger.info("Shutting down (\(SignalName.of(signal))): \(pool.workers.count) worker(s) get up to \(options.gracefulTimeout) s for requests in flight.")
+                logger.info(
+                    "Shutting down (\(SignalName.of(signal))): \(pool.workers.count) worker(s) get up to \(options.gracefulTimeout) s for requests in flight."
+                )
                 notifier?.send("STOPPING=1")
                 sockets.close()
                 perform(pool.stop(graceful: true, at: now), at: now)
@@ -120,7 +126,7 @@ final class Supervisor: @unchecked Sendable {
                 perform(pool.stop(graceful: false, at: now), at: now)
             }
         default:
-            break   // SIGCHLD: the loop reaps.
+            break  // SIGCHLD: the loop reaps.
         }
     }
 
@@ -139,7 +145,9 @@ final class Supervisor: @unchecked Sendable {
         scoreboard.store(ScoreboardLayout.Header.generation, UInt64(pool.generation))
         scoreboard.increment(ScoreboardLayout.Header.reloads)
         notifier?.send("RELOADING=1\nMONOTONIC_USEC=\(SystemCalls.monotonicNanos() / 1000)")
-        logger.info("Reloading (SIGHUP): starting generation \(pool.generation) from \(executablePath ?? "the running executable"); the current workers stop once their replacements accept.")
+        logger.info(
+            "Reloading (SIGHUP): starting generation \(pool.generation) from \(executablePath ?? "the running executable"); the current workers stop once their replacements accept."
+        )
     }
 
     // MARK: Workers
@@ -200,18 +208,22 @@ final class Supervisor: @unchecked Sendable {
                 let reason: WorkerPool.ReplaceReason = slot.recycleReason == .memory ? .memory : .maxRequests
                 if pool.replace(pid: worker.pid, because: reason, at: now) {
                     scoreboard.increment(ScoreboardLayout.Header.recycledWorkers)
-                    let detail = reason == .memory
+                    let detail =
+                        reason == .memory
                         ? "uses \(slot.load(ScoreboardLayout.Slot.residentBytes) >> 20) MiB (--worker-memory-limit \(memoryLimitBytes >> 20) MiB)"
                         : "served \(slot.requestsServed) requests (--max-requests \(maxRequests))"
                     logger.info("\(name) \(detail): starting its replacement.")
                 }
             }
             if let timeout = workerTimeoutNanos, worker.replace != .timeout,
-               let oldest = slot.oldestRequestStart(), now > oldest, now - oldest > timeout,
-               pool.replace(pid: worker.pid, because: .timeout, at: now) {
+                let oldest = slot.oldestRequestStart(), now > oldest, now - oldest > timeout,
+                pool.replace(pid: worker.pid, because: .timeout, at: now)
+            {
                 scoreboard.increment(ScoreboardLayout.Header.workerTimeouts)
                 let request = slot.requestsInFlight().first.map { "\($0.summary) for \(StatusReport.format($0.seconds(at: now))) s" } ?? "a request"
-                logger.warning("\(name) has been serving \(request), past --worker-timeout \(StatusReport.format(Double(timeout) / 1e9)) s: starting its replacement, then killing it.")
+                logger.warning(
+                    "\(name) has been serving \(request), past --worker-timeout \(StatusReport.format(Double(timeout) / 1e9)) s: starting its replacement, then killing it."
+                )
             }
         }
     }
@@ -228,8 +240,12 @@ final class Supervisor: @unchecked Sendable {
                 let name = "worker \(worker.number) (pid \(pid))"
                 switch reason {
                 case .replaced(.timeout), .timedOut:
-                    let request = slot.requestsInFlight().first.map { "\($0.summary) has run \(StatusReport.format($0.seconds(at: now))) s" } ?? "its request ran"
-                    logger.warning("Killing \(name): \(request), past --worker-timeout\(reason == .timedOut ? "; its replacement did not start in time" : "").")
+                    let request =
+                        slot.requestsInFlight().first.map { "\($0.summary) has run \(StatusReport.format($0.seconds(at: now))) s" }
+                        ?? "its request ran"
+                    logger.warning(
+                        "Killing \(name): \(request), past --worker-timeout\(reason == .timedOut ? "; its replacement did not start in time" : "")."
+                    )
                 case .startupTimeout:
                     logger.error("Killing \(name): it did not accept connections within \(Self.milliseconds(pool.settings.startupNanos) / 1000) s.")
                 case .drainTimeout:

@@ -32,7 +32,7 @@ struct SystemdNotifier: Sendable {
         var target = sockaddr_un()
         target.sun_family = sa_family_t(AF_UNIX)
         var path = Array(address.utf8)
-        if path.first == UInt8(ascii: "@") { path[0] = 0 }   // abstract namespace
+        if path.first == UInt8(ascii: "@") { path[0] = 0 }  // abstract namespace
         withUnsafeMutableBytes(of: &target.sun_path) { raw in
             raw.copyBytes(from: path)
         }

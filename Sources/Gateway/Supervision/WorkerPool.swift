@@ -217,10 +217,12 @@ struct WorkerPool: Sendable {
     mutating func actions(at now: UInt64, freeSlots: Int) -> [Action] {
         var actions = deadlines(at: now)
         guard phase == .serving else { return actions }
-        if backoff.failures > 0, workers.contains(where: { worker in
-            worker.isLive && worker.spawnedAt >= backoff.lastFailureAt
-                && worker.readyAt.map { now >= $0 + RestartBackoff.settledNanos } == true
-        }) {
+        if backoff.failures > 0,
+            workers.contains(where: { worker in
+                worker.isLive && worker.spawnedAt >= backoff.lastFailureAt
+                    && worker.readyAt.map { now >= $0 + RestartBackoff.settledNanos } == true
+            })
+        {
             backoff.succeeded()
         }
         var freeSlots = freeSlots
@@ -245,7 +247,9 @@ struct WorkerPool: Sendable {
                 let reason = workers[index].replace ?? .reload
                 let signal = reason == .timeout ? SIGKILL : SIGTERM
                 workers[index].stop = Stop(
-                    signal: signal, reason: .replaced(reason), deadline: signal == SIGTERM ? now + settings.drainNanos : nil
+                    signal: signal,
+                    reason: .replaced(reason),
+                    deadline: signal == SIGTERM ? now + settings.drainNanos : nil
                 )
                 actions.append(.signal(pid: workers[index].pid, signal: signal, reason: .replaced(reason)))
             }

@@ -38,7 +38,10 @@ struct WorkerSpawner {
     /// The hand-over for a worker in `slot`.
     func handOver(slot: Int, number: Int, generation: Int) -> WorkerHandOver {
         WorkerHandOver(
-            slot: slot, number: number, generation: generation, supervisorPID: getpid(),
+            slot: slot,
+            number: number,
+            generation: generation,
+            supervisorPID: getpid(),
             http: sockets.http == nil ? nil : WorkerHandOver.Descriptor.http,
             fastCGI: sockets.fastCGI == nil ? nil : WorkerHandOver.Descriptor.fastCGI,
             scoreboard: WorkerHandOver.Descriptor.scoreboard,

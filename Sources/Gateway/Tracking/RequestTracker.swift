@@ -38,9 +38,13 @@ final class RequestTracker: Sendable {
             let words = slot.entry(index)
             let sequence = words[Entry.sequence].load(ordering: .relaxed)
             guard sequence & 3 == 0 else { continue }
-            guard words[Entry.sequence].compareExchange(
-                expected: sequence, desired: sequence &+ 1, ordering: .acquiring
-            ).exchanged else { continue }
+            guard
+                words[Entry.sequence].compareExchange(
+                    expected: sequence,
+                    desired: sequence &+ 1,
+                    ordering: .acquiring
+                ).exchanged
+            else { continue }
             words[Entry.startMonotonicNanos].store(SystemCalls.monotonicNanos(), ordering: .relaxed)
             var text = EntryText(words + Entry.text)
             text.append(method)
@@ -49,7 +53,8 @@ final class RequestTracker: Sendable {
             text.append(path)
             let pathLength = text.count - methodLength
             words[Entry.lengths].store(
-                UInt64(methodLength) | UInt64(pathLength) << 16 | (text.cut ? 1 << 32 : 0), ordering: .relaxed
+                UInt64(methodLength) | UInt64(pathLength) << 16 | (text.cut ? 1 << 32 : 0),
+                ordering: .relaxed
             )
             text.flush()
             words[Entry.sequence].store(sequence &+ 2, ordering: .releasing)
@@ -75,7 +80,9 @@ final class RequestTracker: Sendable {
     /// Asks the supervisor to replace this worker (the first reason wins).
     func requestRecycle(_ reason: RecycleReason) {
         let (exchanged, _) = slot.atomic(ScoreboardLayout.Slot.recycleReason).pointee.compareExchange(
-            expected: RecycleReason.none.rawValue, desired: reason.rawValue, ordering: .acquiringAndReleasing
+            expected: RecycleReason.none.rawValue,
+            desired: reason.rawValue,
+            ordering: .acquiringAndReleasing
         )
         if exchanged { onRecycle() }
     }

@@ -17,10 +17,15 @@ struct TrackedApplication: ASGIApplication {
             return try await application(scope: scope, receive: receive, send: send)
         }
         if !endpoints.isEmpty, let answer = endpoints.answer(path: http.path, query: http.queryString) {
-            try await send(.httpResponseStart(status: 200, headers: [
-                ("content-type", answer.contentType), ("content-length", String(answer.body.count)),
-                ("cache-control", "no-store"),
-            ]))
+            try await send(
+                .httpResponseStart(
+                    status: 200,
+                    headers: [
+                        ("content-type", answer.contentType), ("content-length", String(answer.body.count)),
+                        ("cache-control", "no-store"),
+                    ]
+                )
+            )
             try await send(.httpResponseBody(body: answer.body))
             return
         }

@@ -17,11 +17,16 @@ struct TrackedWSGIApplication: WSGIApplication {
         let scriptName = environ["SCRIPT_NAME"] ?? ""
         let pathInfo = environ["PATH_INFO"] ?? ""
         if let endpoints, !endpoints.isEmpty,
-           let answer = endpoints.answer(path: scriptName.isEmpty ? pathInfo : scriptName + pathInfo, query: (environ["QUERY_STRING"] ?? "").utf8) {
-            _ = try startResponse("200 OK", [
-                ("Content-Type", answer.contentType), ("Content-Length", String(answer.body.count)),
-                ("Cache-Control", "no-store"),
-            ], nil)
+            let answer = endpoints.answer(path: scriptName.isEmpty ? pathInfo : scriptName + pathInfo, query: (environ["QUERY_STRING"] ?? "").utf8)
+        {
+            _ = try startResponse(
+                "200 OK",
+                [
+                    ("Content-Type", answer.contentType), ("Content-Length", String(answer.body.count)),
+                    ("Cache-Control", "no-store"),
+                ],
+                nil
+            )
             return [answer.body]
         }
         let ticket = tracker.begin(method: environ["REQUEST_METHOD"] ?? "GET", prefix: scriptName, path: pathInfo)

@@ -19,7 +19,11 @@ final class ServingProcess: Sendable {
     private let onReady: (@Sendable () -> Void)?
 
     private init(
-        scoreboard: Scoreboard, slot: WorkerSlot, handOver: WorkerHandOver?, frontends: Int, logger: Logger,
+        scoreboard: Scoreboard,
+        slot: WorkerSlot,
+        handOver: WorkerHandOver?,
+        frontends: Int,
+        logger: Logger,
         onReady: (@Sendable () -> Void)? = nil
     ) {
         self.scoreboard = scoreboard
@@ -82,7 +86,9 @@ final class ServingProcess: Sendable {
         guard frontendsStarting.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue == 0 else { return }
         slot.store(ScoreboardLayout.Slot.readyAtMonotonicNanos, SystemCalls.monotonicNanos())
         _ = slot.atomic(ScoreboardLayout.Slot.state).pointee.compareExchange(
-            expected: WorkerState.starting.rawValue, desired: WorkerState.ready.rawValue, ordering: .acquiringAndReleasing
+            expected: WorkerState.starting.rawValue,
+            desired: WorkerState.ready.rawValue,
+            ordering: .acquiringAndReleasing
         )
         Self.wake(handOver?.channel)
         onReady?()
@@ -103,7 +109,9 @@ final class ServingProcess: Sendable {
                 if let resident = SystemCalls.residentBytes() {
                     slot.store(ScoreboardLayout.Slot.residentBytes, resident)
                     if memoryLimit > 0, resident > memoryLimit, slot.recycleReason == .none {
-                        logger.info("Resident memory \(resident >> 20) MiB is past --worker-memory-limit \(memoryLimit >> 20) MiB: asking for a replacement.")
+                        logger.info(
+                            "Resident memory \(resident >> 20) MiB is past --worker-memory-limit \(memoryLimit >> 20) MiB: asking for a replacement."
+                        )
                         tracker.requestRecycle(.memory)
                     }
                 }

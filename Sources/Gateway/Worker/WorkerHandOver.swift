@@ -77,15 +77,21 @@ struct WorkerHandOver: Sendable, Hashable {
             return Int32(value).map { .some($0) }
         }
         guard let slot = number("slot"), slot >= 0, let workerNumber = number("number"), workerNumber >= 1,
-              let generation = number("generation"), generation >= 0,
-              let supervisor = number("supervisor").flatMap({ Int32(exactly: $0) }), supervisor > 0,
-              let http = descriptor("http"), let fastCGI = descriptor("fastcgi"),
-              let scoreboard = number("scoreboard").flatMap({ Int32(exactly: $0) }),
-              let channel = number("channel").flatMap({ Int32(exactly: $0) })
+            let generation = number("generation"), generation >= 0,
+            let supervisor = number("supervisor").flatMap({ Int32(exactly: $0) }), supervisor > 0,
+            let http = descriptor("http"), let fastCGI = descriptor("fastcgi"),
+            let scoreboard = number("scoreboard").flatMap({ Int32(exactly: $0) }),
+            let channel = number("channel").flatMap({ Int32(exactly: $0) })
         else { return nil }
         self.init(
-            slot: slot, number: workerNumber, generation: generation, supervisorPID: supervisor,
-            http: http, fastCGI: fastCGI, scoreboard: scoreboard, channel: channel
+            slot: slot,
+            number: workerNumber,
+            generation: generation,
+            supervisorPID: supervisor,
+            http: http,
+            fastCGI: fastCGI,
+            scoreboard: scoreboard,
+            channel: channel
         )
     }
 
@@ -97,7 +103,10 @@ struct WorkerHandOver: Sendable, Hashable {
         let value = String(cString: raw)
         unsetenv(variable)
         guard let handOver = WorkerHandOver(encoded: value) else {
-            throw GatewayError(.workerHandOver, "\(variable) is set to '\(value)', which is not a supervisor's hand-over: unset it to run this program yourself.")
+            throw GatewayError(
+                .workerHandOver,
+                "\(variable) is set to '\(value)', which is not a supervisor's hand-over: unset it to run this program yourself."
+            )
         }
         return handOver
     }

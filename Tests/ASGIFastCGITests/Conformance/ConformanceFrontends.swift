@@ -88,9 +88,14 @@ struct Frontends: Sendable {
             // What the raw client sends on the wire after them.
             if !probe.keepAlive { headers.append("connection", "close") }
             let communicator = HTTPCommunicator(
-                application: application, method: probe.method, path: Self.mountPoint + probe.target, body: probe.body,
-                headers: headers, rootPath: Self.mountPoint,
-                client: ASGIAddress(host: "127.0.0.1", port: 50000), server: ASGIAddress(host: "127.0.0.1", port: httpPort),
+                application: application,
+                method: probe.method,
+                path: Self.mountPoint + probe.target,
+                body: probe.body,
+                headers: headers,
+                rootPath: Self.mountPoint,
+                client: ASGIAddress(host: "127.0.0.1", port: 50000),
+                server: ASGIAddress(host: "127.0.0.1", port: httpPort),
                 state: lifespanState
             )
             do {
@@ -108,7 +113,14 @@ struct Frontends: Sendable {
     }
 
     private func raw(_ probe: ConformanceProbe, port: Int, target: String, stopAfter: Int?) async throws -> Answer {
-        let request = rawRequest(probe.method, target, port: port, headers: probe.headers.map { "\($0.0): \($0.1)" }, body: probe.body, keepAlive: probe.keepAlive)
+        let request = rawRequest(
+            probe.method,
+            target,
+            port: port,
+            headers: probe.headers.map { "\($0.0): \($0.1)" },
+            body: probe.body,
+            keepAlive: probe.keepAlive
+        )
         let response = try await rawHTTP(port: port, request, stopAfter: stopAfter, keepAlive: probe.keepAlive)
         return Answer(status: response.status, headers: response.headers, body: response.body, complete: response.complete)
     }
@@ -133,7 +145,8 @@ func withFrontends<R: Sendable>(
     return try await withTestDirectory("conformance-\(kind)") { directory in
         let socketPath = directory.file("app.sock")
         let configuration = FastCGIConfiguration(bind: .unix(path: socketPath), workerThreads: 4, accessLog: false)
-        let server = kind == .asgi
+        let server =
+            kind == .asgi
             ? FastCGIServer(application: asgi, configuration: configuration, logger: logger)
             : FastCGIServer(application: wsgi, lifespan: hooks, configuration: configuration, logger: logger)
         return try await withServer(server) { _ in
@@ -165,10 +178,12 @@ func withHTTPServer<R: Sendable>(
         logger: Logger(label: "cross-environ") { _ in SwiftLogNoOpLogHandler() },
         onServerRunning: { continuation.yield($0) }
     )
-    let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-        services: [.init(service: server)],
-        logger: Logger(label: "cross-environ-group") { _ in SwiftLogNoOpLogHandler() }
-    ))
+    let group = ServiceGroup(
+        configuration: ServiceGroupConfiguration(
+            services: [.init(service: server)],
+            logger: Logger(label: "cross-environ-group") { _ in SwiftLogNoOpLogHandler() }
+        )
+    )
     return try await withThrowingTaskGroup(of: R?.self) { tasks in
         tasks.addTask {
             defer { continuation.finish() }

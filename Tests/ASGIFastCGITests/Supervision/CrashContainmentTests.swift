@@ -42,7 +42,9 @@ struct CrashContainmentTests {
     @Test func tenTrapsInARow() async throws {
         try await withTestDirectory("sv-traps") { directory in
             let app = try await SupervisedApp.start(
-                in: directory, kind: "asgi", arguments: ["--workers", "1"],
+                in: directory,
+                kind: "asgi",
+                arguments: ["--workers", "1"],
                 environment: ["SWIFT_BACKTRACE": "enable=no"]
             )
             try await onFailure({ await app.stop() }) {
@@ -67,12 +69,20 @@ struct CrashContainmentTests {
     @Test func trapBehindNginx() async throws {
         try await withTestDirectory("sv-trap-fcgi") { directory in
             let app = try await SupervisedApp.start(
-                in: directory, http: false, fastCGI: true, arguments: ["--workers", "2", "--threads", "2"]
+                in: directory,
+                http: false,
+                fastCGI: true,
+                arguments: ["--workers", "2", "--threads", "2"]
             )
             let nginx = try await Nginx.start(
-                in: directory, backend: "unix:\(app.socket!)", locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }"
+                in: directory,
+                backend: "unix:\(app.socket!)",
+                locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }"
             )
-            try await onFailure({ await nginx.stop(); await app.stop() }) {
+            try await onFailure({
+                await nginx.stop()
+                await app.stop()
+            }) {
                 let trap = try await curl("\(nginx.url)/trap", in: directory)
                 #expect(trap.status == 502)
                 for _ in 0..<20 {

@@ -12,10 +12,15 @@ struct LifecycleSignalTests {
     func reloadUnderLoad(kind: String) async throws {
         try await withTestDirectory("sv-reload") { directory in
             let app = try await SupervisedApp.start(
-                in: directory, kind: kind, arguments: ["--workers", "2", "--threads", "4", "--status", "/status"]
+                in: directory,
+                kind: kind,
+                arguments: ["--workers", "2", "--threads", "4", "--status", "/status"]
             )
             let load = try LoadClient(url: "http://127.0.0.1:\(app.port!)/", connections: 8, in: directory)
-            try await onFailure({ await load.stop(); await app.stop() }) {
+            try await onFailure({
+                await load.stop()
+                await app.stop()
+            }) {
                 let before = try await app.workerPIDs()
                 try await eventually("load reaching the workers") { (try? await app.status()["requests_served"] as? Int ?? 0) ?? 0 > 100 }
                 app.process.signal(SIGHUP)
@@ -44,7 +49,9 @@ struct LifecycleSignalTests {
             let installed = directory.file("app")
             try copyExecutable(try builtExecutable("FaultyApp"), to: installed)
             let app = try await SupervisedApp.start(
-                in: directory, arguments: ["--workers", "1", "--status", "/status"], environment: ["SWIFT_BACKTRACE": "enable=no"],
+                in: directory,
+                arguments: ["--workers", "1", "--status", "/status"],
+                environment: ["SWIFT_BACKTRACE": "enable=no"],
                 executable: installed
             )
             try await onFailure({ await app.stop() }) {
@@ -107,14 +114,18 @@ struct LifecycleSignalTests {
                 let gate = directory.file("gate")
                 defer { _ = FileManager.default.createFile(atPath: gate, contents: nil) }
                 let request = { @Sendable (uri: String) in
-                    FastCGIWire.request(params: [("REQUEST_METHOD", "GET"), ("REQUEST_URI", uri), ("SERVER_PROTOCOL", "HTTP/1.1"), ("HTTP_HOST", "drain.test")])
+                    FastCGIWire.request(params: [
+                        ("REQUEST_METHOD", "GET"), ("REQUEST_URI", uri), ("SERVER_PROTOCOL", "HTTP/1.1"), ("HTTP_HOST", "drain.test"),
+                    ])
                 }
                 let answers = try await offPool { () -> [String] in
                     // The one thread waits on the gate...
                     let first = try RawConnection(unixPath: socket)
                     first.send(request("/wait?file=\(gate)"))
                     let deadline = ContinuousClock.now + .seconds(60)
-                    while (try? rawGet(port: app.port!, path: "/status?json", timeout: .seconds(10)).text.contains("\"requests_in_flight\":1")) != true {
+                    while (try? rawGet(port: app.port!, path: "/status?json", timeout: .seconds(10)).text.contains("\"requests_in_flight\":1"))
+                        != true
+                    {
                         guard ContinuousClock.now < deadline else { throw TestFailure("the waiting request never started") }
                         usleep(10_000)
                     }
@@ -123,7 +134,9 @@ struct LifecycleSignalTests {
                     for connection in queued { connection.send(request("/")) }
                     app.process.signal(SIGTERM)
                     while app.logLines(containing: "FastCGI server stopping").isEmpty {
-                        guard ContinuousClock.now < deadline, app.process.poll() == nil else { throw TestFailure("the worker did not start stopping") }
+                        guard ContinuousClock.now < deadline, app.process.poll() == nil else {
+                            throw TestFailure("the worker did not start stopping")
+                        }
                         usleep(10_000)
                     }
                     _ = FileManager.default.createFile(atPath: gate, contents: nil)
@@ -201,12 +214,22 @@ struct SocketActivationTests {
             }
             #expect(bound == 0 && listen(listener, 64) == 0)
             let process = try ChildProcess(
-                try builtExecutable("FaultyApp"), ["--fastcgi", "stdin", "--workers", "2", "--status", "/status"],
-                stdin: .descriptor(listener), stdoutPath: directory.file("app.out"), stderrPath: directory.file("app.log")
+                try builtExecutable("FaultyApp"),
+                ["--fastcgi", "stdin", "--workers", "2", "--status", "/status"],
+                stdin: .descriptor(listener),
+                stdoutPath: directory.file("app.out"),
+                stderrPath: directory.file("app.log")
             )
             close(listener)
-            let nginx = try await Nginx.start(in: directory, backend: "unix:\(path)", locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }")
-            try await onFailure({ await nginx.stop(); await process.stop() }) {
+            let nginx = try await Nginx.start(
+                in: directory,
+                backend: "unix:\(path)",
+                locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }"
+            )
+            try await onFailure({
+                await nginx.stop()
+                await process.stop()
+            }) {
                 try await eventually("two workers ready") { process.standardError.contains("worker(s) ready (generation 0") }
                 let first = try await curl("\(nginx.url)/status?json&full", in: directory)
                 #expect(first.json["total_processes"] as? Int == 2)

@@ -9,12 +9,18 @@ import Testing
 struct RecyclingTests {
     @Test func recyclingByRequestCountUnderLoad() async throws {
         try await withTestDirectory("sv-recycle") { directory in
-            let app = try await SupervisedApp.start(in: directory, arguments: [
-                "--workers", "2", "--threads", "4", "--max-requests", "40", "--max-requests-jitter", "10",
-                "--status", "/status", "--log-level", "info",
-            ])
+            let app = try await SupervisedApp.start(
+                in: directory,
+                arguments: [
+                    "--workers", "2", "--threads", "4", "--max-requests", "40", "--max-requests-jitter", "10",
+                    "--status", "/status", "--log-level", "info",
+                ]
+            )
             let load = try LoadClient(url: "http://127.0.0.1:\(app.port!)/", connections: 6, in: directory)
-            try await onFailure({ await load.stop(); await app.stop() }) {
+            try await onFailure({
+                await load.stop()
+                await app.stop()
+            }) {
                 try await app.waitForLog("stopped (exited with status 0)", count: 6, timeout: .seconds(120))
                 let summary = try await load.finish()
                 #expect(summary.errors.isEmpty, "\(summary.errors)")
@@ -33,11 +39,17 @@ struct RecyclingTests {
     /// whole process tree's resident memory stays bounded while many times that leaks.
     @Test func recyclingByMemoryUnderLoad() async throws {
         try await withTestDirectory("sv-memory") { directory in
-            let app = try await SupervisedApp.start(in: directory, arguments: [
-                "--workers", "2", "--threads", "2", "--worker-memory-limit", "160", "--status", "/status",
-            ])
+            let app = try await SupervisedApp.start(
+                in: directory,
+                arguments: [
+                    "--workers", "2", "--threads", "2", "--worker-memory-limit", "160", "--status", "/status",
+                ]
+            )
             let load = try LoadClient(url: "http://127.0.0.1:\(app.port!)/leak?mib=32", connections: 2, rate: 8, in: directory)
-            try await onFailure({ await load.stop(); await app.stop() }) {
+            try await onFailure({
+                await load.stop()
+                await app.stop()
+            }) {
                 var peak: UInt64 = 0
                 var served = 0
                 let deadline = ContinuousClock.now + .seconds(150)

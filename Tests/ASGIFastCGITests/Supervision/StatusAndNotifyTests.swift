@@ -14,13 +14,20 @@ struct StatusAndNotifyTests {
     func statusAndPingOnBothFrontends(kind: String) async throws {
         try await withTestDirectory("sv-status") { directory in
             let app = try await SupervisedApp.start(
-                in: directory, kind: kind, fastCGI: true,
+                in: directory,
+                kind: kind,
+                fastCGI: true,
                 arguments: ["--workers", "2", "--threads", "2", "--status", "/status", "--ping", "/ping"]
             )
             let nginx = try await Nginx.start(
-                in: directory, backend: "unix:\(app.socket!)", locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }"
+                in: directory,
+                backend: "unix:\(app.socket!)",
+                locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }"
             )
-            try await onFailure({ await nginx.stop(); await app.stop() }) {
+            try await onFailure({
+                await nginx.stop()
+                await app.stop()
+            }) {
                 #expect(try await app.get("/ping").text == "pong\n")
                 let ping = try await curl("\(nginx.url)/ping", in: directory)
                 #expect(ping.status == 200 && ping.text == "pong\n")
@@ -73,7 +80,9 @@ struct StatusAndNotifyTests {
             let receiver = try DatagramReceiver(abstractName: name)
             defer { receiver.close() }
             let app = try await SupervisedApp.start(
-                in: directory, arguments: ["--workers", "2"], environment: ["NOTIFY_SOCKET": "@" + name]
+                in: directory,
+                arguments: ["--workers", "2"],
+                environment: ["NOTIFY_SOCKET": "@" + name]
             )
             try await onFailure({ await app.stop() }) {
                 let ready = try await receiver.next()
@@ -97,7 +106,8 @@ struct StatusAndNotifyTests {
             let process = try ChildProcess(
                 try builtExecutable("FaultyApp"),
                 ["--http", "127.0.0.1:\(port)", "--workers", "0", "--status", "/status", "--ping", "/ping"],
-                stdoutPath: directory.file("out.log"), stderrPath: directory.file("err.log")
+                stdoutPath: directory.file("out.log"),
+                stderrPath: directory.file("err.log")
             )
             try await onFailure({ await process.stop() }) {
                 try await eventually("listening") { canConnect(port: port) }
@@ -122,8 +132,10 @@ struct StatusAndNotifyTests {
     func badOptions(arguments: [String]) async throws {
         try await withTestDirectory("sv-options") { directory in
             let process = try ChildProcess(
-                try builtExecutable("FaultyApp"), arguments,
-                stdoutPath: directory.file("out.log"), stderrPath: directory.file("err.log")
+                try builtExecutable("FaultyApp"),
+                arguments,
+                stdoutPath: directory.file("out.log"),
+                stderrPath: directory.file("err.log")
             )
             #expect(try await process.wait(timeout: .seconds(30)) != 0)
             #expect(process.standardError.contains("Error:"), "\(process.standardError)")

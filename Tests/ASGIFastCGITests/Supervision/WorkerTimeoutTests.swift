@@ -14,13 +14,26 @@ struct WorkerTimeoutTests {
     @Test(arguments: ["http", "fastcgi"])
     func hungWorkersAreReplaced(frontend: String) async throws {
         try await withTestDirectory("sv-hang") { directory in
-            let app = try await SupervisedApp.start(in: directory, http: true, fastCGI: frontend == "fastcgi", arguments: [
-                "--workers", "2", "--threads", "4", "--request-timeout", "1", "--worker-timeout", "30", "--graceful-timeout", "2",
-            ])
-            let nginx = frontend == "fastcgi"
-                ? try await Nginx.start(in: directory, backend: "unix:\(app.socket!)", locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }")
+            let app = try await SupervisedApp.start(
+                in: directory,
+                http: true,
+                fastCGI: frontend == "fastcgi",
+                arguments: [
+                    "--workers", "2", "--threads", "4", "--request-timeout", "1", "--worker-timeout", "30", "--graceful-timeout", "2",
+                ]
+            )
+            let nginx =
+                frontend == "fastcgi"
+                ? try await Nginx.start(
+                    in: directory,
+                    backend: "unix:\(app.socket!)",
+                    locations: "location / { \(fastcgiParams) fastcgi_pass $backend; }"
+                )
                 : nil
-            try await onFailure({ await nginx?.stop(); await app.stop() }) {
+            try await onFailure({
+                await nginx?.stop()
+                await app.stop()
+            }) {
                 let before = try await app.workerPIDs()
                 let stuck = try await withThrowingTaskGroup(of: Int?.self) { group in
                     if let nginx {
@@ -37,7 +50,9 @@ struct WorkerTimeoutTests {
                         var byWorker: [Int32: [KeepAliveConnection]] = [:]
                         var opened = 0
                         try await eventually("four connections on each worker", timeout: .seconds(60)) {
-                            guard opened < 200 else { throw TestFailure("200 connections did not reach both workers: \(byWorker.mapValues(\.count))") }
+                            guard opened < 200 else {
+                                throw TestFailure("200 connections did not reach both workers: \(byWorker.mapValues(\.count))")
+                            }
                             opened += 1
                             let connection = try await offPool { try KeepAliveConnection(port: app.port!) }
                             let answer = try await offPool { try connection.get("/pid") }
@@ -63,7 +78,8 @@ struct WorkerTimeoutTests {
                 #expect(stuck == Array(repeating: 504, count: 8), "\(stuck)")
                 try await eventually("an answer from a new worker", timeout: .seconds(60)) {
                     guard let response = try? await app.get("/pid", timeout: .seconds(2)), response.status == 200,
-                          let pid = Int32(response.text) else { return false }
+                        let pid = Int32(response.text)
+                    else { return false }
                     return !before.contains(pid)
                 }
                 try await app.waitForLog("Killing worker", count: 2, timeout: .seconds(30))

@@ -19,7 +19,8 @@ enum FastCGIWire {
     }
 
     static func length(_ count: Int) -> [UInt8] {
-        count < 128 ? [UInt8(count)] : [UInt8(0x80 | (count >> 24) & 0x7F), UInt8((count >> 16) & 0xFF), UInt8((count >> 8) & 0xFF), UInt8(count & 0xFF)]
+        count < 128
+            ? [UInt8(count)] : [UInt8(0x80 | (count >> 24) & 0x7F), UInt8((count >> 16) & 0xFF), UInt8((count >> 8) & 0xFF), UInt8(count & 0xFF)]
     }
 
     static func pair(_ name: String, _ value: String) -> [UInt8] {
@@ -126,8 +127,13 @@ struct FastCGIRecord: Sendable {
             let length = Int(bytes[offset + 4]) << 8 | Int(bytes[offset + 5])
             let end = offset + 8 + length
             guard end <= bytes.count else { break }
-            records.append(FastCGIRecord(type: bytes[offset + 1], id: UInt16(bytes[offset + 2]) << 8 | UInt16(bytes[offset + 3]),
-                                         content: Array(bytes[(offset + 8)..<end])))
+            records.append(
+                FastCGIRecord(
+                    type: bytes[offset + 1],
+                    id: UInt16(bytes[offset + 2]) << 8 | UInt16(bytes[offset + 3]),
+                    content: Array(bytes[(offset + 8)..<end])
+                )
+            )
             offset = end + Int(bytes[offset + 6])
         }
         return records

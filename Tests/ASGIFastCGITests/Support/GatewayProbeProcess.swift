@@ -13,13 +13,20 @@ struct GatewayProbeProcess: Sendable {
     /// Starts the probe with `arguments`, waits until every address in `ready` (`http:PORT` or
     /// `unix:PATH`) accepts connections.
     static func start(
-        _ arguments: [String], in directory: TestDirectory, name: String = "probe", logging: String? = nil, ready: [String]
+        _ arguments: [String],
+        in directory: TestDirectory,
+        name: String = "probe",
+        logging: String? = nil,
+        ready: [String]
     ) async throws -> GatewayProbeProcess {
         var environment = ["PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "GATEWAY_PROBE_DIR": directory.path]
         if let logging { environment["GATEWAY_PROBE_LOGGING"] = logging }
         let process = try ChildProcess(
-            try builtExecutable("GatewayProbe"), arguments, environment: environment,
-            stdoutPath: directory.file("\(name).out"), stderrPath: directory.file("\(name).err")
+            try builtExecutable("GatewayProbe"),
+            arguments,
+            environment: environment,
+            stdoutPath: directory.file("\(name).out"),
+            stderrPath: directory.file("\(name).err")
         )
         let probe = GatewayProbeProcess(process: process, directory: directory, name: name)
         do {

@@ -77,10 +77,12 @@ func withServer<R: Sendable>(
     _ server: FastCGIServer,
     _ body: @Sendable (FastCGIServer) async throws -> R
 ) async throws -> R {
-    let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-        services: [.init(service: server)],
-        logger: Logger(label: "fastcgi-test-group") { _ in SwiftLogNoOpLogHandler() }
-    ))
+    let group = ServiceGroup(
+        configuration: ServiceGroupConfiguration(
+            services: [.init(service: server)],
+            logger: Logger(label: "fastcgi-test-group") { _ in SwiftLogNoOpLogHandler() }
+        )
+    )
     return try await withThrowingTaskGroup(of: R?.self) { tasks in
         tasks.addTask {
             try await group.run()

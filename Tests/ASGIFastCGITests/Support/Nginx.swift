@@ -106,7 +106,11 @@ final class Nginx: Sendable {
     /// `http` block (an upstream of its own, for example). `user` runs the worker process as that
     /// user (the test must run as root).
     static func start(
-        in directory: TestDirectory, backend: String, locations: String, http: String = "", user: String? = nil
+        in directory: TestDirectory,
+        backend: String,
+        locations: String,
+        http: String = "",
+        user: String? = nil
     ) async throws -> Nginx {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw TestFailure("nginx is not installed at \(executable): run scripts/bootstrap.sh (apt-get install nginx)")
@@ -142,8 +146,10 @@ final class Nginx: Sendable {
             try configuration.write(toFile: prefix + "/nginx.conf", atomically: true, encoding: .utf8)
             let process = try ChildProcess(
                 executable,
-                ["-p", prefix, "-c", prefix + "/nginx.conf", "-e", prefix + "/error.log",
-                 "-g", user == nil ? "daemon off; master_process off;" : "daemon off;"],
+                [
+                    "-p", prefix, "-c", prefix + "/nginx.conf", "-e", prefix + "/error.log",
+                    "-g", user == nil ? "daemon off; master_process off;" : "daemon off;",
+                ],
                 stdoutPath: prefix + "/stdout.log",
                 stderrPath: prefix + "/stderr.log"
             )

@@ -33,8 +33,14 @@ final class SupervisedApp: Sendable {
         for attempt in 1... {
             do {
                 return try await start0(
-                    in: directory, kind: kind, http: http, fastCGI: fastCGI, arguments: arguments,
-                    environment: environment, executable: executable, logName: logName
+                    in: directory,
+                    kind: kind,
+                    http: http,
+                    fastCGI: fastCGI,
+                    arguments: arguments,
+                    environment: environment,
+                    executable: executable,
+                    logName: logName
                 )
             } catch let failure as TestFailure where attempt < 4 && failure.description.contains("already in use") {
                 continue
@@ -44,8 +50,14 @@ final class SupervisedApp: Sendable {
     }
 
     private static func start0(
-        in directory: TestDirectory, kind: String, http: Bool, fastCGI: Bool, arguments: [String],
-        environment: [String: String], executable: String?, logName: String
+        in directory: TestDirectory,
+        kind: String,
+        http: Bool,
+        fastCGI: Bool,
+        arguments: [String],
+        environment: [String: String],
+        executable: String?,
+        logName: String
     ) async throws -> SupervisedApp {
         let port = http ? try freeLoopbackPort() : nil
         let socket = fastCGI ? directory.file("\(logName).sock") : nil
@@ -60,9 +72,11 @@ final class SupervisedApp: Sendable {
         for _ in 0..<100 where started == nil {
             do {
                 started = try ChildProcess(
-                    try executable ?? builtExecutable("FaultyApp"), listen + arguments,
+                    try executable ?? builtExecutable("FaultyApp"),
+                    listen + arguments,
                     environment: childEnvironment,
-                    stdoutPath: directory.file("\(logName).out"), stderrPath: directory.file("\(logName).log")
+                    stdoutPath: directory.file("\(logName).out"),
+                    stderrPath: directory.file("\(logName).log")
                 )
             } catch let failure as TestFailure where failure.description.hasSuffix("errno \(ETXTBSY)") {
                 // An executable the test just wrote: another thread's spawn may still hold it open
@@ -142,7 +156,8 @@ final class SupervisedApp: Sendable {
     func status() async throws -> [String: Any] {
         let response = try await get("/status?json&full")
         guard response.status == 200,
-              let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else {
+            let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+        else {
             throw TestFailure("no status: \(response.status) \(response.text)")
         }
         return object
@@ -230,7 +245,8 @@ private func dechunk(_ bytes: [UInt8]) -> [UInt8] {
 func processIsGone(_ pid: Int32) -> Bool {
     if kill(pid, 0) != 0 { return true }
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return true }
+        let close = stat.lastIndex(of: ")")
+    else { return true }
     return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
 }
 
@@ -270,8 +286,11 @@ final class LoadClient: Sendable {
         var arguments = [script, url, "--connections", String(connections)]
         if let rate { arguments += ["--rate", String(rate)] }
         process = try ChildProcess(
-            "/usr/bin/python3", arguments, stdin: .pipe,
-            stdoutPath: outputPath, stderrPath: directory.file("\(name).err")
+            "/usr/bin/python3",
+            arguments,
+            stdin: .pipe,
+            stdoutPath: outputPath,
+            stderrPath: directory.file("\(name).err")
         )
     }
 
@@ -292,7 +311,8 @@ final class LoadClient: Sendable {
         process.closeStdin()
         let exit = try await process.wait(timeout: .seconds(60))
         guard exit == 0,
-              let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: outputPath))) as? [String: Any] else {
+            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: outputPath))) as? [String: Any]
+        else {
             throw TestFailure("the load client failed (\(exit)): \(process.standardError)")
         }
         var pids: [Int32: Int] = [:]
@@ -300,8 +320,10 @@ final class LoadClient: Sendable {
             if let pid = Int32(key) { pids[pid] = value }
         }
         return Summary(
-            requests: object["requests"] as? Int ?? 0, ok: object["ok"] as? Int ?? 0,
-            statuses: object["statuses"] as? [String: Int] ?? [:], errors: object["errors"] as? [String: Int] ?? [:],
+            requests: object["requests"] as? Int ?? 0,
+            ok: object["ok"] as? Int ?? 0,
+            statuses: object["statuses"] as? [String: Int] ?? [:],
+            errors: object["errors"] as? [String: Int] ?? [:],
             pids: pids
         )
     }

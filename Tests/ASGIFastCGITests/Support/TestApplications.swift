@@ -17,12 +17,16 @@ enum TestApps {
         object["body.length"] = input.count
         object["thread"] = currentThreadName()
         let body = jsonBody(object)
-        _ = try startResponse("200 OK", [
-            ("Content-Type", "application/json"),
-            ("X-Echo", "wsgi"),
-            ("Set-Cookie", "a=1"),
-            ("Set-Cookie", "b=2"),
-        ], nil)
+        _ = try startResponse(
+            "200 OK",
+            [
+                ("Content-Type", "application/json"),
+                ("X-Echo", "wsgi"),
+                ("Set-Cookie", "a=1"),
+                ("Set-Cookie", "b=2"),
+            ],
+            nil
+        )
         return [body]
     }
 
@@ -59,12 +63,17 @@ enum TestApps {
             object["fastcgi.params"] = params
         }
         let body = jsonBody(object)
-        try await send(.httpResponseStart(status: 200, headers: [
-            ("content-type", "application/json"),
-            ("x-echo", "asgi"),
-            ("set-cookie", "a=1"),
-            ("set-cookie", "b=2"),
-        ]))
+        try await send(
+            .httpResponseStart(
+                status: 200,
+                headers: [
+                    ("content-type", "application/json"),
+                    ("x-echo", "asgi"),
+                    ("set-cookie", "a=1"),
+                    ("set-cookie", "b=2"),
+                ]
+            )
+        )
         try await send(.httpResponseBody(body: body))
     }
 

@@ -133,7 +133,8 @@ public final class NoteStore: Sendable {
         self.busyTimeout = busyTimeout
         let setup = try Connection(id: 0, path: path, busyTimeoutMilliseconds: Self.milliseconds(busyTimeout))
         defer { setup.close() }
-        try setup.execute("""
+        try setup.execute(
+            """
             PRAGMA journal_mode = WAL;
             CREATE TABLE IF NOT EXISTS notes (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -149,7 +150,8 @@ public final class NoteStore: Sendable {
                 via TEXT NOT NULL,
                 at REAL NOT NULL
             );
-            """)
+            """
+        )
     }
 
     deinit {

@@ -76,7 +76,9 @@ public struct NotesApp: ASGIApplication {
             while true {
                 switch try await receive() {
                 case .lifespanStartup: try await send(.lifespanStartupComplete)
-                case .lifespanShutdown: try await send(.lifespanShutdownComplete); return
+                case .lifespanShutdown:
+                    try await send(.lifespanShutdownComplete)
+                    return
                 default: continue
                 }
             }
@@ -89,7 +91,8 @@ public struct NotesApp: ASGIApplication {
 
     /// The `X-User` header (UTF-8, trimmed), or ``RequestUser/anonymous``.
     static func user(from headers: ASGIHeaders) -> String {
-        let value = headers.first { $0.nameString.lowercased() == "x-user" }
+        let value =
+            headers.first { $0.nameString.lowercased() == "x-user" }
             .map { String(decoding: $0.value, as: UTF8.self).trimmed } ?? ""
         return value.isEmpty ? RequestUser.anonymous : value
     }

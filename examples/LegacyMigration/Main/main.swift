@@ -85,7 +85,11 @@ do {
         let configuration = FastCGIConfiguration(bind: fastCGIBind, workerThreads: threads, accessLog: accessLog)
         let server = FastCGIServer(application: app, configuration: configuration, logger: logger)
         try await ServiceGroup(
-            configuration: ServiceGroupConfiguration(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
         ).run()
     } else {
         let configuration = HTTPServerConfiguration(port: port, accessLog: accessLog)

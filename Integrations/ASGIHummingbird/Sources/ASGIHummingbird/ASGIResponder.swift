@@ -114,7 +114,11 @@ public struct ASGIResponder<Context: RequestContext>: HTTPResponder {
         for header in answer.headers where header.nameString != "content-length" {
             if let name = HTTPField.Name(header.nameString) { fields.append(HTTPField(name: name, value: header.valueString)) }
         }
-        return Response(status: HTTPResponse.Status(code: answer.status), headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
+        return Response(
+            status: HTTPResponse.Status(code: answer.status),
+            headers: fields,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body))
+        )
     }
 
     /// The extensions a mounted application's scopes announce.

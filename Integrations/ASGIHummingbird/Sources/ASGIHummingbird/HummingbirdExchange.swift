@@ -141,7 +141,11 @@ final class HummingbirdExchange: @unchecked Sendable {
                 state.pendingHead?.contentLength = length
                 state.pendingHead?.headers.append("content-length", String(length))
                 if let framing = state.framing {
-                    state.framing = try? ResponseFraming(status: framing.status, headers: [("content-length", String(length))], requestMethod: requestMethod)
+                    state.framing = try? ResponseFraming(
+                        status: framing.status,
+                        headers: [("content-length", String(length))],
+                        requestMethod: requestMethod
+                    )
                 }
             }
             return state.framing?.bodyAllowed == true

@@ -3,14 +3,16 @@ import HTTPTypes
 public import Hummingbird
 
 /// The methods a mount routes: every method of IANA's HTTP Method Registry.
-let registeredMethods: [HTTPRequest.Method] = [
-    .get, .head, .post, .put, .delete, .connect, .options, .trace, .patch,
-] + [
-    "ACL", "BASELINE-CONTROL", "BIND", "CHECKIN", "CHECKOUT", "COPY", "LABEL", "LINK", "LOCK",
-    "MERGE", "MKACTIVITY", "MKCALENDAR", "MKCOL", "MKREDIRECTREF", "MKWORKSPACE", "MOVE",
-    "ORDERPATCH", "PROPFIND", "PROPPATCH", "QUERY", "REBIND", "REPORT", "SEARCH", "UNBIND",
-    "UNCHECKOUT", "UNLINK", "UNLOCK", "UPDATE", "UPDATEREDIRECTREF", "VERSION-CONTROL",
-].compactMap { HTTPRequest.Method($0) }
+let registeredMethods: [HTTPRequest.Method] =
+    [
+        .get, .head, .post, .put, .delete, .connect, .options, .trace, .patch,
+    ]
+    + [
+        "ACL", "BASELINE-CONTROL", "BIND", "CHECKIN", "CHECKOUT", "COPY", "LABEL", "LINK", "LOCK",
+        "MERGE", "MKACTIVITY", "MKCALENDAR", "MKCOL", "MKREDIRECTREF", "MKWORKSPACE", "MOVE",
+        "ORDERPATCH", "PROPFIND", "PROPPATCH", "QUERY", "REBIND", "REPORT", "SEARCH", "UNBIND",
+        "UNCHECKOUT", "UNLINK", "UNLOCK", "UPDATE", "UPDATEREDIRECTREF", "VERSION-CONTROL",
+    ].compactMap { HTTPRequest.Method($0) }
 
 extension RouterMethods {
     /// Serves every request under `path` with an ASGI application, beside this router's native

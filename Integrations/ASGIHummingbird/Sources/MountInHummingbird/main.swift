@@ -45,7 +45,8 @@ router.mount("/chat", chat)
 
 var port = 8080
 if let index = CommandLine.arguments.firstIndex(of: "--port"), index + 1 < CommandLine.arguments.count,
-   let value = Int(CommandLine.arguments[index + 1]) {
+    let value = Int(CommandLine.arguments[index + 1])
+{
     port = value
 }
 let app = Application(

@@ -35,9 +35,14 @@ struct ConformanceTests {
     /// A mounted conformance application in a live Hummingbird application.
     func withMount<R: Sendable>(_ kind: Kind, file: String, observations: Observations, _ body: @Sendable (Int) async throws -> R) async throws -> R {
         let logger = Logger(label: "conformance") { _ in SwiftLogNoOpLogHandler() }
-        let application: any ASGIApplication = kind == .asgi
+        let application: any ASGIApplication =
+            kind == .asgi
             ? ConformanceApps.asgi(file: file, observations: observations)
-            : WSGIToASGI(ConformanceApps.wsgi(file: file, observations: observations), lifespan: WSGILifespan(startup: {}, shutdown: {}), logger: logger)
+            : WSGIToASGI(
+                ConformanceApps.wsgi(file: file, observations: observations),
+                lifespan: WSGILifespan(startup: {}, shutdown: {}),
+                logger: logger
+            )
         let lifespan = ASGILifespan(application, logger: logger)
         let router = Router(context: AddressedContext.self)
         router.get("/native") { _, _ in "native" }
@@ -53,8 +58,14 @@ struct ConformanceTests {
     func send(_ probe: ConformanceProbe, port: Int) async throws -> RawResponse {
         try await rawHTTP(
             port: port,
-            rawRequest(probe.method, ConformanceTable.mountPoint + probe.target, port: port,
-                       headers: probe.headers.map { "\($0.0): \($0.1)" }, body: probe.body, keepAlive: probe.keepAlive),
+            rawRequest(
+                probe.method,
+                ConformanceTable.mountPoint + probe.target,
+                port: port,
+                headers: probe.headers.map { "\($0.0): \($0.1)" },
+                body: probe.body,
+                keepAlive: probe.keepAlive
+            ),
             keepAlive: probe.keepAlive
         )
     }
@@ -85,7 +96,9 @@ struct ConformanceTests {
                 let normalized = ConformanceTable.normalized(dump, droppingUnderscoredHeaders: kind == .asgi)
                 let expected = table[probe.name] ?? [:]
                 for key in Set(normalized.keys).union(expected.keys).sorted() where normalized[key] != expected[key] {
-                    Issue.record("\(kind), \(probe.name), \(key): \(normalized[key]?.debugDescription ?? "missing") but the table says \(expected[key]?.debugDescription ?? "missing")")
+                    Issue.record(
+                        "\(kind), \(probe.name), \(key): \(normalized[key]?.debugDescription ?? "missing") but the table says \(expected[key]?.debugDescription ?? "missing")"
+                    )
                 }
             }
         }
@@ -115,14 +128,17 @@ struct ConformanceTests {
     @Test("Any method reaches the mounted application; an application's status 1000 is a 500, never a trap")
     func everyMethodAndNoTrap() async throws {
         let router = Router()
-        router.mount("/any", ASGIApp { scope, _, send in
-            guard case .http(let http) = scope else { return }
-            if http.path.hasSuffix("/bad-status") {
-                try await send(.httpResponseStart(status: 1000))
+        router.mount(
+            "/any",
+            ASGIApp { scope, _, send in
+                guard case .http(let http) = scope else { return }
+                if http.path.hasSuffix("/bad-status") {
+                    try await send(.httpResponseStart(status: 1000))
+                }
+                try await send(.httpResponseStart(status: 200))
+                try await send(.httpResponseBody(body: Array(http.method.utf8)))
             }
-            try await send(.httpResponseStart(status: 200))
-            try await send(.httpResponseBody(body: Array(http.method.utf8)))
-        })
+        )
         let app = Application(router: router, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
         try await app.test(.live) { client in
             let port = try #require(client.port)
@@ -147,8 +163,11 @@ struct ConformanceTests {
         let lifespan = ASGILifespan(app)
         let router = Router()
         router.mount("/app", app, lifespan: lifespan)
-        var application = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                                      logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        var application = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
+        )
         application.addLifespan(lifespan)
         do {
             try await application.run()

@@ -1,8 +1,8 @@
 import ASGI
 import ASGIHummingbird
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import HTTPTypes
 import NIOCore
 import Synchronization
 import Testing
@@ -11,7 +11,8 @@ import Testing
 let reportingApp = WSGIApp { environ, startResponse in
     let body = try environ.input.read()
     _ = try startResponse("200 OK", [("Content-Type", "text/plain"), ("X-Legacy", "yes")], nil)
-    let line = "\(environ["REQUEST_METHOD"] ?? "") \(environ["SCRIPT_NAME"] ?? "") \(environ["PATH_INFO"] ?? "") \(environ["QUERY_STRING"] ?? "") \(body.count)"
+    let line =
+        "\(environ["REQUEST_METHOD"] ?? "") \(environ["SCRIPT_NAME"] ?? "") \(environ["PATH_INFO"] ?? "") \(environ["QUERY_STRING"] ?? "") \(body.count)"
     return [Array(line.utf8)]
 }
 
@@ -81,15 +82,20 @@ struct MountTests {
     func bodiesStreamBothWays(setup: TestingSetup) async throws {
         let router = Router()
         router.mount("/up", WSGIToASGI(reportingApp))
-        router.mount("/down", WSGIToASGI(WSGIApp { _, start in
-            _ = try start("200 OK", [], nil)
-            var remaining = 256
-            return WSGIClosureBody(next: {
-                guard remaining > 0 else { return nil }
-                remaining -= 1
-                return Array(repeating: UInt8(ascii: "z"), count: 16 * 1024)
-            })
-        }))
+        router.mount(
+            "/down",
+            WSGIToASGI(
+                WSGIApp { _, start in
+                    _ = try start("200 OK", [], nil)
+                    var remaining = 256
+                    return WSGIClosureBody(next: {
+                        guard remaining > 0 else { return nil }
+                        remaining -= 1
+                        return Array(repeating: UInt8(ascii: "z"), count: 16 * 1024)
+                    })
+                }
+            )
+        )
         let app = Application(router: router)
         try await app.test(setup) { client in
             let upload = ByteBuffer(repeating: 7, count: 4 << 20)
@@ -107,9 +113,12 @@ struct MountTests {
         struct Boom: Error {}
         let router = Router()
         router.mount("/boom", ASGIApp { _, _, _ in throw Boom() })
-        router.mount("/nostart", ASGIApp { _, _, send in
-            try await send(.httpResponseBody(body: [1]))
-        })
+        router.mount(
+            "/nostart",
+            ASGIApp { _, _, send in
+                try await send(.httpResponseBody(body: [1]))
+            }
+        )
         let app = Application(router: router)
         try await app.test(.router) { client in
             try await client.execute(uri: "/boom", method: .get) { response in
@@ -124,13 +133,16 @@ struct MountTests {
     /// Native ASGI apps get trailers through to the client when announced.
     @Test func asgiAppWithHeadersAndStatus() async throws {
         let router = Router()
-        router.mount("/asgi", ASGIApp { scope, receive, send in
-            guard case .http(let http) = scope else { return }
-            _ = try await receive()
-            try await send(.httpResponseStart(status: 201, headers: [("x-path", http.path), ("x-root", http.rootPath)]))
-            try await send(.httpResponseBody(body: Array("created".utf8), moreBody: true))
-            try await send(.httpResponseBody(body: Array("!".utf8)))
-        })
+        router.mount(
+            "/asgi",
+            ASGIApp { scope, receive, send in
+                guard case .http(let http) = scope else { return }
+                _ = try await receive()
+                try await send(.httpResponseStart(status: 201, headers: [("x-path", http.path), ("x-root", http.rootPath)]))
+                try await send(.httpResponseBody(body: Array("created".utf8), moreBody: true))
+                try await send(.httpResponseBody(body: Array("!".utf8)))
+            }
+        )
         let app = Application(router: router)
         try await app.test(.live) { client in
             try await client.execute(uri: "/asgi/caf%C3%A9", method: .put) { response in

@@ -37,7 +37,9 @@ let pythonPath: String = {
 func requirePython(module: String) async throws {
     let check = try await runProcess(pythonPath, ["-c", "import \(module)"], deadline: .seconds(30))
     guard check.status == 0 else {
-        throw HarnessError("python3 with the '\(module)' module is needed: run scripts/bootstrap.sh (or `python3 -m pip install \(module)`). \(check.stderr)")
+        throw HarnessError(
+            "python3 with the '\(module)' module is needed: run scripts/bootstrap.sh (or `python3 -m pip install \(module)`). \(check.stderr)"
+        )
     }
 }
 

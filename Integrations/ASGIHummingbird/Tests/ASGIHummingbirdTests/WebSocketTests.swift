@@ -35,9 +35,13 @@ struct WebSocketTests {
                 let query = String(decoding: websocket.queryString, as: UTF8.self)
                 let greeting = websocket.state?["greeting"] as? String ?? "-"
                 reports.report("\(websocket.path): extensions \(websocket.extensions?.keys.sorted().joined(separator: ",") ?? "-")")
-                reports.report("scope \(websocket.scheme) \(websocket.rootPath) \(websocket.path) \(query) [\(websocket.subprotocols.joined(separator: ","))] \(greeting)")
+                reports.report(
+                    "scope \(websocket.scheme) \(websocket.rootPath) \(websocket.path) \(query) [\(websocket.subprotocols.joined(separator: ","))] \(greeting)"
+                )
                 let host = websocket.headers.values(for: "host").first ?? "-"
-                reports.report("\(websocket.path): host \(host.hasPrefix("127.0.0.1:") ? "ok" : host) client \(websocket.client?.host ?? "-") server \(websocket.server?.host ?? "-")")
+                reports.report(
+                    "\(websocket.path): host \(host.hasPrefix("127.0.0.1:") ? "ok" : host) client \(websocket.client?.host ?? "-") server \(websocket.server?.host ?? "-")"
+                )
                 switch websocket.path {
                 case let path where path.hasSuffix("/deny"):
                     try await send(.websocketClose())
@@ -56,7 +60,9 @@ struct WebSocketTests {
                 default:
                     break
                 }
-                try await send(.websocketAccept(subprotocol: websocket.subprotocols.contains("chat.v1") ? "chat.v1" : nil, headers: [("x-server", "asgi")]))
+                try await send(
+                    .websocketAccept(subprotocol: websocket.subprotocols.contains("chat.v1") ? "chat.v1" : nil, headers: [("x-server", "asgi")])
+                )
                 if websocket.path.hasSuffix("/bad-close") {
                     // Codes no endpoint may send: each refused by `send`, the connection still open.
                     var refused: [Int] = []
@@ -134,7 +140,9 @@ struct WebSocketTests {
         }
     }
 
-    @Test("Echo text and bytes (1 MiB, and a message in three frames too); scope, subprotocol, headers and the client's close code reach the application; lifespan runs around it")
+    @Test(
+        "Echo text and bytes (1 MiB, and a message in three frames too); scope, subprotocol, headers and the client's close code reach the application; lifespan runs around it"
+    )
     func echo() async throws {
         let reports = Reports()
         let script = """
@@ -170,7 +178,9 @@ struct WebSocketTests {
         #expect(await reports.saw("shutdown"))
     }
 
-    @Test("websocket.close before accept answers 403, the application's own denial response goes out as sent; a failure or a bad status before accept answers 500; HTTP and native routes go on beside")
+    @Test(
+        "websocket.close before accept answers 403, the application's own denial response goes out as sent; a failure or a bad status before accept answers 500; HTTP and native routes go on beside"
+    )
     func refusals() async throws {
         let reports = Reports()
         let script = """
@@ -190,7 +200,10 @@ struct WebSocketTests {
             print(json.dumps({"statuses": statuses, "custom": custom}))
             """
         let (output, http, native) = try await withServer(Self.echo(reports)) { port in
-            let output = try await python(script, ["/ws/deny", "/ws/fail-before", "/ws/custom-deny", "/ws/bad-status", "/elsewhere"].map { "ws://127.0.0.1:\(port)\($0)" })
+            let output = try await python(
+                script,
+                ["/ws/deny", "/ws/fail-before", "/ws/custom-deny", "/ws/bad-status", "/elsewhere"].map { "ws://127.0.0.1:\(port)\($0)" }
+            )
             let http = try await rawHTTP(port: port, rawRequest("GET", "/ws/plain", port: port))
             let native = try await rawHTTP(port: port, rawRequest("GET", "/native", port: port))
             return (output, http, native)
@@ -235,7 +248,9 @@ struct WebSocketTests {
         #expect(await reports.saw("/ws/x: disconnect 4000 server bye"), "\(reports.unconsumed)")
     }
 
-    @Test("Hostile: a client that vanishes mid-message is a 1006 disconnect, text that is not UTF-8 closes with 1007, a message over the limit with 1009, a reader leaving an endless stream fails the app's send; the next connection is served")
+    @Test(
+        "Hostile: a client that vanishes mid-message is a 1006 disconnect, text that is not UTF-8 closes with 1007, a message over the limit with 1009, a reader leaving an endless stream fails the app's send; the next connection is served"
+    )
     func hostileClients() async throws {
         let reports = Reports()
         // A raw client: the handshake, then either a frame announcing 200 bytes of which 20 come,
@@ -318,7 +333,9 @@ struct WebSocketTests {
         #expect(await reports.saw("/ws/after: disconnect 1000 "), "\(reports.unconsumed)")
     }
 
-    @Test("An application's close code no endpoint may send (1005, 1006, 999, 5000) is refused by send; the connection stays open and its proper close goes out")
+    @Test(
+        "An application's close code no endpoint may send (1005, 1006, 999, 5000) is refused by send; the connection stays open and its proper close goes out"
+    )
     func invalidApplicationCloseCodes() async throws {
         let reports = Reports()
         let script = """
@@ -342,7 +359,9 @@ struct WebSocketTests {
         #expect(close?.last as? String == "proper", "\(output)")
     }
 
-    @Test("A peer's close code no endpoint may send (1005, 1006, 999, 5000, 1015) is answered with 1002; a valid one with a close; the next connection is served")
+    @Test(
+        "A peer's close code no endpoint may send (1005, 1006, 999, 5000, 1015) is answered with 1002; a valid one with a close; the next connection is served"
+    )
     func invalidPeerCloseCodes() async throws {
         let reports = Reports()
         // The handshake by hand, then a masked close frame with the code given, and the server's answer.
@@ -423,7 +442,9 @@ struct WebSocketTests {
         #expect(await reports.saw("/ws/stays: disconnect 1001 Server shutting down"), "\(reports.unconsumed)")
     }
 
-    @Test("A handshake whose path has a dot-segment (/ws/../x, /ws/%2e%2e/x, /ws/./x) gets 400 before any application sees it; the next handshake is served")
+    @Test(
+        "A handshake whose path has a dot-segment (/ws/../x, /ws/%2e%2e/x, /ws/./x) gets 400 before any application sees it; the next handshake is served"
+    )
     func dotSegmentHandshake() async throws {
         let reports = Reports()
         let script = """
@@ -455,4 +476,3 @@ struct WebSocketTests {
         #expect(await reports.saw("/ws/next: disconnect 1000 "), "\(reports.unconsumed)")
     }
 }
-

@@ -51,7 +51,10 @@ package final class WSGIDriver: @unchecked Sendable {
             // PEP 3333: with exc_info after the headers went out, re-raise the application's error.
             if headersSent { throw error }
         } else if status != nil {
-            throw WSGIError(.startResponseTwice, "startResponse was called a second time without an error; pass the error being handled to replace the response.")
+            throw WSGIError(
+                .startResponseTwice,
+                "startResponse was called a second time without an error; pass the error being handled to replace the response."
+            )
         }
         let code = try StartResponseRules.parseStatus(statusLine)
         var parsed = ASGIHeaders()
@@ -110,7 +113,8 @@ package final class WSGIDriver: @unchecked Sendable {
             self.framing = framing
         }
         if !headersSent, framing.bodyAllowed, let length = file.length, let path = file.absolutePath,
-           framing.declaredLength.map({ $0 <= length }) ?? true {
+            framing.declaredLength.map({ $0 <= length }) ?? true
+        {
             let sent = framing.declaredLength ?? length
             try sink.start(status: status, headers: headers)
             headersSent = true

@@ -1,10 +1,11 @@
+import AsyncBridge
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import AsyncBridge
-import Synchronization
 
 /// The `receive` and `send` of an ASGI application served by a blocking thread (``ASGIToWSGI``):
 /// the one exchange between an ASGI application and a WSGI-style server, used by every blocking
@@ -262,7 +263,10 @@ final class BlockingExchange: @unchecked Sendable {
         let callerThread = self.callerThread
         return try await SyncToAsync.run(threadSensitive: true) {
             guard pthread_equal(pthread_self(), callerThread) != 0 else {
-                throw ASGIProtocolError(.offThread, "receive() or send() was called off the application's thread after the application returned (from a task that outlived it, or a detached one).")
+                throw ASGIProtocolError(
+                    .offThread,
+                    "receive() or send() was called off the application's thread after the application returned (from a task that outlived it, or a detached one)."
+                )
             }
             return try body()
         }
