@@ -106,6 +106,18 @@ struct ProtocolTests {
         }
     }
 
+    @Test("A dot-segment in the path (plain or percent-encoded) gets 400 before the application runs, as over HTTP")
+    func dotSegmentInPath() async throws {
+        try await withOneWorker("dots") { server, path, directory in
+            for uri in ["/ws/../admin", "/a/%2e%2e/b", "/a/./b"] {
+                let refused = try await cgiFcgi(path, environment: cgiRequest(uri), in: directory)
+                #expect(refused.output.hasPrefix("Status: 400 "), "\(uri): \(refused.output.prefix(200))")
+            }
+            #expect(try await cgiFcgi(path, environment: cgiRequest("/a/..b/.c"), in: directory).output.hasPrefix("Status: 200 OK"))
+            #expect(server.status.rejectedRequests == 3)
+        }
+    }
+
     @Test("A NUL in the decoded path gets 400 before the application runs, as over HTTP; the next request is served")
     func nulInPath() async throws {
         try await withOneWorker("nul") { server, path, directory in

@@ -16,9 +16,9 @@ struct RequestHead {
         case invalidContentLength(String)
         /// `CONTENT_LENGTH` is past any body (413).
         case contentLengthTooLarge(String)
-        /// The decoded path holds a NUL byte (400), the rule every frontend applies
-        /// (`RequestHeadProblem.nulInPath` of the protocol core).
-        case nulInPath
+        /// The decoded path holds a NUL byte or a dot-segment (400), the rule every frontend
+        /// applies (`RequestTarget.pathProblem` of the protocol core).
+        case badPath(RequestHeadProblem)
 
         /// The answer the web server gets.
         func response(maxCount: Int, maxBytes: Int) -> PlainResponse {
@@ -31,8 +31,8 @@ struct RequestHead {
                 return .invalidContentLength(value)
             case .contentLengthTooLarge(let value):
                 return .contentLengthTooLarge(value)
-            case .nulInPath:
-                return RequestHeadProblem.nulInPath.response
+            case .badPath(let problem):
+                return problem.response
             }
         }
     }
@@ -93,8 +93,9 @@ struct RequestHead {
             }
         }
         let cgi = builder.build(mountPoint: rootPath)
-        // The web server checks Host itself; the path it may pass on decoded, NUL included.
-        if cgi.head.target.path.utf8.contains(0) { throw .nulInPath }
+        // The web server checks Host itself; the path it may pass on as the client sent it
+        // (nginx resolves dot-segments, a raw FastCGI client need not), NUL included.
+        if let problem = cgi.head.target.pathProblem { throw .badPath(problem) }
         var extensions = Self.extensions
         if paramsInScope, !cgi.extraVariables.isEmpty {
             extensions["fastcgi"] = ["params": Dictionary(cgi.extraVariables.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })]
