@@ -17,37 +17,47 @@ struct SlowReaderTests {
     /// The answer's size: more than the kernel buffers on loopback (the send buffer grows to 4 MiB).
     private static let size = 8 * 1024 * 1024
     /// Byte `i` of the answer.
-    private static let pattern: [UInt8] = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 11) }
+    private static let pattern = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+        for index in 0..<size { buffer[index] = UInt8(truncatingIfNeeded: index &* 7 &+ index >> 11) }
+        count = size
+    }
 
     /// Answers `GET /one` with the whole answer in one body event, `GET /many` in 64 KiB events
     /// sent as fast as the server takes them (the application returns long before the client has
     /// read the answer), `GET /` with `ok`.
-    private static let app = ASGIApp { scope, receive, send in
-        guard case .http(let http) = scope else { return }
-        _ = try await readBody(receive)
-        switch http.path {
-        case "/one":
-            try await send(.httpResponseStart(status: 200, headers: [("content-type", "application/octet-stream")]))
-            try await send(.httpResponseBody(body: pattern))
-        case "/many":
-            try await send(.httpResponseStart(status: 200, headers: [("content-length", String(size))]))
-            var offset = 0
-            while offset < size {
-                let end = min(offset + 64 * 1024, size)
-                try await send(.httpResponseBody(body: Array(pattern[offset..<end]), moreBody: end < size))
-                offset = end
+    ///
+    /// The answer is made here, in the test, never lazily inside the application: the application
+    /// runs on the server's event loops, which every test of the process shares, and 8 MiB made
+    /// there (slowly, in a debug build) would hold their timers back.
+    private static func serving() -> ASGIApp {
+        let pattern = Self.pattern
+        return ASGIApp { scope, receive, send in
+            guard case .http(let http) = scope else { return }
+            _ = try await readBody(receive)
+            switch http.path {
+            case "/one":
+                try await send(.httpResponseStart(status: 200, headers: [("content-type", "application/octet-stream")]))
+                try await send(.httpResponseBody(body: pattern))
+            case "/many":
+                try await send(.httpResponseStart(status: 200, headers: [("content-length", String(size))]))
+                var offset = 0
+                while offset < size {
+                    let end = min(offset + 64 * 1024, size)
+                    try await send(.httpResponseBody(body: Array(pattern[offset..<end]), moreBody: end < size))
+                    offset = end
+                }
+            case "/chunked":
+                try await send(.httpResponseStart(status: 200, headers: []))
+                var offset = 0
+                while offset < size {
+                    let end = min(offset + 64 * 1024, size)
+                    try await send(.httpResponseBody(body: Array(pattern[offset..<end]), moreBody: true))
+                    offset = end
+                }
+                try await send(.httpResponseBody(body: []))
+            default:
+                try await respond(send, "ok")
             }
-        case "/chunked":
-            try await send(.httpResponseStart(status: 200, headers: []))
-            var offset = 0
-            while offset < size {
-                let end = min(offset + 64 * 1024, size)
-                try await send(.httpResponseBody(body: Array(pattern[offset..<end]), moreBody: true))
-                offset = end
-            }
-            try await send(.httpResponseBody(body: []))
-        default:
-            try await respond(send, "ok")
         }
     }
 
@@ -120,7 +130,7 @@ struct SlowReaderTests {
 
     @Test("A keep-alive answer in one body event reaches a slow reader whole")
     func oneEventKeepAlive() async throws {
-        let result = try await withHostileServer(Self.app, configuration: Self.configuration) { server in
+        let result = try await withHostileServer(Self.serving(), configuration: Self.configuration) { server in
             try await Self.slowRead(#"b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n""#, port: server.port)
         }
         try await expectWhole(result, "one event, keep-alive")
@@ -128,7 +138,7 @@ struct SlowReaderTests {
 
     @Test("An answer with Connection: close reaches a slow reader whole")
     func connectionClose() async throws {
-        let result = try await withHostileServer(Self.app, configuration: Self.configuration) { server in
+        let result = try await withHostileServer(Self.serving(), configuration: Self.configuration) { server in
             try await Self.slowRead(#"b"GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n""#, port: server.port)
         }
         try await expectWhole(result, "Connection: close")
@@ -136,7 +146,7 @@ struct SlowReaderTests {
 
     @Test("An HTTP/1.0 answer reaches a slow reader whole")
     func http10() async throws {
-        let result = try await withHostileServer(Self.app, configuration: Self.configuration) { server in
+        let result = try await withHostileServer(Self.serving(), configuration: Self.configuration) { server in
             try await Self.slowRead(#"b"GET /one HTTP/1.0\r\n\r\n""#, port: server.port)
         }
         try await expectWhole(result, "HTTP/1.0")
@@ -144,7 +154,7 @@ struct SlowReaderTests {
 
     @Test("An HTTP/1.0 answer streamed without a length (ended by the close) reaches a slow reader whole")
     func http10Streamed() async throws {
-        let result = try await withHostileServer(Self.app, configuration: Self.configuration) { server in
+        let result = try await withHostileServer(Self.serving(), configuration: Self.configuration) { server in
             try await Self.slowRead(#"b"GET /chunked HTTP/1.0\r\n\r\n""#, port: server.port)
         }
         try await expectWhole(result, "HTTP/1.0 streamed")
@@ -152,7 +162,7 @@ struct SlowReaderTests {
 
     @Test("An application that returns at once after many body events: the slow reader gets it all")
     func fastApplication() async throws {
-        let result = try await withHostileServer(Self.app, configuration: Self.configuration) { server in
+        let result = try await withHostileServer(Self.serving(), configuration: Self.configuration) { server in
             try await Self.slowRead(#"b"GET /many HTTP/1.1\r\nHost: x\r\n\r\n""#, port: server.port)
         }
         try await expectWhole(result, "many events")
@@ -164,7 +174,7 @@ struct SlowReaderTests {
             $0.idleTimeout = .milliseconds(500)
             $0.sendTimeout = .seconds(1)
         }
-        let result = try await withHostileServer(Self.app, configuration: configuration) { server in
+        let result = try await withHostileServer(Self.serving(), configuration: configuration) { server in
             // Once the answer has started (its head read), it reads nothing for six send timeouts
             // (the server closes meanwhile: the kernel still delivers what it had taken), then
             // reads what is left until the connection ends.

@@ -259,10 +259,13 @@ final class BlockingExchange: @unchecked Sendable {
     ///   task that outlived the application, or a detached one): `startResponse`, `write` and the
     ///   input belong to the calling thread, which has moved on.
     private func onCallerThread<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
-        if pthread_equal(pthread_self(), callerThread) != 0 { return try body() }
+        // The thread's identity alone cannot tell: once the caller's thread has ended, a new
+        // thread may get the same `pthread_t`. The call closes the exchange before its thread
+        // moves on, so a closed exchange refuses first.
+        if pthread_equal(pthread_self(), callerThread) != 0, !isClosed { return try body() }
         let callerThread = self.callerThread
-        return try await SyncToAsync.run(threadSensitive: true) {
-            guard pthread_equal(pthread_self(), callerThread) != 0 else {
+        return try await SyncToAsync.run(threadSensitive: true) { [self] in
+            guard pthread_equal(pthread_self(), callerThread) != 0, !isClosed else {
                 throw ASGIProtocolError(
                     .offThread,
                     "receive() or send() was called off the application's thread after the application returned (from a task that outlived it, or a detached one)."
@@ -271,4 +274,8 @@ final class BlockingExchange: @unchecked Sendable {
             return try body()
         }
     }
+
+    /// Whether the call that owns the exchange has returned (``close()``).
+    private var isClosed: Bool { state.withLock { $0.closed } }
+
 }
