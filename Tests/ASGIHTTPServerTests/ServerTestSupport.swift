@@ -4,8 +4,6 @@ import Dispatch
 import Foundation
 import InMemoryLogging
 import Logging
-import NIOCore
-import NIOPosix
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Synchronization
@@ -38,27 +36,6 @@ func withServer<R: Sendable>(
     logger: Logger = memoryLogger(),
     _ body: @Sendable (TestServer) async throws -> R
 ) async throws -> R {
-    // Each test server has an event loop of its own: tests run in parallel, and one that floods
-    // its server (ping floods, 8 MiB answers in a debug build) must not hold back the timers of
-    // another's connections on a shared loop.
-    let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    do {
-        let result = try await serve(app, configuration: configuration, logger: logger, on: eventLoops, body)
-        try await eventLoops.shutdownGracefully()
-        return result
-    } catch {
-        try? await eventLoops.shutdownGracefully()
-        throw error
-    }
-}
-
-private func serve<R: Sendable>(
-    _ app: any ASGIApplication,
-    configuration: HTTPServerConfiguration,
-    logger: Logger,
-    on eventLoops: MultiThreadedEventLoopGroup,
-    _ body: @Sendable (TestServer) async throws -> R
-) async throws -> R {
     try await testGracefulShutdown { trigger in
         try await withThrowingTaskGroup(of: Void.self) { group in
             let (addresses, continuation) = AsyncStream<ASGIAddress>.makeStream()
@@ -66,7 +43,6 @@ private func serve<R: Sendable>(
                 application: app,
                 configuration: configuration,
                 logger: logger,
-                eventLoopGroup: eventLoops,
                 onServerRunning: { continuation.yield($0) }
             )
             group.addTask {
