@@ -24,45 +24,13 @@ final class WebSocketSession: Sendable {
         }
     }
 
-    private enum Phase {
-        /// `websocket.connect` delivered or due; no answer yet.
-        case connecting
-        /// Accepted; NIO is completing the handshake.
-        case accepting
-        /// The WebSocket is open.
-        case open(Frames)
-        /// Denied; NIO is handing the connection back as HTTP.
-        case denying
-        /// Denied; the denial response goes out here.
-        case denied(NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>)
-        /// The connection went away before the handshake finished.
-        case failed
-    }
+    private typealias Machine = WebSocketSessionStateMachine<Frames, NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>>
 
     private struct State {
-        var phase = Phase.connecting
-        var connectDelivered = false
-        var reading = false
-        var closeSent = false
-        /// The peer closed, or the connection ended: every later `receive` reports this.
-        var disconnect: (code: Int, reason: String)?
-        var accepted = false
-        /// The status of the denial response (403 for a close before accept, 500 when the
-        /// application never answered).
-        var denialStatus = 0
-        var denialHead: ResponseHead?
-        var denialHeadWritten = false
-        var denialComplete = false
-        var failed = false
+        var machine = Machine()
         var nextWaiter = 0
+        /// The tasks waiting for the handshake to settle.
         var waiters: [Int: UnsafeContinuation<Void, Never>] = [:]
-
-        var settled: Bool {
-            switch phase {
-            case .connecting, .accepting, .denying: return false
-            case .open, .denied, .failed: return true
-            }
-        }
 
         mutating func takeWaiters() -> [UnsafeContinuation<Void, Never>] {
             defer { waiters.removeAll() }
@@ -87,9 +55,9 @@ final class WebSocketSession: Sendable {
     }
 
     /// Whether the application accepted the connection.
-    var accepted: Bool { state.withLock { $0.accepted } }
+    var accepted: Bool { state.withLock { $0.machine.accepted } }
     /// The status of the denial response, if the connection was denied.
-    var denialStatus: Int { state.withLock { $0.denialStatus } }
+    var denialStatus: Int { state.withLock { $0.machine.denialStatus } }
 
     // MARK: The application's side
 
@@ -113,13 +81,7 @@ final class WebSocketSession: Sendable {
     }
 
     private func applicationReturned(_ failure: (any Error)?) {
-        let unanswered = state.withLock { state -> Bool in
-            state.failed = failure != nil
-            guard case .connecting = state.phase else { return false }
-            state.phase = .denying
-            state.denialStatus = 500
-            return true
-        }
+        let unanswered = state.withLock { $0.machine.applicationReturned(failed: failure != nil) }
         let logger = server.logger
         if let failure, !(failure is ClientDisconnectedError) {
             logger.error("Exception in ASGI application (\(where_)): \(String(describing: failure))")
@@ -132,34 +94,7 @@ final class WebSocketSession: Sendable {
     func receive() async throws -> ReceiveEvent {
         try Task.checkCancellation()
         while true {
-            enum Step {
-                case event(ReceiveEvent)
-                case wait
-                case read(Frames)
-            }
-            let step = try state.withLock { state -> Step in
-                if !state.connectDelivered {
-                    state.connectDelivered = true
-                    return .event(.websocketConnect)
-                }
-                if let disconnect = state.disconnect {
-                    return .event(.websocketDisconnect(code: disconnect.code, reason: disconnect.reason))
-                }
-                switch state.phase {
-                case .connecting, .accepting, .denying:
-                    return .wait
-                case .open(let frames):
-                    if state.reading {
-                        throw ASGIProtocolError(.concurrentReceive, "receive() was called while another receive() is still waiting for a message.")
-                    }
-                    state.reading = true
-                    return .read(frames)
-                case .denied, .failed:
-                    state.disconnect = (1006, "")
-                    return .event(.websocketDisconnect(code: 1006, reason: ""))
-                }
-            }
-            switch step {
+            switch try state.withLock({ try $0.machine.receive() }) {
             case .event(let event):
                 return event
             case .wait:
@@ -179,7 +114,7 @@ final class WebSocketSession: Sendable {
             frame = try await frames.reader.nextShielded()
         } catch is CancellationError {
             // The read goes on; its frame is kept for the next receive().
-            state.withLock { $0.reading = false }
+            state.withLock { $0.machine.readCancelled() }
             throw CancellationError()
         } catch {
             failure = error
@@ -221,13 +156,7 @@ final class WebSocketSession: Sendable {
     }
 
     private func finishReading(disconnect: (code: Int, reason: String)?) -> ReceiveEvent? {
-        state.withLock { state -> ReceiveEvent? in
-            state.reading = false
-            guard let disconnect else { return nil }
-            if state.disconnect == nil { state.disconnect = disconnect }
-            let reported = state.disconnect!
-            return .websocketDisconnect(code: reported.code, reason: reported.reason)
-        }
+        state.withLock { $0.machine.finishedReading(disconnect: disconnect) }
     }
 
     /// The close code to report when the frame stream failed.
@@ -258,26 +187,16 @@ final class WebSocketSession: Sendable {
                 }
                 fields.add(name: "sec-websocket-protocol", value: subprotocol)
             }
-            try state.withLock { state in
-                guard case .connecting = state.phase else {
-                    throw ASGIProtocolError.unexpected(event, "the handshake was already answered")
-                }
-                state.phase = .accepting
-                state.accepted = true
-            }
+            try state.withLock { try $0.machine.accept(event) }
             answer.succeed(fields)
             await waitUntilSettled()
-            let open = state.withLock { state -> Bool in
-                if case .open = state.phase { return true }
-                return false
-            }
-            if !open { throw ClientDisconnectedError.connectionClosed }
+            if !state.withLock({ $0.machine.isOpen }) { throw ClientDisconnectedError.connectionClosed }
 
         case .websocketSend(let bytes, let text):
             guard (bytes == nil) != (text == nil) else {
                 throw ASGIProtocolError.unexpected(event, "exactly one of 'bytes' and 'text' must be set")
             }
-            let frames = try openFrames(for: event)
+            let frames = try state.withLock { try $0.machine.framesForSending(event) }
             let frame: WebSocketFrame
             if let text {
                 frame = WebSocketFrame(fin: true, opcode: .text, data: allocator.buffer(string: text))
@@ -287,38 +206,12 @@ final class WebSocketSession: Sendable {
             try await frames.writer.write([frame], bytes: frame.length)
 
         case .websocketClose(let code, let reason):
-            enum Action {
-                case deny
-                case close(Frames)
-                case nothing
-            }
-            let action = try state.withLock { state -> Action in
-                switch state.phase {
-                case .connecting:
-                    state.phase = .denying
-                    state.denialStatus = 403
-                    return .deny
-                case .open(let frames):
-                    if let refusal = WebSocketCloseCode.refusal(code) {
-                        throw ASGIProtocolError.unexpected(event, refusal)
-                    }
-                    if state.closeSent { return .nothing }
-                    state.closeSent = true
-                    return .close(frames)
-                case .denied, .denying:
-                    return .nothing
-                case .accepting:
-                    throw ASGIProtocolError.unexpected(event, "the handshake is still being completed")
-                case .failed:
-                    throw ClientDisconnectedError.connectionClosed
-                }
-            }
-            switch action {
+            switch try state.withLock({ try $0.machine.close(code: code, event) }) {
             case .deny:
                 answer.succeed(nil)
                 await waitUntilSettled()
                 try await writeDenial(PlainResponse(status: 403))
-            case .close(let frames):
+            case .sendClose(let frames):
                 do {
                     try await sendCloseFrame(frames, code: code, reason: reason)
                 } catch {
@@ -336,42 +229,18 @@ final class WebSocketSession: Sendable {
                 serverHeader: server.configuration.serverHeader,
                 event: event
             )
-            try state.withLock { state in
-                guard case .connecting = state.phase else {
-                    throw ASGIProtocolError.unexpected(event, "a denial response must come before any other answer to 'websocket.connect'")
-                }
-                state.phase = .denying
-                state.denialStatus = status
-                state.denialHead = head
-            }
+            try state.withLock { try $0.machine.startDenialResponse(status: status, head: head, event) }
             answer.succeed(nil)
             await waitUntilSettled()
 
         case .websocketHTTPResponseBody(let body, let moreBody):
-            let (writer, parts) = try state.withLock { state -> (NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, [HTTPServerResponsePart]) in
-                guard state.denialHead != nil || state.denialHeadWritten, !state.denialComplete else {
-                    throw ASGIProtocolError.unexpected(event, "it must follow 'websocket.http.response.start' and precede the end of that response")
-                }
-                guard case .denied(let writer) = state.phase else { throw ClientDisconnectedError.connectionClosed }
-                var parts: [HTTPServerResponsePart] = []
-                if var head = state.denialHead {
-                    state.denialHead = nil
-                    state.denialHeadWritten = true
-                    if !head.hasContentLength && !moreBody {
-                        head.head.headers.add(name: "content-length", value: String(body.count))
-                    }
-                    if !head.connectionClose { head.head.headers.add(name: "connection", value: "close") }
-                    parts.append(.head(head.head))
-                }
-                if !body.isEmpty { parts.append(.body(.byteBuffer(allocator.buffer(bytes: body)))) }
-                if !moreBody {
-                    parts.append(.end(nil))
-                    state.denialComplete = true
-                }
-                return (writer, parts)
-            }
+            let step = try state.withLock { try $0.machine.denialBody(bodyCount: body.count, moreBody: moreBody, event) }
+            var parts: [HTTPServerResponsePart] = []
+            if let head = step.head { parts.append(.head(head.head)) }
+            if !body.isEmpty { parts.append(.body(.byteBuffer(allocator.buffer(bytes: body)))) }
+            if step.ends { parts.append(.end(nil)) }
             do {
-                try await writer.write(contentsOf: parts)
+                try await step.writer.write(contentsOf: parts)
             } catch {
                 throw ClientDisconnectedError.connectionClosed
             }
@@ -383,22 +252,6 @@ final class WebSocketSession: Sendable {
 
     private static let secWebSocketProtocol = Array("sec-websocket-protocol".utf8)
 
-    private func openFrames(for event: SendEvent) throws -> Frames {
-        try state.withLock { state in
-            switch state.phase {
-            case .open(let frames):
-                if state.closeSent || state.disconnect != nil { throw ClientDisconnectedError.connectionClosed }
-                return frames
-            case .connecting, .accepting:
-                throw ASGIProtocolError.unexpected(event, "the connection has not been accepted")
-            case .denying, .denied:
-                throw ASGIProtocolError.unexpected(event, "the connection was denied")
-            case .failed:
-                throw ClientDisconnectedError.connectionClosed
-            }
-        }
-    }
-
     private func sendCloseFrame(_ frames: Frames, code: Int, reason: String) async throws {
         var payload = allocator.buffer(capacity: 2 + reason.utf8.count)
         payload.writeInteger(UInt16(clamping: code))
@@ -406,18 +259,12 @@ final class WebSocketSession: Sendable {
         var reasonBytes = Array(reason.utf8.prefix(123))
         while !reasonBytes.isEmpty && String(validating: reasonBytes, as: UTF8.self) == nil { reasonBytes.removeLast() }
         payload.writeBytes(reasonBytes)
-        state.withLock { $0.closeSent = true }
+        state.withLock { $0.machine.closeFrameSent() }
         try await frames.writer.write([WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)], bytes: 0)
     }
 
     private func writeDenial(_ response: PlainResponse) async throws {
-        let writer = try state.withLock { state -> NIOAsyncChannelOutboundWriter<HTTPServerResponsePart> in
-            guard case .denied(let writer) = state.phase else { throw ClientDisconnectedError.connectionClosed }
-            state.denialHeadWritten = true
-            state.denialComplete = true
-            state.denialStatus = response.status
-            return writer
-        }
+        let writer = try state.withLock { try $0.machine.writeWholeDenial(status: response.status) }
         do {
             try await writer.write(
                 contentsOf: ResponseHead.plain(response, version: version, close: true, serverHeader: server.configuration.serverHeader)
@@ -448,15 +295,16 @@ final class WebSocketSession: Sendable {
 
     /// The connection ended before the handshake settled.
     func connectionFailed() {
-        state.withLock { state in
-            if state.disconnect == nil { state.disconnect = (1006, "") }
+        let waiters = state.withLock { state in
+            state.machine.connectionFailed()
+            return state.takeWaiters()
         }
-        settle(.failed)
+        for waiter in waiters { waiter.resume() }
     }
 
-    private func settle(_ phase: Phase) {
+    private func settle(_ phase: Machine.Phase) {
         let waiters = state.withLock { state in
-            state.phase = phase
+            state.machine.settle(phase)
             return state.takeWaiters()
         }
         for waiter in waiters { waiter.resume() }
@@ -470,7 +318,7 @@ final class WebSocketSession: Sendable {
         await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
                 let now = state.withLock { state -> Bool in
-                    if state.settled || Task.isCancelled { return true }
+                    if state.machine.settled || Task.isCancelled { return true }
                     state.waiters[id] = continuation
                     return false
                 }
@@ -485,10 +333,7 @@ final class WebSocketSession: Sendable {
     /// After the application: close an open WebSocket (1000, or 1011 if the application failed)
     /// and wait for the closing handshake to end the connection.
     func finishOpen(channel: any Channel) async {
-        let (frames, failed) = state.withLock { state -> (Frames?, Bool) in
-            guard case .open(let frames) = state.phase, !state.closeSent, state.disconnect == nil else { return (nil, state.failed) }
-            return (frames, state.failed)
-        }
+        let (frames, failed) = state.withLock { ($0.machine.closingFrames(), $0.machine.applicationFailed) }
         if let frames {
             try? await sendCloseFrame(frames, code: failed ? 1011 : 1000, reason: "")
         }
@@ -498,18 +343,15 @@ final class WebSocketSession: Sendable {
     /// After the application on a denied connection: a 500 if the application never answered or
     /// failed before its denial response went out; the connection closes either way.
     func finishDenial(channel: any Channel) async {
-        let (writeError, abort) = state.withLock { state -> (Bool, Bool) in
-            if state.denialComplete { return (false, false) }
-            if !state.denialHeadWritten { return (true, false) }
-            return (false, true)
-        }
-        if writeError {
-            if !state.withLock({ $0.failed }) && denialStatus != 500 {
+        switch state.withLock({ $0.machine.denialEnd() }) {
+        case .closeOutput:
+            break
+        case .writeError(let logMissing):
+            if logMissing {
                 server.logger.error("ASGI callable returned without completing its WebSocket denial response (\(where_)).")
             }
             try? await writeDenial(.internalServerError)
-        }
-        if abort {
+        case .abort:
             server.logger.error("ASGI callable returned without completing its WebSocket denial response (\(where_)).")
             channel.close(promise: nil)
             return
