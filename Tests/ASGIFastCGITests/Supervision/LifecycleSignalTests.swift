@@ -1,3 +1,4 @@
+import ASGIConformance
 import Foundation
 import Glibc
 import TestSupport
@@ -80,11 +81,11 @@ struct LifecycleSignalTests {
                 let workers = try await app.workerPIDs()
                 // Four requests that stay in flight until the test opens their gate.
                 let gate = directory.file("gate")
-                async let waiting = withThrowingTaskGroup(of: RawHTTPResponse.self) { group in
+                async let waiting = withThrowingTaskGroup(of: RawResponse.self) { group in
                     for _ in 0..<4 {
                         group.addTask { try await app.get("/wait?file=\(gate)", timeout: .seconds(120)) }
                     }
-                    return try await group.reduce(into: [RawHTTPResponse]()) { $0.append($1) }
+                    return try await group.reduce(into: [RawResponse]()) { $0.append($1) }
                 }
                 defer { _ = FileManager.default.createFile(atPath: gate, contents: nil) }
                 try await eventually("four requests in flight", timeout: .seconds(60)) {

@@ -1,3 +1,4 @@
+import ASGIConformance
 import Foundation
 import Glibc
 import TestSupport

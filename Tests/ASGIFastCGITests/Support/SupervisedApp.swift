@@ -147,7 +147,7 @@ final class SupervisedApp: Sendable {
     }
 
     /// GET `path` over HTTP (a new connection each time).
-    func get(_ path: String, timeout: Duration = .seconds(30)) async throws -> RawHTTPResponse {
+    func get(_ path: String, timeout: Duration = .seconds(30)) async throws -> RawResponse {
         guard let port else { throw TestFailure("this app does not serve HTTP") }
         return try await offPool { try rawGet(port: port, path: path, timeout: timeout) }
     }
@@ -175,21 +175,14 @@ final class SupervisedApp: Sendable {
     }
 }
 
-/// An HTTP response read off a raw socket.
-struct RawHTTPResponse: Sendable {
-    var status: Int
-    var headers: [(String, String)]
-    var body: [UInt8]
+extension RawResponse {
+    /// The body as UTF-8 text.
     var text: String { String(decoding: body, as: UTF8.self) }
-
-    func header(_ name: String) -> String? {
-        headers.first { $0.0.lowercased() == name.lowercased() }?.1
-    }
 }
 
 /// GET `path` from 127.0.0.1:`port` with `Connection: close`, reading to the end (blocking: call
 /// it off the cooperative pool). Throws when the connection fails or ends before a response.
-func rawGet(port: Int, path: String, timeout: Duration) throws -> RawHTTPResponse {
+func rawGet(port: Int, path: String, timeout: Duration) throws -> RawResponse {
     let fd = try connectToLoopback(port: port, timeout: timeout)
     defer { close(fd) }
     let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
@@ -207,37 +200,7 @@ func rawGet(port: Int, path: String, timeout: Duration) throws -> RawHTTPRespons
         if count == 0 { break }
         throw TestFailure("reading \(path) from \(port) failed: errno \(errno) after \(received.count) bytes")
     }
-    guard let end = received.firstRange(of: Array("\r\n\r\n".utf8)) else {
-        throw TestFailure("no response to \(path) (\(received.count) bytes)")
-    }
-    let head = String(decoding: received[..<end.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
-    let statusParts = head.first?.split(separator: " ") ?? []
-    guard statusParts.count >= 2, let status = Int(statusParts[1]) else { throw TestFailure("bad status line: \(head.first ?? "")") }
-    var headers: [(String, String)] = []
-    for line in head.dropFirst() {
-        guard let colon = line.firstIndex(of: ":") else { continue }
-        headers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
-    }
-    var body = Array(received[end.upperBound...])
-    if headers.contains(where: { $0.0.lowercased() == "transfer-encoding" }) {
-        body = dechunk(body)
-    }
-    return RawHTTPResponse(status: status, headers: headers, body: body)
-}
-
-private func dechunk(_ bytes: [UInt8]) -> [UInt8] {
-    var out: [UInt8] = []
-    var index = 0
-    while let lineEnd = bytes[index...].firstRange(of: Array("\r\n".utf8)) {
-        let size = Int(String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? "0", radix: 16) ?? 0
-        if size == 0 { break }
-        let start = lineEnd.upperBound
-        guard start + size <= bytes.count else { break }
-        out.append(contentsOf: bytes[start..<(start + size)])
-        index = start + size + 2
-        guard index < bytes.count else { break }
-    }
-    return out
+    return try parseRawResponse(received)
 }
 
 /// Whether process `pid` is gone: no such process, or a zombie nobody reaped yet (the workers of
@@ -347,7 +310,7 @@ final class KeepAliveConnection: Sendable {
     deinit { Glibc.close(fd) }
 
     /// Sends `GET path` and reads its response, which must be framed (it stays open after it).
-    func get(_ path: String) throws -> RawHTTPResponse {
+    func get(_ path: String) throws -> RawResponse {
         let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
         guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
             throw TestFailure("sending \(path) failed: errno \(errno)")
@@ -359,7 +322,7 @@ final class KeepAliveConnection: Sendable {
             guard count > 0 else { throw TestFailure("the connection ended (errno \(errno)) after \(received.count) bytes of \(path)") }
             received.append(contentsOf: buffer[..<count])
             if let response = try? parseRawResponse(received), response.complete, response.framed {
-                return RawHTTPResponse(status: response.status, headers: response.headers, body: response.body)
+                return response
             }
         }
     }
