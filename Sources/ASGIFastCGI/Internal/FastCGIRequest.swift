@@ -101,8 +101,14 @@ final class FastCGIRequest: @unchecked Sendable {
                 "The request body (wsgi.input) was read off the request's worker thread; read it on the application's thread."
             )
         }
+        return try readChunk(upTo: maxBytes, finishedAllowed: false)
+    }
+
+    /// The read itself (worker only). `finishedAllowed`: the worker's own drain after the request
+    /// finished (``drainInput(limit:)``), which a finished request's application may not do.
+    private func readChunk(upTo maxBytes: Int, finishedAllowed: Bool) throws -> [UInt8] {
         if inputFinished { return [] }
-        try checkUsable()
+        try checkUsable(finishedAllowed: finishedAllowed)
         guard let stream = raw.pointee.in else { return [] }
         let wanted = max(1, min(maxBytes, 1 << 20))
         var chunk: [UInt8]
@@ -124,10 +130,13 @@ final class FastCGIRequest: @unchecked Sendable {
     }
 
     /// Reads and drops the rest of the body, up to `limit` bytes; whether its end was reached.
+    /// The worker calls it after ``markFinished()`` (the application may no longer read then, but
+    /// the connection can be kept only once the body's end is read).
     func drainInput(limit: Int) -> Bool {
+        guard onWorkerThread else { return false }
         var drained = 0
         while !inputFinished {
-            guard let chunk = try? read(upTo: ServerDefaults.chunkSize) else { return false }
+            guard let chunk = try? readChunk(upTo: ServerDefaults.chunkSize, finishedAllowed: true) else { return false }
             drained += chunk.count
             if drained > limit { return false }
         }
@@ -381,14 +390,14 @@ final class FastCGIRequest: @unchecked Sendable {
         FastCGIError(.requestTimedOut, "The request ran past the request timeout.")
     }
 
-    private func checkUsable() throws {
+    private func checkUsable(finishedAllowed: Bool = false) throws {
         let current = flags.load(ordering: .acquiring)
-        if current & Flag.finished != 0 {
+        if current & Flag.finished != 0 && !finishedAllowed {
             throw ASGIProtocolError(.afterCompletion, "The request has finished: a read or write from the application after it ended is refused.")
         }
         if current & Flag.timedOut != 0 { throw timeoutError }
         if current & Flag.aborted != 0 { throw ClientDisconnectedError.requestAbandoned }
-        if current != 0 { throw ClientDisconnectedError.connectionClosed }
+        if current & ~Flag.finished != 0 { throw ClientDisconnectedError.connectionClosed }
     }
 
     static func format(_ seconds: Double) -> String {
