@@ -72,6 +72,57 @@ struct KeptConnectionTests {
         }
     }
 
+    @Test("Every worker holds a kept connection: a new connection is still served (an idle kept one is released for it)")
+    func newConnectionWhenEveryWorkerHoldsOne() async throws {
+        let configure: (inout FastCGIConfiguration) -> Void = { $0.workerThreads = 1 }
+        try await withNginxAndServer("kept-release", wsgi: Self.pageWSGI, configure: configure) { nginx, server, directory in
+            let before = server.status.acceptedConnections
+            #expect(try await curl("\(nginx.url)/keep/first", in: directory).status == 200)
+            // A location without fastcgi_keep_conn: a new connection, which only the one worker,
+            // holding the kept connection, can serve.
+            let plain = try await curl("\(nginx.url)/plain", in: directory)
+            #expect(plain.status == 200)
+            #expect(plain.body == Self.page)
+            #expect(server.status.acceptedConnections - before == 2)
+        }
+    }
+
+    @Test("A kept connection stays open while another worker will serve the waiting connection (closing it races with nginx's next request)")
+    func keptConnectionNotReleasedWhileAnotherWorkerWillServe() async throws {
+        let gate = Gate()
+        let app = WSGIApp { environ, startResponse in
+            if (environ["PATH_INFO"] ?? environ["REQUEST_URI"] ?? "").hasSuffix("/slow") {
+                _ = gate.waitBlocking()
+            }
+            _ = try startResponse("200 OK", [("Content-Type", "text/html")], nil)
+            return [Self.page]
+        }
+        let configure: (inout FastCGIConfiguration) -> Void = { $0.workerThreads = 2 }
+        try await withNginxAndServer("kept-hold", wsgi: app, configure: configure) { nginx, server, directory in
+            try await onFailure({ gate.open() }) {
+                let before = server.status.acceptedConnections
+                #expect(try await curl("\(nginx.url)/keep/first", in: directory).status == 200)
+                // The other worker is busy with a slow request; a new connection then waits.
+                async let slow = curl("\(nginx.url)/plain/slow", in: directory)
+                try await eventually("the slow request reached the application") { gate.arrivals == 1 }
+                async let waiting = curl("\(nginx.url)/plain/next", in: directory)
+                try await eventually("a connection waits to be accepted") { (server.status.listenQueue ?? 0) >= 1 }
+                // Not a synchronisation (nothing to wait for: the worker holding the kept connection
+                // is to do nothing): the assertions below hold however long this is; it gives a
+                // worker that would release its kept connection the time to do it (it looks at a
+                // waiting connection within 20 ms).
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(server.status.acceptedConnections - before == 2)
+                gate.open()
+                #expect(try await slow.status == 200)
+                #expect(try await waiting.status == 200)
+                // The kept connection was not closed for the waiting one: this request reuses it.
+                #expect(try await curl("\(nginx.url)/keep/again", in: directory).status == 200)
+                #expect(server.status.acceptedConnections - before == 3)
+            }
+        }
+    }
+
     @Test("After an application that fails (500, and a response cut midway) the next request over kept connections is served")
     func failingApplication() async throws {
         let app = WSGIApp { environ, startResponse in
