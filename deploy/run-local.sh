@@ -15,7 +15,7 @@
 #   STATE_DIR  where configs, sockets, logs and PIDs go (default ${TMPDIR:-/tmp}/swift-asgi-local-$(id -u))
 #   BIN        the backend: any program whose main calls Gateway.run (default: build the
 #              HelloLegacy example with swift build), started with the runner's options
-#   THREADS    backend worker threads (default 4)
+#   THREADS    backend worker threads (default 8: above the site's upstream keepalive of 4)
 #   BACKEND_ARGS  extra runner options (e.g. "--log-level debug --slow-log 2")
 set -euo pipefail
 
@@ -23,7 +23,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 PORT=${PORT:-8080}
 STATE_DIR=${STATE_DIR:-${TMPDIR:-/tmp}/swift-asgi-local-$(id -u)}
-THREADS=${THREADS:-4}
+THREADS=${THREADS:-8}
 BACKEND_ARGS=${BACKEND_ARGS:-}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 

@@ -73,8 +73,10 @@ public struct FastCGIConfiguration: Sendable {
     /// Worker threads: plain threads, each serving one request (or one kept connection) at a time.
     ///
     /// Requests beyond this number wait in the listen backlog. With nginx's `fastcgi_keep_conn on`,
-    /// keep the upstream `keepalive` count at or below this number (an idle kept connection holds
-    /// a worker until another connection is waiting, when it is released).
+    /// keep the upstream `keepalive` count (times nginx's worker processes) below this number: a
+    /// kept connection holds a worker while it waits for its next request, and only when every
+    /// worker holds one is an idle one closed for a waiting connection, which races with nginx
+    /// sending its next request on it.
     public var workerThreads: Int
     /// The listen backlog: connections the kernel queues before they are accepted (the bounded
     /// accept queue). Past it, new connections are refused and nginx answers 502 or tries the next

@@ -260,6 +260,33 @@ struct ProtocolTests {
         }
     }
 
+    @Test(
+        "A body chunk past libfcgi's buffer goes out in records of its own: the head and 150,000 bytes arrive whole, across several records, then the end"
+    )
+    func largeChunkInRecordsOfItsOwn() async throws {
+        let body = (0..<150_000).map { UInt8(truncatingIfNeeded: $0 % 251) }
+        let app = WSGIApp { _, startResponse in
+            _ = try startResponse("200 OK", [("Content-Type", "application/octet-stream")], nil)
+            return [body]
+        }
+        try await withOneWorker("large-chunk", wsgi: app) { _, path, _ in
+            let (response, records) = try await offPool { () -> ((stdout: [UInt8], ended: Bool), Int) in
+                let connection = try RawConnection(unixPath: path)
+                connection.send(FastCGIWire.request(params: [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/large")]))
+                let raw = connection.readAll()
+                let parsed = FastCGIRecord.parse(raw)
+                let stdout = parsed.filter { $0.type == 6 }.flatMap(\.content)
+                return ((stdout, parsed.contains { $0.type == 3 }), parsed.filter { $0.type == 6 && !$0.content.isEmpty }.count)
+            }
+            let separator = Array("\r\n\r\n".utf8)
+            let headEnd = (0..<max(0, response.stdout.count - 3)).first { Array(response.stdout[$0..<($0 + 4)]) == separator }
+            #expect(response.ended)
+            #expect(String(decoding: response.stdout.prefix(16), as: UTF8.self) == "Status: 200 OK\r\n")
+            #expect(headEnd.map { Array(response.stdout[($0 + 4)...]) } == body)
+            #expect(records >= 3)
+        }
+    }
+
     @Test("A kept connection: two requests on one connection, then garbage closes it; the worker serves on")
     func keptConnectionThenGarbage() async throws {
         try await withOneWorker("kept") { server, path, directory in

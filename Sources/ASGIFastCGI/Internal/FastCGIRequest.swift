@@ -101,8 +101,14 @@ final class FastCGIRequest: @unchecked Sendable {
                 "The request body (wsgi.input) was read off the request's worker thread; read it on the application's thread."
             )
         }
+        return try readChunk(upTo: maxBytes, finishedAllowed: false)
+    }
+
+    /// The read itself (worker only). `finishedAllowed`: the worker's own drain after the request
+    /// finished (``drainInput(limit:)``), which a finished request's application may not do.
+    private func readChunk(upTo maxBytes: Int, finishedAllowed: Bool) throws -> [UInt8] {
         if inputFinished { return [] }
-        try checkUsable()
+        try checkUsable(finishedAllowed: finishedAllowed)
         guard let stream = raw.pointee.in else { return [] }
         let wanted = max(1, min(maxBytes, 1 << 20))
         var chunk: [UInt8]
@@ -124,10 +130,13 @@ final class FastCGIRequest: @unchecked Sendable {
     }
 
     /// Reads and drops the rest of the body, up to `limit` bytes; whether its end was reached.
+    /// The worker calls it after ``markFinished()`` (the application may no longer read then, but
+    /// the connection can be kept only once the body's end is read).
     func drainInput(limit: Int) -> Bool {
+        guard onWorkerThread else { return false }
         var drained = 0
         while !inputFinished {
-            guard let chunk = try? read(upTo: ServerDefaults.chunkSize) else { return false }
+            guard let chunk = try? readChunk(upTo: ServerDefaults.chunkSize, finishedAllowed: true) else { return false }
             drained += chunk.count
             if drained > limit { return false }
         }
@@ -182,24 +191,47 @@ final class FastCGIRequest: @unchecked Sendable {
                 throw ASGIProtocolError(.afterCompletion, "The response is already complete; nothing more can be written.")
             }
             guard let out = raw.pointee.out else { throw ClientDisconnectedError.connectionClosed }
-            if let head {
+            if head != nil {
                 precondition(!state.headWritten, "the response head is written once")
                 state.headWritten = true
                 state.status = status
-                head.withUnsafeBufferPointer { bytes in
-                    bytes.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), out) }
+            }
+            if body.count >= Self.directWriteMinimum {
+                // Larger than libfcgi's 8 KiB buffer: what the buffer holds, then the head and the
+                // body in records of our own with one sendmsg, instead of a write per bufferful.
+                // When more follows at once (no flush), the last bytes go to libfcgi's buffer and
+                // leave with what follows, the end of the request above all: a client that closes
+                // as soon as its Content-Length is in could otherwise close before the web server
+                // read the end, and the web server would drop the kept connection.
+                let tail = flush ? 0 : Self.bufferedTail
+                if FCGX_FFlush(out) == 0 {
+                    let failure = (head ?? []).withUnsafeBytes { head in
+                        FastCGIRecords.writeStdout(
+                            socket,
+                            requestID: raw.pointee.requestId,
+                            head,
+                            UnsafeRawBufferPointer(rebasing: body[..<(body.count - tail)])
+                        )
+                    }
+                    if failure != 0 {
+                        // As libfcgi records a failed write: the stream reports it from now on.
+                        if out.pointee.FCGI_errno == 0 { out.pointee.FCGI_errno = failure }
+                        out.pointee.isClosed = 1
+                    } else if tail > 0, let base = body.baseAddress {
+                        _ = FCGX_PutStr((base + body.count - tail).assumingMemoryBound(to: CChar.self), Int32(tail), out)
+                    }
+                }
+            } else {
+                if let head {
+                    head.withUnsafeBufferPointer { bytes in
+                        bytes.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), out) }
+                    }
+                }
+                if let base = body.baseAddress, body.count > 0 {
+                    _ = FCGX_PutStr(base.assumingMemoryBound(to: CChar.self), Int32(body.count), out)
                 }
             }
-            if body.count > 0, let base = body.baseAddress {
-                // libfcgi takes an Int32 count: a chunk past 2 GiB goes in pieces.
-                var offset = 0
-                while offset < body.count, FCGX_GetError(out) == 0 {
-                    let piece = min(body.count - offset, Self.largestPut)
-                    _ = FCGX_PutStr((base + offset).assumingMemoryBound(to: CChar.self), Int32(piece), out)
-                    offset += piece
-                }
-                state.bodyBytes += body.count
-            }
+            state.bodyBytes += body.count
             if flush { _ = FCGX_FFlush(out) }
             if FCGX_GetError(out) != 0 {
                 if isTimedOut { throw timeoutError }
@@ -209,8 +241,12 @@ final class FastCGIRequest: @unchecked Sendable {
         }
     }
 
-    /// The most bytes handed to one `FCGX_PutStr` call (its count is an `Int32`).
-    static let largestPut = 1 << 30
+    /// A body chunk this large or larger skips libfcgi's output buffer (8 KiB, one `write` per
+    /// bufferful) and goes out in `FCGI_STDOUT` records of our own, with one `sendmsg`
+    /// (``FastCGIRecords``).
+    static let directWriteMinimum = 8 * 1024
+    /// The end of such a chunk left in libfcgi's buffer when more output follows at once.
+    static let bufferedTail = 4 * 1024
 
     /// Whether the response head has been written.
     var headWritten: Bool { output.withLock { $0.headWritten } }
@@ -381,14 +417,14 @@ final class FastCGIRequest: @unchecked Sendable {
         FastCGIError(.requestTimedOut, "The request ran past the request timeout.")
     }
 
-    private func checkUsable() throws {
+    private func checkUsable(finishedAllowed: Bool = false) throws {
         let current = flags.load(ordering: .acquiring)
-        if current & Flag.finished != 0 {
+        if current & Flag.finished != 0 && !finishedAllowed {
             throw ASGIProtocolError(.afterCompletion, "The request has finished: a read or write from the application after it ended is refused.")
         }
         if current & Flag.timedOut != 0 { throw timeoutError }
         if current & Flag.aborted != 0 { throw ClientDisconnectedError.requestAbandoned }
-        if current != 0 { throw ClientDisconnectedError.connectionClosed }
+        if current & ~Flag.finished != 0 { throw ClientDisconnectedError.connectionClosed }
     }
 
     static func format(_ seconds: Double) -> String {

@@ -35,6 +35,8 @@ final class Listener: @unchecked Sendable {
     private let resourceFailures = Mutex(RateLimitedReport(interval: 10_000_000_000))
     /// Workers waiting to accept.
     let freeAcceptors = Atomic<Int>(0)
+    /// Workers holding a kept connection (idle, or serving its next request): kept by the workers.
+    let keptHolders = Atomic<Int>(0)
     /// Whether workers block in `accept()` (own socket) or poll under the accept lock (inherited).
     private let blockingAccept: Bool
 
@@ -171,8 +173,14 @@ final class Listener: @unchecked Sendable {
     }
 
     /// Waits on an idle kept connection until the web server uses it, the server stops, or a new
-    /// connection waits with no free worker to take it.
-    func waitOnKeptConnection(_ connection: Int32) -> KeptConnectionEvent {
+    /// connection waits that no worker would ever take: every one of the `workers` holds a kept
+    /// connection and none is free to accept.
+    ///
+    /// Only then: closing a kept connection races with the web server sending its next request on
+    /// it (nginx retries a GET elsewhere, but answers 502 to a POST it had sent), so while some
+    /// worker does not hold one, that worker takes the waiting connection in its turn. With
+    /// nginx's upstream `keepalive` below the worker threads, that is always so.
+    func waitOnKeptConnection(_ connection: Int32, workers: Int) -> KeptConnectionEvent {
         var watchListener = true
         while true {
             var fds = [
@@ -190,8 +198,10 @@ final class Listener: @unchecked Sendable {
                 continue
             }
             if watchListener, fds[2].revents != 0 {
-                if freeAcceptors.load(ordering: .relaxed) == 0 { return .release }
-                // A free worker will take it; look again shortly rather than spin.
+                if freeAcceptors.load(ordering: .relaxed) == 0 && keptHolders.load(ordering: .relaxed) >= workers {
+                    return .release
+                }
+                // Another worker will take it; look again shortly rather than spin.
                 watchListener = false
             }
         }

@@ -159,9 +159,12 @@ extension ParamsPreflight {
     func inspect(fd: Int32, buffer: UnsafeMutableRawBufferPointer, timeout: Duration) -> Outcome {
         let deadline = Posix.monotonicNanos() &+ Posix.nanos(timeout)
         var pause: UInt64 = 1
+        // Whether the peer had ended its input before the peek (then the peek saw all of it).
+        // Looked at only once a peek came up short: the usual request is whole at the first peek.
+        var ended = false
+        var checkedEnd = false
         while true {
-            // Seen before the peek: when the peer had already ended its input, the peek saw all of it.
-            let ended = Self.peerEndedInput(fd)
+            if checkedEnd { ended = Self.peerEndedInput(fd) }
             var available = recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_PEEK | MSG_DONTWAIT))
             if available == 0 { return .proceed }  // Nothing more will come: libfcgi sees the end.
             if available < 0 {
@@ -180,6 +183,11 @@ extension ParamsPreflight {
                     return .close(reason: "more than \(buffer.count) bytes of records before the parameters end")
                 }
                 if ended { return .close(reason: "the input ended before the parameters did") }
+                if !checkedEnd {
+                    // Peek again at once, this time knowing whether the input had ended before.
+                    checkedEnd = true
+                    continue
+                }
                 let now = Posix.monotonicNanos()
                 guard now < deadline else {
                     return .close(reason: "the parameters did not arrive within \(timeout)")

@@ -51,7 +51,20 @@ final class Worker: @unchecked Sendable {
         }
         let thread = pthread_self()
         let readTimeout = core.configuration.readTimeout
+        let workers = core.slots.count
+        // Whether this worker is counted in the listener's keptHolders: from the end of a request
+        // whose connection stays open until that connection closes.
+        var holdingKept = false
+        defer { if holdingKept { listener.keptHolders.subtract(1, ordering: .relaxed) } }
         while true {
+            if (raw.pointee.ipcFd >= 0) != holdingKept {
+                holdingKept.toggle()
+                if holdingKept {
+                    listener.keptHolders.add(1, ordering: .relaxed)
+                } else {
+                    listener.keptHolders.subtract(1, ordering: .relaxed)
+                }
+            }
             if raw.pointee.ipcFd < 0 {
                 guard let connection = listener.accept() else { return }
                 core.counters.acceptedConnections.add(1, ordering: .relaxed)
@@ -66,7 +79,7 @@ final class Worker: @unchecked Sendable {
                     continue
                 }
                 core.counters.keptConnections.add(1, ordering: .relaxed)
-                let event = listener.waitOnKeptConnection(raw.pointee.ipcFd)
+                let event = listener.waitOnKeptConnection(raw.pointee.ipcFd, workers: workers)
                 core.counters.keptConnections.subtract(1, ordering: .relaxed)
                 switch event {
                 case .readable:

@@ -50,7 +50,11 @@ extension WSGIDriver {
         var environ = environ
         environ.serverHooks = WSGIServerHooks(
             completeResponse: { try driver.completeResponse() },
-            onClientGone: { driver.onClientGone($0) }
+            onClientGone: { driver.onClientGone($0) },
+            writeLast: { chunk in
+                try driver.write(chunk, flush: false)
+                try driver.finish(flush: true)
+            }
         )
         var body: (any WSGIBody)? = nil
         defer {

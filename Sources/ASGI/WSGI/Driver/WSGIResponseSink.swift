@@ -46,12 +46,17 @@ package struct WSGIServerHooks: Sendable {
     package var completeResponse: @Sendable () throws -> Void
     /// Registers a handler called once when the client is gone.
     package var onClientGone: @Sendable (@escaping @Sendable () -> Void) -> Void
+    /// Writes the response's last chunk and ends the response, in one delivery (not a flushed
+    /// write, then the end); `nil`: the adapter writes, then calls ``completeResponse``.
+    package var writeLast: (@Sendable ([UInt8]) throws -> Void)?
 
     package init(
         completeResponse: @escaping @Sendable () throws -> Void,
-        onClientGone: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void
+        onClientGone: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void,
+        writeLast: (@Sendable ([UInt8]) throws -> Void)? = nil
     ) {
         self.completeResponse = completeResponse
         self.onClientGone = onClientGone
+        self.writeLast = writeLast
     }
 }

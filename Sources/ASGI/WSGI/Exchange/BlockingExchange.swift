@@ -170,7 +170,7 @@ final class BlockingExchange: @unchecked Sendable {
         case .httpResponseBody(let body, _):
             if !body.isEmpty || complete {
                 try await onCallerThread { [self] in
-                    try writeOnCallerThread(body)
+                    try writeOnCallerThread(body, last: complete)
                     if complete { try completeOnCallerThread() }
                 }
             }
@@ -190,11 +190,17 @@ final class BlockingExchange: @unchecked Sendable {
         }
     }
 
-    /// Starts the WSGI response if needed and writes `body`; on the calling thread.
-    private func writeOnCallerThread(_ body: [UInt8]) throws {
+    /// Starts the WSGI response if needed and writes `body`; on the calling thread. With `last`,
+    /// `body` ends the response and goes out with its end where the server can (one write to the
+    /// connection instead of two).
+    private func writeOnCallerThread(_ body: [UInt8], last: Bool = false) throws {
         do {
             let write = try started()
-            if !body.isEmpty { try write(body) }
+            if last, let writeLast = environ.serverHooks?.writeLast {
+                try writeLast(body)
+            } else if !body.isEmpty {
+                try write(body)
+            }
         } catch let error as ClientDisconnectedError {
             clientGone()
             throw error
