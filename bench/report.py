@@ -3,6 +3,7 @@
 
     report.py fastcgi RAW                        bench/fastcgi.sh
     report.py http_hello RAW OK BAD CONNECTS     bench/http_hello.sh (OK, BAD, CONNECTS: the keep-alive check)
+    report.py notes_page RAW                     bench/notes_page.sh
     report.py supervisor RAW                     bench/supervisor.sh
     report.py worker_start < MILLISECONDS        bench/supervisor.sh's worker start times
 
@@ -100,6 +101,58 @@ def supervisor(raw):
     print("runs (req/s):", "; ".join(f"{n} " + " ".join(f"{r['rps']:,.0f}" for r in runs[n]) for n in order))
 
 
+def notes_page(raw):
+    """bench/notes_page.sh: every target of every size, FastCGI against HTTP, and the goals against
+    PHP-FPM and gunicorn. RAW: size, target, round, the wrk figures, backend us CPU/req, switches/req,
+    peak RSS KiB, foreign %, nginx us/req."""
+    rows, order, sizes = {}, [], []
+    for line in open(raw):
+        f = line.rstrip("\n").split("\t")
+        if len(f) < 9: continue
+        size, name = f[0], f[1]
+        if size not in sizes: sizes.append(size)
+        if name not in order: order.append(name)
+        rps, p50, p99, req, err = f[3].split()
+        rows.setdefault((size, name), []).append(dict(rps=float(rps or 0), p50=float(p50 or 0), p99=float(p99 or 0),
+            err=int(err), cpu=float(f[4]), ctx=float(f[5]), rss=int(f[6] or 0), foreign=float(f[7]), ngx=float(f[8])))
+    med = lambda k, key: st.median(r[key] for r in rows[k])
+    print(f"{'notes':>5s} {'target':15s} {'req/s':>8s} {'x php':>6s} {'x guni':>6s} {'p50 ms':>7s} {'p99 ms':>8s} {'errors':>6s} {'RSS MiB':>7s} {'us CPU/req':>10s} {'nginx us/req':>12s} {'switch/req':>10s} {'foreign%':>8s}")
+    for size in sizes:
+        for name in order:
+            k = (size, name)
+            if k not in rows: continue
+            php, gun = (size, "php_fpm"), (size, "gunicorn")
+            xp = med(k, "rps") / med(php, "rps") if php in rows else 0
+            xg = med(k, "rps") / med(gun, "rps") if gun in rows else 0
+            print(f"{size:>5s} {name:15s} {med(k,'rps'):8.0f} {xp:6.2f} {xg:6.2f} {med(k,'p50'):7.2f} {med(k,'p99'):8.2f} "
+                  f"{sum(r['err'] for r in rows[k]):6d} {max(r['rss'] for r in rows[k])/1024:7.1f} {med(k,'cpu'):10.1f} {med(k,'ngx'):12.1f} {med(k,'ctx'):10.2f} {med(k,'foreign'):8.0f}")
+    print()
+    print("FastCGI against HTTP (same size, same run): req/s ratio, backend us CPU/req")
+    for size in sizes:
+        for fcgi, http, how in (("swift_fcgi_keep", "swift_proxy", "like for like, nginx in front of both, kept connections"),
+                                ("swift_fcgi", "swift_http", "as deployed: nginx + FastCGI against HTTP served directly"),
+                                ("swift_fcgi_keep", "swift_http", "kept FastCGI connections against HTTP served directly")):
+            a, b = (size, fcgi), (size, http)
+            if a not in rows or b not in rows: continue
+            ratio = med(a, "rps") / med(b, "rps")
+            print(f"  {size:>3s} notes {fcgi} / {http}: {ratio:.2f}x req/s ({'met' if ratio >= 1 else 'NOT met'}), "
+                  f"CPU/req {med(a,'cpu'):.1f} vs {med(b,'cpu'):.1f} us  ({how})")
+    print()
+    print("goals (same size, same run): req/s >= 2x php_fpm and >= 4x gunicorn; p99 <= php_fpm's; peak RSS <= php_fpm's")
+    for size in sizes:
+        php, gun = (size, "php_fpm"), (size, "gunicorn")
+        if php not in rows or gun not in rows: continue
+        for name in ("swift_http", "swift_proxy", "swift_fcgi", "swift_fcgi_keep"):
+            k = (size, name)
+            if k not in rows: continue
+            ok = lambda c: "met" if c else "NOT met"
+            xp, xg = med(k, "rps") / med(php, "rps"), med(k, "rps") / med(gun, "rps")
+            p99, rss = med(k, "p99"), max(r["rss"] for r in rows[k])
+            print(f"  {size:>3s} notes {name:15s}: {xp:.2f}x php_fpm ({ok(xp >= 2)}), {xg:.2f}x gunicorn ({ok(xg >= 4)}), "
+                  f"p99 {p99:.2f} vs {med(php,'p99'):.2f} ms ({ok(p99 <= med(php,'p99'))}), "
+                  f"RSS {rss/1024:.1f} vs {max(r['rss'] for r in rows[php])/1024:.1f} MiB ({ok(rss <= max(r['rss'] for r in rows[php]))})")
+
+
 def worker_start():
     v = [int(x) for x in sys.stdin.read().split()]
     print(f"  median {st.median(v)} ms, max {max(v)} ms") if v else print("  none")
@@ -107,4 +160,10 @@ def worker_start():
 
 if __name__ == "__main__":
     command, arguments = sys.argv[1], sys.argv[2:]
-    {"fastcgi": fastcgi, "http_hello": http_hello, "supervisor": supervisor, "worker_start": worker_start}[command](*arguments)
+    {
+        "fastcgi": fastcgi,
+        "http_hello": http_hello,
+        "notes_page": notes_page,
+        "supervisor": supervisor,
+        "worker_start": worker_start,
+    }[command](*arguments)
