@@ -26,11 +26,13 @@ let benchmarks: @Sendable () -> Void = {
         scalingFactor: .kilo,
         maxDuration: .seconds(4),
         maxIterations: 200,
-        // `make benchmark-check` compares the p90 with Thresholds/ (see README.md): mallocs closely,
-        // wall clock only for gross regressions (a shared 2-core machine moves it 3-6x).
+        // `make benchmark-check` compares the p90 with Thresholds/ (see README.md): gross
+        // regressions only. A crossing allocates more when the thread it wakes is asleep (the
+        // thread-sensitive path's mallocs were 51% apart between two runs here); a shared 2-core
+        // machine moved a wall clock 7x between runs.
         thresholds: [
-            .wallClock: .init(relative: [.p90: 500]),
-            .mallocCountTotal: .init(relative: [.p90: 5]),
+            .wallClock: .init(relative: [.p90: 1000]),
+            .mallocCountTotal: .init(relative: [.p90: 75]),
         ]
     )
 

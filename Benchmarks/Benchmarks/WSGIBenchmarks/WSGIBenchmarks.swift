@@ -157,11 +157,12 @@ let benchmarks: @Sendable () -> Void = {
         warmupIterations: 1,
         maxDuration: .seconds(10),
         maxIterations: 15,
-        // `make benchmark-check` compares the p90 with Thresholds/ (see README.md): mallocs closely,
-        // wall clock only for gross regressions (a shared 2-core machine moves it several times).
+        // `make benchmark-check` compares the p90 with Thresholds/ (see README.md): gross
+        // regressions only. Mallocs depend on how often a transfer waits for the other side (17%
+        // apart between two runs here); a shared 2-core machine moves the wall clock several times.
         thresholds: [
             .wallClock: .init(relative: [.p90: 300]),
-            .mallocCountTotal: .init(relative: [.p90: 2]),
+            .mallocCountTotal: .init(relative: [.p90: 30]),
         ]
     )
 
