@@ -37,7 +37,11 @@ def main(directory):
     if not files:
         sys.exit(f"no *.p90.json in {directory}: run the benchmarks with 'thresholds update' first")
     names = declared_names(directory)
+    # A file already under its read name is replaced by a new run's file, when there is one.
+    replaced = {names[path.name] for path in files if names.get(path.name, path.name) != path.name}
     for path in files:
+        if path.name in replaced:
+            continue
         figures = json.loads(path.read_text())
         kept = {name: figures[name] for name in CHECKED if name in figures}
         target = path.with_name(names.get(path.name, path.name))

@@ -159,9 +159,9 @@ let benchmarks: @Sendable () -> Void = {
         maxIterations: 15,
         // `make benchmark-check` compares the p90 with Thresholds/ (see README.md): gross
         // regressions only. Mallocs depend on how often a transfer waits for the other side (17%
-        // apart between two runs here); a shared 2-core machine moves the wall clock several times.
+        // apart between two runs here); a shared 2-core machine moved a wall clock 4.5x between runs.
         thresholds: [
-            .wallClock: .init(relative: [.p90: 300]),
+            .wallClock: .init(relative: [.p90: 1000]),
             .mallocCountTotal: .init(relative: [.p90: 30]),
         ]
     )
