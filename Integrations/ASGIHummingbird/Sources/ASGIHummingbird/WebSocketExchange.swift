@@ -6,6 +6,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOWebSocket
+import ServiceLifecycle
 import Synchronization
 
 /// One WebSocket connection between Hummingbird and an ASGI application, as the application sees
@@ -69,6 +70,8 @@ final class WebSocketExchange: Sendable {
         var connectionGone = false
         /// The application returned (or failed).
         var applicationFinished = false
+        /// A graceful shutdown of the server began (while the WebSocket was open).
+        var shuttingDown = false
 
         /// Records the answer and hands it to a waiting upgrade, if one waits.
         mutating func settle(_ answer: Answer) -> CheckedContinuation<Answer, Never>? {
@@ -383,12 +386,16 @@ final class WebSocketExchange: Sendable {
     }
 
     /// Whether a normal close (1000) going out now is Hummingbird's answer to a graceful shutdown:
-    /// the WebSocket is open, its application is still running and has not closed, and the peer
-    /// has not closed either (Hummingbird answers a peer's close with 1000 too). The server then
-    /// says 1001, going away, as the package's HTTP server does.
+    /// a shutdown began, the WebSocket is open, its application is still running and has not
+    /// closed, and the peer has not closed either (Hummingbird answers a peer's close with 1000
+    /// too). The server then says 1001, going away, as the package's HTTP server does.
+    ///
+    /// The shutdown itself must have been seen: a peer's close that arrives right after the
+    /// handshake can pass before the ``CloseFrameObserver`` is installed, and Hummingbird's 1000
+    /// answering it must not become a 1001.
     var isShutdownClose: Bool {
         state.withLock { state in
-            guard case .open = state.phase else { return false }
+            guard state.shuttingDown, case .open = state.phase else { return false }
             return !state.applicationFinished && state.closeSent == nil && state.peerClose == nil && state.disconnect == nil
         }
     }
@@ -410,10 +417,16 @@ final class WebSocketExchange: Sendable {
         }
         settled.fire()
         guard open else { return }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.pump(inbound, outbound: outbound) }
-            await applicationDone.wait()
-            group.cancelAll()
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.pump(inbound, outbound: outbound) }
+                await applicationDone.wait()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            // Hummingbird's own handler closes the WebSocket from a task it starts in the same
+            // pass over the shutdown's handlers; its close frame reaches the channel after this.
+            self.state.withLock { $0.shuttingDown = true }
         }
         let failure = state.withLock { $0.failure }
         if let failure, !(failure is ClientDisconnectedError) { throw failure }
