@@ -8,7 +8,10 @@
 # A target that does not finish within TEST_TARGET_TIMEOUT seconds is stopped, with a backtrace of
 # every thread of the test process printed first (the Swift runtime's backtracer), and counts as failed.
 # The memory-bound tests (ASGITests' MemoryTests) run last, alone: parallel tests would move the
-# resident memory they measure.
+# resident memory they measure. So do the HTTP server's LimitTests: under the whole parallel HTTP
+# suite on two cores, their keep-alive idle-timeout and request-cap tests have been seen, about
+# one run in six, to get no close from the server within their clients' 20 s (the cause is not
+# found yet: the other servers of the run kept answering meanwhile).
 #
 #   scripts/test.sh             every target
 #   scripts/test.sh ASGITests   the named targets only
@@ -63,12 +66,18 @@ for target in "${targets[@]}"; do
     echo "=== $target"
     skip=()
     [ "$target" = ASGITests ] && skip=(--skip MemoryTests)
+    [ "$target" = ASGIHTTPServerTests ] && skip=(--skip LimitTests)
     started=$SECONDS
     run_bounded --filter "^$target\\." "${skip[@]}"
     status=$?
     echo "=== $target: status $status after $((SECONDS - started)) s"
     [ $status -eq 0 ] || failed+=("$target")
 done
+
+if [[ " ${targets[*]} " == *" ASGIHTTPServerTests "* ]]; then
+    echo "=== ASGIHTTPServerTests.LimitTests (alone)"
+    run_bounded --filter "^ASGIHTTPServerTests\.LimitTests" || failed+=("LimitTests")
+fi
 
 if [[ " ${targets[*]} " == *" ASGITests "* ]]; then
     echo "=== ASGITests.MemoryTests (alone)"
