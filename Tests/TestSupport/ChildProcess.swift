@@ -57,6 +57,11 @@ package final class ChildProcess: Sendable {
         }
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // Nothing else of the test process: SwiftNIO accepts connections without close-on-exec, so
+        // a child started while another test's server holds a connection would keep that
+        // connection open after the server closed it (its client then waits for an end that
+        // never comes).
+        Self.closeOnExec(from: 3)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -108,6 +113,17 @@ package final class ChildProcess: Sendable {
     package func closeStdin() {
         guard let fd = stdinWriter, !stdinClosed.exchange(true, ordering: .relaxed) else { return }
         close(fd)
+    }
+
+    /// Marks every open descriptor from `lowest` on close-on-exec (what `dup2` gives the child as
+    /// 0, 1 and 2 is not marked).
+    private static func closeOnExec(from lowest: Int32) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+        for entry in entries {
+            guard let fd = Int32(entry), fd >= lowest else { continue }
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 && flags & FD_CLOEXEC == 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
     }
 
     /// Sends `signal` to the child (by PID), if it still runs.
