@@ -19,6 +19,17 @@ struct KeptConnectionTests {
         return [page]
     }
 
+    /// Answers `page`; a path ending in `/slow` first waits for `gate` to open.
+    static func pageHeldAtSlow(by gate: Gate) -> WSGIApp {
+        WSGIApp { environ, startResponse in
+            if (environ["PATH_INFO"] ?? environ["REQUEST_URI"] ?? "").hasSuffix("/slow") {
+                _ = gate.waitBlocking()
+            }
+            _ = try startResponse("200 OK", [("Content-Type", "text/html")], nil)
+            return [page]
+        }
+    }
+
     /// The same page from an ASGI application that never calls `receive()`.
     static let pageASGI = ASGIApp { _, _, send in
         try await send(.httpResponseStart(status: 200, headers: [("content-type", "text/html"), ("content-length", String(page.count))]))
@@ -90,13 +101,7 @@ struct KeptConnectionTests {
     @Test("A kept connection stays open while another worker will serve the waiting connection (closing it races with nginx's next request)")
     func keptConnectionNotReleasedWhileAnotherWorkerWillServe() async throws {
         let gate = Gate()
-        let app = WSGIApp { environ, startResponse in
-            if (environ["PATH_INFO"] ?? environ["REQUEST_URI"] ?? "").hasSuffix("/slow") {
-                _ = gate.waitBlocking()
-            }
-            _ = try startResponse("200 OK", [("Content-Type", "text/html")], nil)
-            return [Self.page]
-        }
+        let app = Self.pageHeldAtSlow(by: gate)
         let configure: (inout FastCGIConfiguration) -> Void = { $0.workerThreads = 2 }
         try await withNginxAndServer("kept-hold", wsgi: app, configure: configure) { nginx, server, directory in
             try await onFailure({ gate.open() }) {
@@ -168,13 +173,7 @@ struct KeptConnectionTests {
     @Test("A client that vanishes while its request is served: the next request over kept connections is served")
     func vanishingClient() async throws {
         let gate = Gate()
-        let app = WSGIApp { environ, startResponse in
-            if (environ["PATH_INFO"] ?? environ["REQUEST_URI"] ?? "").hasSuffix("/slow") {
-                _ = gate.waitBlocking()
-            }
-            _ = try startResponse("200 OK", [("Content-Type", "text/html")], nil)
-            return [Self.page]
-        }
+        let app = Self.pageHeldAtSlow(by: gate)
         try await withNginxAndServer("kept-vanish", wsgi: app) { nginx, server, directory in
             try await onFailure({ gate.open() }) {
                 #expect(try await curl("\(nginx.url)/keep/page", in: directory).status == 200)

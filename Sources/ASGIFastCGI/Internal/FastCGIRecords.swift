@@ -29,11 +29,11 @@ enum FastCGIRecords {
             for index in 0..<records {
                 let length = min(contentPerRecord, total - offset)
                 let header = headerBytes.baseAddress! + index * 8
-                let bytes: [UInt8] = [
-                    version, stdoutType, UInt8(truncatingIfNeeded: requestID >> 8), UInt8(truncatingIfNeeded: requestID),
-                    UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length), 0, 0,
-                ]
-                header.copyMemory(from: bytes, byteCount: 8)
+                // version, type, request ID (big-endian), content length (big-endian), no padding.
+                header.storeBytes(of: version, toByteOffset: 0, as: UInt8.self)
+                header.storeBytes(of: stdoutType, toByteOffset: 1, as: UInt8.self)
+                header.storeBytes(of: UInt16(truncatingIfNeeded: requestID).bigEndian, toByteOffset: 2, as: UInt16.self)
+                header.storeBytes(of: UInt16(length).bigEndian, toByteOffset: 4, as: UInt16.self)
                 vectors.append(iovec(iov_base: header, iov_len: 8))
                 // The record's content: [offset, offset + length) of head followed by body.
                 let end = offset + length
