@@ -28,7 +28,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
-        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -70,6 +69,7 @@ let package = Package(
             dependencies: [
                 "ASGI",
                 "AsyncBridge",
+                "CGatewaySystem",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -77,7 +77,6 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
@@ -99,8 +98,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Linux calls the Gateway's supervisor and workers use that Swift does not import
-        // (prctl, memfd_create, sigabbrev_np).
+        // Linux calls the Gateway's supervisor and workers, and the HTTP server, use that Swift
+        // does not import (prctl, memfd_create, sigabbrev_np, accept4).
         .target(name: "CGatewaySystem"),
         .target(
             name: "Gateway",

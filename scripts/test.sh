@@ -8,11 +8,7 @@
 # A target that does not finish within TEST_TARGET_TIMEOUT seconds is stopped, with a backtrace of
 # every thread of the test process printed first (the Swift runtime's backtracer), and counts as failed.
 # The memory-bound tests (ASGITests' MemoryTests) run last, alone: parallel tests would move the
-# resident memory they measure. So do the HTTP server's LimitTests: under the whole parallel HTTP
-# suite their keep-alive idle-timeout and request-cap tests have been seen to get no close from
-# the server within their clients' 20 s. The server did close; a child process another test
-# started meanwhile had inherited the connection (SwiftNIO accepts without close-on-exec), which
-# TestSupport's ChildProcess now prevents. They stay alone until more runs confirm it.
+# resident memory they measure.
 #
 #   scripts/test.sh             every target
 #   scripts/test.sh ASGITests   the named targets only
@@ -67,18 +63,12 @@ for target in "${targets[@]}"; do
     echo "=== $target"
     skip=()
     [ "$target" = ASGITests ] && skip=(--skip MemoryTests)
-    [ "$target" = ASGIHTTPServerTests ] && skip=(--skip LimitTests)
     started=$SECONDS
     run_bounded --filter "^$target\\." "${skip[@]}"
     status=$?
     echo "=== $target: status $status after $((SECONDS - started)) s"
     [ $status -eq 0 ] || failed+=("$target")
 done
-
-if [[ " ${targets[*]} " == *" ASGIHTTPServerTests "* ]]; then
-    echo "=== ASGIHTTPServerTests.LimitTests (alone)"
-    run_bounded --filter "^ASGIHTTPServerTests\.LimitTests" || failed+=("LimitTests")
-fi
 
 if [[ " ${targets[*]} " == *" ASGITests "* ]]; then
     echo "=== ASGITests.MemoryTests (alone)"

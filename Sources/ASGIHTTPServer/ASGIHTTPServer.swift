@@ -3,7 +3,6 @@ import AsyncBridge
 import CoreMetrics
 public import Logging
 public import NIOCore
-import NIOExtras
 import NIOPosix
 public import ServiceLifecycle
 import Synchronization
@@ -106,22 +105,17 @@ public struct ASGIHTTPServer: Service {
 
     private func serve(lifespanState: LifespanState?) async throws {
         let context = ServerContext(application: application, configuration: configuration, logger: logger, lifespanState: lifespanState)
-        let source: any ConnectionSource
-        do {
-            if let socket = configuration.listeningSocket {
-                source = try SharedConnectionSource(descriptor: socket.descriptor, eventLoopGroup: eventLoopGroup, context: context)
-            } else {
-                source = try await BoundConnectionSource(
-                    host: configuration.host,
-                    port: configuration.port,
-                    backlog: configuration.backlog,
-                    eventLoopGroup: eventLoopGroup,
-                    context: context
-                )
-            }
-        } catch {
-            let target = configuration.listeningSocket.map { "the inherited socket \($0)" } ?? "\(configuration.host):\(configuration.port)"
-            throw HTTPServerError(.bindFailed, "Could not listen on \(target): \(error)")
+        let source: ConnectionSource
+        if let socket = configuration.listeningSocket {
+            source = try ConnectionSource(descriptor: socket.descriptor, ownership: .shared, eventLoopGroup: eventLoopGroup, context: context)
+        } else {
+            source = try ConnectionSource(
+                host: configuration.host,
+                port: configuration.port,
+                backlog: configuration.backlog,
+                eventLoopGroup: eventLoopGroup,
+                context: context
+            )
         }
         let address = source.address ?? ASGIAddress(host: configuration.host, port: configuration.port)
         status.listening(at: address)

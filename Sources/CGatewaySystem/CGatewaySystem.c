@@ -25,6 +25,10 @@ int cgateway_dup_cloexec_at_least(int fd, int minimum) {
     return fcntl(fd, F_DUPFD_CLOEXEC, minimum);
 }
 
+int cgateway_accept_cloexec(int fd) {
+    return accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+}
+
 static struct sigaction crash_previous[NSIG];
 static int crash_notify_fd = -1;
 static uint64_t *crash_state_word = NULL;

@@ -1,3 +1,4 @@
+import ASGI
 import CFastCGI
 import Glibc
 import Logging
@@ -405,38 +406,15 @@ final class Listener: @unchecked Sendable {
     }
 
     static func bindTCP(host: String, port: Int, backlog: Int) throws -> Int32 {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
-        var list: UnsafeMutablePointer<addrinfo>? = nil
-        let resolved = getaddrinfo(host, String(port), &hints, &list)
-        guard resolved == 0, let first = list else {
-            throw FastCGIError(.bindFailed, "Cannot resolve \(host): \(String(cString: gai_strerror(resolved))).")
+        do {
+            return try TCPListener.bind(host: host, port: port, backlog: backlog)
+        } catch .unresolvable(let message) {
+            throw FastCGIError(.bindFailed, "Cannot resolve \(host): \(message).")
+        } catch .addressInUse {
+            throw FastCGIError(.addressInUse, "\(host):\(port) is already in use.")
+        } catch .failed(let message) {
+            throw FastCGIError(.bindFailed, "Binding \(host):\(port) failed: \(message).")
         }
-        defer { freeaddrinfo(first) }
-        var lastError = "no address"
-        var candidate: UnsafeMutablePointer<addrinfo>? = first
-        while let info = candidate {
-            candidate = info.pointee.ai_next
-            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
-            guard fd >= 0 else {
-                lastError = Posix.describe(errno)
-                continue
-            }
-            var on: Int32 = 1
-            _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-            if Glibc.bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
-                if listen(fd, Int32(clamping: backlog)) == 0 { return fd }
-            }
-            let code = errno
-            Glibc.close(fd)
-            if code == EADDRINUSE {
-                throw FastCGIError(.addressInUse, "\(host):\(port) is already in use.")
-            }
-            lastError = Posix.describe(code)
-        }
-        throw FastCGIError(.bindFailed, "Binding \(host):\(port) failed: \(lastError).")
     }
 
     static func adoptInherited() throws -> Int32 {

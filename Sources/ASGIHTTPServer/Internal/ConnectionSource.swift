@@ -1,6 +1,7 @@
 import ASGI
+import CGatewaySystem
+import Logging
 import NIOCore
-import NIOExtras
 import NIOPosix
 import Synchronization
 
@@ -10,103 +11,88 @@ import Glibc
 import Darwin
 #endif
 
-/// Where the server's connections come from: a socket it binds (SwiftNIO accepts), or a
-/// listening socket it is handed and may share with other processes.
-protocol ConnectionSource: Sendable {
-    /// The address it listens on, when known.
-    var address: ASGIAddress? { get }
-
-    /// Calls `connection` for each accepted connection, with the event loop it runs on and a
-    /// closure that finishes setting it up, until ``initiateShutdown()``.
-    func acceptConnections(
-        _ connection: (any EventLoop, @escaping @Sendable () async throws -> AcceptedConnection) -> Void
-    ) async throws
-
-    /// Stops accepting, and asks open connections to close once their requests are answered.
-    func initiateShutdown()
-}
-
-/// A socket the server binds itself: SwiftNIO's server channel accepts, and NIOExtras'
-/// quiescing helper tells each connection when a graceful shutdown begins.
-struct BoundConnectionSource: ConnectionSource {
-    private let quiescing: ServerQuiescingHelper
-    private let serverChannel: NIOAsyncChannel<AcceptedConnection, Never>
-
-    init(host: String, port: Int, backlog: Int, eventLoopGroup: any EventLoopGroup, context: ServerContext) async throws {
-        let quiescing = ServerQuiescingHelper(group: eventLoopGroup)
-        self.quiescing = quiescing
-        serverChannel = try await ServerBootstrap(group: eventLoopGroup)
-            .serverChannelOption(.backlog, value: Int32(clamping: backlog))
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
-                }
-            }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: host, port: port) { channel in
-                context.setUpChild(channel)
-            }
-    }
-
-    var address: ASGIAddress? {
-        serverChannel.channel.localAddress.flatMap(ASGIAddress.init(_:))
-    }
-
-    func acceptConnections(
-        _ connection: (any EventLoop, @escaping @Sendable () async throws -> AcceptedConnection) -> Void
-    ) async throws {
-        try await serverChannel.executeThenClose { inbound in
-            for try await accepted in inbound {
-                connection(accepted.channel.eventLoop, { accepted })
-            }
-        }
-    }
-
-    func initiateShutdown() {
-        quiescing.initiateShutdown(promise: nil)
-    }
-}
-
-/// A listening socket handed to the server, which other processes may accept from too (the
-/// `Gateway` runner's workers share their supervisor's).
+/// Where the server's connections come from: a listening socket, accepted on a thread of its
+/// own and handed to SwiftNIO as connected sockets.
 ///
-/// SwiftNIO's server channel assumes it alone accepts from its socket: when another process takes
-/// the connection first, its accept finds nothing, which a debug build of SwiftNIO traps on. So a
-/// thread of its own accepts instead, blocking in `accept`: the kernel wakes one waiter per
-/// connection, in turn, so the processes sharing the socket take connections round-robin rather
-/// than all waking for each. It wakes every 200 ms (the socket's receive timeout) to see whether
-/// it should stop. Each connection is handed to SwiftNIO as a connected socket, and tracked here,
-/// so that a graceful shutdown reaches it.
-final class SharedConnectionSource: ConnectionSource, @unchecked Sendable {
+/// The server accepts itself, rather than through SwiftNIO's server channel, for two reasons:
+/// - Close-on-exec. SwiftNIO accepts without `SOCK_CLOEXEC`, so a program a legacy handler runs
+///   (sendmail, ImageMagick, a shell) would inherit every connection open at that moment, and a
+///   connection the server closed would stay open, its client waiting, for as long as the program
+///   runs. Here `accept4` marks each connection close-on-exec as it is made, and the socket the
+///   server binds is close-on-exec from its creation.
+/// - Sharing. A socket handed to the server may be shared with other processes (the `Gateway`
+///   runner's workers share their supervisor's). SwiftNIO's server channel assumes it alone
+///   accepts: when another process takes the connection first, its accept finds nothing, which a
+///   debug build of SwiftNIO traps on. Blocking in `accept`, the kernel wakes one waiter per
+///   connection, in turn, so the processes take connections round-robin rather than all waking
+///   for each.
+///
+/// A socket the server bound itself (``Ownership/owned``) is woken by `shutdown` when the server
+/// stops. A shared socket cannot be (that would stop the other processes too), so its accept wakes
+/// every 200 ms (the socket's receive timeout) to see whether it should stop. Each connection is
+/// tracked here, so that a graceful shutdown reaches it.
+final class ConnectionSource: @unchecked Sendable {
+    /// Whether the listening socket is the server's alone.
+    enum Ownership {
+        /// Bound by the server for itself.
+        case owned
+        /// Handed to the server; other processes may accept from it too.
+        case shared
+    }
+
     // Sendable: the descriptor, stream and continuation are set once in `init`; `stopping` is
     // atomic; `state` is behind a mutex.
     private let descriptor: Int32
+    private let ownership: Ownership
     private let eventLoopGroup: any EventLoopGroup
     private let context: ServerContext
     private let stream: AsyncStream<Int32>
     private let continuation: AsyncStream<Int32>.Continuation
     private let stopping = Atomic<Bool>(false)
     private let state = Mutex(State())
+    /// The address it listens on, when known.
     let address: ASGIAddress?
 
     private struct State {
         var stopped = false
+        /// Whether the accepting thread closed the listening socket (its number may then be
+        /// another descriptor's: ``stop()`` must not shut it down).
+        var socketClosed = false
         var channels: [ObjectIdentifier: any Channel] = [:]
     }
 
-    init(descriptor: Int32, eventLoopGroup: any EventLoopGroup, context: ServerContext) throws {
+    /// Binds `host:port` and accepts from it.
+    convenience init(host: String, port: Int, backlog: Int, eventLoopGroup: any EventLoopGroup, context: ServerContext) throws {
+        let descriptor: Int32
+        do {
+            descriptor = try TCPListener.bind(host: host, port: port, backlog: backlog)
+        } catch .unresolvable(let message) {
+            throw HTTPServerError(.bindFailed, "Cannot resolve \(host): \(message).")
+        } catch .addressInUse {
+            throw HTTPServerError(.bindFailed, "\(host):\(port) is already in use.")
+        } catch .failed(let message) {
+            throw HTTPServerError(.bindFailed, "Binding \(host):\(port) failed: \(message).")
+        }
+        try self.init(descriptor: descriptor, ownership: .owned, eventLoopGroup: eventLoopGroup, context: context)
+    }
+
+    /// Accepts from `descriptor`, a listening socket, which it closes when it stops.
+    init(descriptor: Int32, ownership: Ownership, eventLoopGroup: any EventLoopGroup, context: ServerContext) throws {
         var acceptsConnections: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(descriptor, SOL_SOCKET, SO_ACCEPTCONN, &acceptsConnections, &length) == 0, acceptsConnections == 1 else {
+            if ownership == .owned { close(descriptor) }
             throw HTTPServerError(.bindFailed, "Descriptor \(descriptor) is not a listening socket.")
         }
-        // Blocking, with a receive timeout: both are the socket's (every process sharing it
-        // accepts the same way).
+        // Blocking; a shared socket with a receive timeout. Both are the socket's (every process
+        // sharing it accepts the same way).
         _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
-        var wakeUp = timeval(tv_sec: 0, tv_usec: 200_000)
-        _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &wakeUp, socklen_t(MemoryLayout<timeval>.size))
+        if ownership == .shared {
+            var wakeUp = timeval(tv_sec: 0, tv_usec: 200_000)
+            _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &wakeUp, socklen_t(MemoryLayout<timeval>.size))
+        }
         self.descriptor = descriptor
+        self.ownership = ownership
         self.eventLoopGroup = eventLoopGroup
         self.context = context
         self.address = Self.boundAddress(descriptor)
@@ -114,6 +100,7 @@ final class SharedConnectionSource: ConnectionSource, @unchecked Sendable {
         let started = AcceptThread.start { [self] in acceptLoop() }
         guard started else {
             continuation.finish()
+            if ownership == .owned { close(descriptor) }
             throw HTTPServerError(.bindFailed, "Starting the thread that accepts on descriptor \(descriptor) failed.")
         }
     }
@@ -121,9 +108,8 @@ final class SharedConnectionSource: ConnectionSource, @unchecked Sendable {
     /// Runs on the accepting thread until ``stop()``; then closes the socket.
     private func acceptLoop() {
         while !stopping.load(ordering: .relaxed) {
-            let accepted = accept(descriptor, nil, nil)
+            let accepted = cgateway_accept_cloexec(descriptor)
             if accepted >= 0 {
-                _ = fcntl(accepted, F_SETFD, FD_CLOEXEC)
                 // Accepted as the shutdown began: still served (told at once to close after its
                 // request), since the client already counts on it.
                 if case .terminated = continuation.yield(accepted) { close(accepted) }
@@ -137,17 +123,30 @@ final class SharedConnectionSource: ConnectionSource, @unchecked Sendable {
                 // process, or for a retry here shortly) rather than spinning on it.
                 usleep(100_000)
             default:
-                stopping.store(true, ordering: .relaxed)
+                let code = errno
+                if !stopping.exchange(true, ordering: .relaxed) {
+                    context.logger.error("Accepting connections failed: \(TCPListener.describe(code)). The server accepts no more connections.")
+                }
             }
         }
+        // Closed before the stream ends, so that the address is free once the server returns.
+        state.withLock { state in
+            state.socketClosed = true
+            close(descriptor)
+        }
         continuation.finish()
-        close(descriptor)
     }
 
     private func stop() {
-        stopping.store(true, ordering: .relaxed)
+        guard !stopping.exchange(true, ordering: .relaxed), ownership == .owned else { return }
+        // Wakes the blocked accept at once (it fails with EINVAL); new connections are refused.
+        state.withLock { state in
+            if !state.socketClosed { _ = shutdown(descriptor, Int32(SHUT_RDWR)) }
+        }
     }
 
+    /// Calls `connection` for each accepted connection, with the event loop it runs on and a
+    /// closure that finishes setting it up, until ``initiateShutdown()``.
     func acceptConnections(
         _ connection: (any EventLoop, @escaping @Sendable () async throws -> AcceptedConnection) -> Void
     ) async throws {
@@ -174,6 +173,7 @@ final class SharedConnectionSource: ConnectionSource, @unchecked Sendable {
         }
     }
 
+    /// Stops accepting, and asks open connections to close once their requests are answered.
     func initiateShutdown() {
         let channels = state.withLock { state -> [any Channel] in
             guard !state.stopped else { return [] }
@@ -225,7 +225,7 @@ final class SharedConnectionSource: ConnectionSource, @unchecked Sendable {
     }
 }
 
-/// Starts the detached thread a ``SharedConnectionSource`` accepts on.
+/// Starts the detached thread a ``ConnectionSource`` accepts on.
 private enum AcceptThread {
     private final class Start {
         let body: () -> Void

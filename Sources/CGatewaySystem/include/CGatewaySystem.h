@@ -1,5 +1,6 @@
-// Linux calls the Gateway's supervisor and workers need that Swift's Glibc module does not
-// import: C-variadic ones (prctl) and GNU extensions declared only under _GNU_SOURCE.
+// Linux calls the Gateway's supervisor and workers, and the HTTP server, need that Swift's Glibc
+// module does not import: C-variadic ones (prctl) and GNU extensions declared only under
+// _GNU_SOURCE.
 #ifndef SWIFT_ASGI_CGATEWAYSYSTEM_H
 #define SWIFT_ASGI_CGATEWAYSYSTEM_H
 
@@ -15,6 +16,10 @@ const char *cgateway_signal_abbreviation(int signal);
 
 /// fcntl(fd, F_DUPFD_CLOEXEC, minimum): a close-on-exec copy of `fd` numbered `minimum` or above.
 int cgateway_dup_cloexec_at_least(int fd, int minimum);
+
+/// accept4(fd, NULL, NULL, SOCK_CLOEXEC): the next connection of a listening socket, marked
+/// close-on-exec as it is made (a program another thread starts never inherits it). -1 and errno.
+int cgateway_accept_cloexec(int fd);
 
 #include <stdint.h>
 

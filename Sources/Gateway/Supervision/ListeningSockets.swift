@@ -82,39 +82,18 @@ final class ListeningSockets: Sendable {
     }
 
     private static func bindTCP(host: String, port: Int) throws -> (Int32, String) {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
-        var list: UnsafeMutablePointer<addrinfo>? = nil
-        let resolved = getaddrinfo(host, String(port), &hints, &list)
-        guard resolved == 0, let first = list else {
-            throw GatewayError(.bindFailed, "Cannot resolve --http host '\(host)': \(String(cString: gai_strerror(resolved))).")
+        let fd: Int32
+        do {
+            fd = try TCPListener.bind(host: host, port: port, backlog: Int(httpBacklog))
+        } catch .unresolvable(let message) {
+            throw GatewayError(.bindFailed, "Cannot resolve --http host '\(host)': \(message).")
+        } catch .addressInUse {
+            throw GatewayError(.bindFailed, "\(host):\(port) is already in use: stop the server holding it, or choose another --http address.")
+        } catch .failed(let message) {
+            throw GatewayError(.bindFailed, "Cannot listen on \(host):\(port): \(message).")
         }
-        defer { freeaddrinfo(first) }
-        var lastError = "no address"
-        var candidate: UnsafeMutablePointer<addrinfo>? = first
-        while let info = candidate {
-            candidate = info.pointee.ai_next
-            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
-            guard fd >= 0 else {
-                lastError = SystemCalls.describe(errno)
-                continue
-            }
-            var on: Int32 = 1
-            _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-            if bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0, listen(fd, httpBacklog) == 0 {
-                let moved = try SystemCalls.moveAboveInheritedNumbers(fd)
-                return (moved, boundAddress(moved) ?? "\(host):\(port)")
-            }
-            let code = errno
-            Glibc.close(fd)
-            if code == EADDRINUSE {
-                throw GatewayError(.bindFailed, "\(host):\(port) is already in use: stop the server holding it, or choose another --http address.")
-            }
-            lastError = SystemCalls.describe(code)
-        }
-        throw GatewayError(.bindFailed, "Cannot listen on \(host):\(port): \(lastError).")
+        let moved = try SystemCalls.moveAboveInheritedNumbers(fd)
+        return (moved, boundAddress(moved) ?? "\(host):\(port)")
     }
 
     /// `HOST:PORT` of a bound socket (the port an ephemeral `:0` got).

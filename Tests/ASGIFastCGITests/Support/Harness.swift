@@ -146,13 +146,6 @@ func builtExecutable(_ name: String) throws -> String {
     throw TestFailure("\(name) is not built next to \(exe): run `swift build --build-tests` first")
 }
 
-/// Runs blocking test I/O (raw sockets) on its own thread, not on the cooperative pool.
-func offPool<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
-
 /// Writes `chunk` `times` times to a new file with plain write(2) calls: no large buffers in this
 /// process (other suites measure its resident memory).
 func writeRepeated(_ chunk: [UInt8], times: Int, to path: String) throws {
