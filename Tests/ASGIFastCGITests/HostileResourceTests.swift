@@ -129,6 +129,73 @@ struct HostileResourceTests {
         }
     }
 
+    @Test("A client that holds connections past the HTTP server's descriptor limit: logged once, the queued request is served once they go")
+    func httpOutOfDescriptors() async throws {
+        try await withTestDirectory("http-out-of-descriptors") { directory in
+            let port = try freeLoopbackPort()
+            // 64 descriptors: the runtime, the event loops and the listening socket take about 25.
+            let probe = try await GatewayProbeProcess.start(
+                ["--http", "127.0.0.1:\(port)", "--workers", "0", "--threads", "2", "--log-level", "error"],
+                in: directory,
+                descriptorLimit: 64,
+                ready: ["http:\(port)"]
+            )
+            let hostile = Shared<[Int32]>([])
+            try await onFailure({
+                for fd in hostile.current { close(fd) }
+                await probe.stop()
+            }) {
+                let before = try await rawHTTP(port: port, rawRequest("GET", "/before", port: port))
+                #expect(before.status == 200)
+                // 100 idle connections: the server accepts until it has no descriptor left; the
+                // rest wait in the listening socket's queue.
+                try await offPool {
+                    for _ in 0..<100 {
+                        let fd = try connectToLoopback(port: port, timeout: .seconds(30))
+                        hostile.update { $0.append(fd) }
+                    }
+                }
+                try await eventually("the descriptor shortage logged", timeout: .seconds(30)) {
+                    probe.log.contains("Accepting a connection failed: Too many open files")
+                }
+                // A normal client queued behind them is served once they leave.
+                let queued = try await offPool { () -> Int32 in
+                    let fd = try connectToLoopback(port: port, timeout: .seconds(30))
+                    let request = rawRequest("GET", "/queued", port: port)
+                    guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
+                        close(fd)
+                        throw TestFailure("sending the queued request failed: errno \(errno)")
+                    }
+                    return fd
+                }
+                hostile.update { fds in
+                    for fd in fds { close(fd) }
+                    fds = []
+                }
+                let answer = try await offPool { () -> [UInt8] in
+                    defer { close(queued) }
+                    var received: [UInt8] = []
+                    var buffer = [UInt8](repeating: 0, count: 4096)
+                    while true {
+                        let count = buffer.withUnsafeMutableBytes { recv(queued, $0.baseAddress, $0.count, 0) }
+                        if count <= 0 { break }
+                        received += buffer[..<count]
+                    }
+                    return received
+                }
+                let queuedResponse = try parseRawResponse(answer)
+                #expect(queuedResponse.status == 200 && queuedResponse.body == Array("hello".utf8))
+                let after = try await rawHTTP(port: port, rawRequest("GET", "/after", port: port))
+                #expect(after.status == 200)
+                // Reported at most once per 10 s, not once per retry (every 100 ms): more than four
+                // reports would take a shortage of 40 s.
+                let reports = probe.log.components(separatedBy: "Accepting a connection failed").count - 1
+                #expect((1...4).contains(reports), "\(probe.log.suffix(2000))")
+                #expect(try await probe.terminate() == 0)
+            }
+        }
+    }
+
     /// Runs 20 rounds to warm up, then 200 more; the probe's descriptors come back to where they
     /// were after the warm-up and its resident memory grows by under 8 MiB; it then stops cleanly.
     private static func expectNothingLeft(

@@ -6,6 +6,7 @@
 //   anything else   "hello"
 // GATEWAY_PROBE_LOGGING: "bootstrap" calls LoggingSystem.bootstrap before Gateway.run; "host" also
 // passes a logger whose handler marks its lines with "HOST-HANDLER", through Gateway.run(_:logger:).
+// GATEWAY_PROBE_NOFILE=N: the process's descriptor limit, for tests that run it out of descriptors.
 import ASGI
 import Foundation
 import Gateway
@@ -18,6 +19,13 @@ enum Counters {
 }
 
 let directory = ProcessInfo.processInfo.environment["GATEWAY_PROBE_DIR"] ?? "/nonexistent"
+
+if let limit = ProcessInfo.processInfo.environment["GATEWAY_PROBE_NOFILE"].flatMap({ rlim_t($0) }) {
+    var value = rlimit(rlim_cur: limit, rlim_max: limit)
+    guard setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &value) == 0 else {
+        fatalError("setrlimit(RLIMIT_NOFILE, \(limit)) failed: errno \(errno)")
+    }
+}
 
 let app = WSGIApp { environ, startResponse in
     let now = Counters.inFlight.add(1, ordering: .relaxed).newValue

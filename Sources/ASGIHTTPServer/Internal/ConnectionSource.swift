@@ -107,6 +107,7 @@ final class ConnectionSource: @unchecked Sendable {
 
     /// Runs on the accepting thread until ``stop()``; then closes the socket.
     private func acceptLoop() {
+        var resourceFailures = RateLimitedReport(interval: 10_000_000_000)
         while !stopping.load(ordering: .relaxed) {
             let accepted = cgateway_accept_cloexec(descriptor)
             if accepted >= 0 {
@@ -121,6 +122,11 @@ final class ConnectionSource: @unchecked Sendable {
             case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                 // Out of descriptors or memory: leave the connection queued (for another
                 // process, or for a retry here shortly) rather than spinning on it.
+                let code = errno
+                if let suppressed = resourceFailures.shouldLogNow() {
+                    let also = suppressed > 0 ? " (\(suppressed) more such failures since the last report)" : ""
+                    context.logger.error("Accepting a connection failed: \(TCPListener.describe(code)); retrying every 100 ms\(also).")
+                }
                 usleep(100_000)
             default:
                 let code = errno

@@ -11,16 +11,18 @@ struct GatewayProbeProcess: Sendable {
     let name: String
 
     /// Starts the probe with `arguments`, waits until every address in `ready` (`http:PORT` or
-    /// `unix:PATH`) accepts connections.
+    /// `unix:PATH`) accepts connections. `descriptorLimit`: its `RLIMIT_NOFILE`.
     static func start(
         _ arguments: [String],
         in directory: TestDirectory,
         name: String = "probe",
         logging: String? = nil,
+        descriptorLimit: Int? = nil,
         ready: [String]
     ) async throws -> GatewayProbeProcess {
         var environment = ["PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "GATEWAY_PROBE_DIR": directory.path]
         if let logging { environment["GATEWAY_PROBE_LOGGING"] = logging }
+        if let descriptorLimit { environment["GATEWAY_PROBE_NOFILE"] = String(descriptorLimit) }
         let process = try ChildProcess(
             try builtExecutable("GatewayProbe"),
             arguments,

@@ -1,10 +1,9 @@
+import ASGI
 import Testing
 
-@testable import ASGIFastCGI
-
-/// A failure that repeats every 100 ms per worker (accept past the descriptor limit) is reported
+/// A failure that repeats every 100 ms (accept past the descriptor limit) is reported
 /// once, then at most once per interval with the count it left out.
-@Suite("FastCGI: rate-limited failure reports")
+@Suite("Rate-limited failure reports")
 struct RateLimitedReportTests {
     @Test func reportsTheFirstThenOncePerIntervalWithWhatItLeftOut() {
         var report = RateLimitedReport(interval: 10_000)
