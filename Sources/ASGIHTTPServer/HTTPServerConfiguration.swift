@@ -104,6 +104,10 @@ public struct HTTPServerConfiguration: Sendable {
     /// pool either way (`SyncToAsync`, `WSGIToASGI`). Set `false` to run connection tasks on
     /// Swift's global cooperative pool, as Hummingbird does.
     public var runsOnEventLoops: Bool
+    /// Holds accepting from a handed ``listeningSocket`` while its work is under way, so that the
+    /// other processes sharing the socket take the new connections (the `Gateway` runner's
+    /// workers pause while their blocking threads are all busy). `nil`: always accept.
+    package var acceptPause: AcceptPause? = nil
 
     /// Creates a configuration; every parameter has a safe default.
     public init(

@@ -110,6 +110,44 @@ struct GatewayServingTests {
         }
     }
 
+    /// `--workers 2 --threads 1` over HTTP: while one worker's only blocking thread is held, new
+    /// connections go to the other worker. The held worker may take one more connection (its
+    /// accept was already waiting when the request arrived); without the pause it would take every
+    /// other one, and those requests would wait for the held one.
+    @Test func busyWorkerLeavesNewConnectionsToTheOther() async throws {
+        try await withTestDirectory("gw-busy-worker") { directory in
+            let port = try freeLoopbackPort()
+            let probe = try await GatewayProbeProcess.start(
+                ["--http", "127.0.0.1:\(port)", "--workers", "2", "--threads", "1"],
+                in: directory,
+                ready: ["http:\(port)"]
+            )
+            try await onFailure({ await probe.stop() }) {
+                async let held = curl("http://127.0.0.1:\(port)/hold?name=held", in: directory)
+                try await probe.waitUntilArrived("held")
+                let answered = Shared(0)
+                let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for index in 0..<10 {
+                        group.addTask {
+                            let result = try await curl("http://127.0.0.1:\(port)/hello?\(index)", in: directory)
+                            answered.update { $0 += 1 }
+                            return result.status
+                        }
+                    }
+                    try await eventually("nine of the ten answered while a worker is held", timeout: .seconds(30)) {
+                        answered.current >= 9
+                    }
+                    probe.release("held")
+                    return try await group.reduce(into: [Int]()) { $0.append($1) }
+                }
+                #expect(statuses == Array(repeating: 200, count: 10))
+                let heldResult = try await held
+                #expect(heldResult.status == 200 && heldResult.text == "released")
+                #expect(try await probe.terminate() == 0)
+            }
+        }
+    }
+
     /// `--limit-concurrency 2 --threads 8` over FastCGI: four requests held at once reach the
     /// application two at a time (the others wait in the backlog), and all four are answered.
     @Test func limitConcurrencyCapsFastCGIWorkers() async throws {

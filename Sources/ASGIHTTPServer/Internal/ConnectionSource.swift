@@ -29,8 +29,9 @@ import Darwin
 ///
 /// A socket the server bound itself (``Ownership/owned``) is woken by `shutdown` when the server
 /// stops. A shared socket cannot be (that would stop the other processes too), so its accept wakes
-/// every 200 ms (the socket's receive timeout) to see whether it should stop. Each connection is
-/// tracked here, so that a graceful shutdown reaches it.
+/// every 200 ms (the socket's receive timeout) to see whether it should stop; and it is not accepted
+/// from while the configuration's ``AcceptPause`` holds it (the other processes take the new
+/// connections meanwhile). Each connection is tracked here, so that a graceful shutdown reaches it.
 final class ConnectionSource: @unchecked Sendable {
     /// Whether the listening socket is the server's alone.
     enum Ownership {
@@ -109,6 +110,10 @@ final class ConnectionSource: @unchecked Sendable {
     private func acceptLoop() {
         var resourceFailures = RateLimitedReport(interval: 10_000_000_000)
         while !stopping.load(ordering: .relaxed) {
+            if ownership == .shared, let pause = context.configuration.acceptPause {
+                pause.wait(stopping: { stopping.load(ordering: .relaxed) })
+                if stopping.load(ordering: .relaxed) { break }
+            }
             let accepted = cgateway_accept_cloexec(descriptor)
             if accepted >= 0 {
                 // Accepted as the shutdown began: still served (told at once to close after its

@@ -60,14 +60,20 @@ enum ServerAssembly {
             let address = options.http ?? HostPort(argument: "127.0.0.1:8080")!
             let asgi: any ASGIApplication
             let tracker: RequestTracker?
+            var acceptPause: AcceptPause? = nil
             switch application {
             case .asgi(let app):
                 asgi = app
                 tracker = process.tracker
             case .wsgi(let app):
-                // Recorded on its thread: a request timeout answers the client, not the thread.
-                let tracked = TrackedWSGIApplication(application: app, tracker: process.tracker, endpoints: nil)
                 let pool = options.threads.map { BlockingThreadPool(threads: $0, queueLimit: 65_536, name: "asgi-wsgi") }
+                // A worker whose blocking threads are all busy (a request that timed out counts
+                // while its handler runs) leaves new connections to the other workers.
+                if process.handOver?.http != nil {
+                    acceptPause = AcceptPause(limit: (pool ?? BlockingThreadPool.shared).threads)
+                }
+                // Recorded on its thread: a request timeout answers the client, not the thread.
+                let tracked = TrackedWSGIApplication(application: app, tracker: process.tracker, endpoints: nil, busy: acceptPause)
                 asgi = options.wsgiToASGI(tracked, executor: pool, logger: logging.logger("asgi.wsgi"))
                 tracker = nil
             }
@@ -79,6 +85,7 @@ enum ServerAssembly {
             )
             options.applyServingOptions(to: &configuration)
             configuration.listeningSocket = process.handOver?.http.map { .descriptor($0) }
+            configuration.acceptPause = acceptPause
             let limited = timeout.map { RequestTimeout(asgi, limit: $0, logger: logging.logger("asgi.timeout")) as any ASGIApplication } ?? asgi
             let (served, slowLog) = options.httpApplication(limited, logger: logging.logger("asgi.slow"))
             let tracked = TrackedApplication(application: served, tracker: tracker, endpoints: endpoints)

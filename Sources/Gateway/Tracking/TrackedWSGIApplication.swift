@@ -1,4 +1,5 @@
 import ASGI
+import ASGIHTTPServer
 
 /// The WSGI-style application a FastCGI worker serves directly on its threads: each request
 /// recorded in the scoreboard until its body is closed, and the status and ping paths answered
@@ -7,11 +8,13 @@ import ASGI
 /// An in-memory body (an array of chunks) is complete when the application returns, so it is
 /// handed on as is (the servers send it without flushing between chunks); any other body is
 /// wrapped so that its `close()` ends the record. Behind ``WSGIToASGI`` (over HTTP) the status and
-/// ping paths are answered before it (`endpoints` is `nil`).
+/// ping paths are answered before it (`endpoints` is `nil`), and `busy` (when set) counts the
+/// requests on the blocking threads for the HTTP server's ``AcceptPause``.
 struct TrackedWSGIApplication: WSGIApplication {
     let application: any WSGIApplication
     let tracker: RequestTracker
     let endpoints: StatusEndpoints?
+    var busy: AcceptPause? = nil
 
     func callAsFunction(_ environ: Environ, _ startResponse: @escaping StartResponse) throws -> any WSGIBody {
         let scriptName = environ["SCRIPT_NAME"] ?? ""
@@ -30,25 +33,32 @@ struct TrackedWSGIApplication: WSGIApplication {
             return [answer.body]
         }
         let ticket = tracker.begin(method: environ["REQUEST_METHOD"] ?? "GET", prefix: scriptName, path: pathInfo)
+        busy?.workStarted()
         let body: any WSGIBody
         do {
             body = try application(environ, startResponse)
         } catch {
-            tracker.end(ticket)
+            end(ticket)
             throw error
         }
         if body is [[UInt8]] {
-            tracker.end(ticket)
+            end(ticket)
             return body
         }
-        return TrackedBody(body: body, tracker: tracker, ticket: ticket)
+        return TrackedBody(body: body, tracked: self, ticket: ticket)
+    }
+
+    /// Ends the request's record (and its count as busy work).
+    fileprivate func end(_ ticket: RequestTracker.Ticket) {
+        tracker.end(ticket)
+        busy?.workFinished()
     }
 }
 
 /// A body whose `close()` (which the server calls once, on every path) ends the request's record.
 private struct TrackedBody: WSGIBody {
     var body: any WSGIBody
-    let tracker: RequestTracker
+    let tracked: TrackedWSGIApplication
     let ticket: RequestTracker.Ticket
 
     mutating func next() throws -> [UInt8]? {
@@ -57,6 +67,6 @@ private struct TrackedBody: WSGIBody {
 
     mutating func close() {
         body.close()
-        tracker.end(ticket)
+        tracked.end(ticket)
     }
 }
