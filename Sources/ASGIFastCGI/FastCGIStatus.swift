@@ -23,9 +23,9 @@ public struct FastCGIStatus: Sendable, Hashable {
     public var listenQueueLength: Int
     /// Workers serving a request now.
     public var activeWorkers: Int
-    /// Workers not serving a request (waiting to accept, or holding an idle kept connection).
+    /// Workers not serving a request (waiting for a new connection or a kept connection's request).
     public var idleWorkers: Int
-    /// Of the idle workers, those holding an idle kept (`FCGI_KEEP_CONN`) connection.
+    /// Idle kept (`FCGI_KEEP_CONN`) connections, waiting for their next request (they hold no worker).
     public var keptConnections: Int
     /// All workers.
     public var totalWorkers: Int

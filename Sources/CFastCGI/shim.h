@@ -6,7 +6,9 @@
 
 #ifdef __linux__
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+// epoll (sys/epoll.h, which Swift's Glibc module leaves out) holds the idle kept connections.
 // GNU extensions the FastCGI frontend's worker threads use; Swift's Glibc module does not import
 // them (they are declared only under _GNU_SOURCE).
 extern int accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);

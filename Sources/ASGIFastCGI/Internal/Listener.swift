@@ -4,17 +4,16 @@ import Glibc
 import Logging
 import Synchronization
 
-/// The listening socket: bound (or inherited), accepted from by the workers one at a time, and
-/// stopped with a wake-up every waiting worker sees.
+/// The listening socket: bound (or inherited), waited on by the workers one at a time together
+/// with the idle kept connections (``IdleConnections``), and stopped with a wake-up every waiting
+/// worker sees.
 final class Listener: @unchecked Sendable {
-    /// What a worker holding an idle kept connection should do next.
-    enum KeptConnectionEvent {
-        /// The web server sent something (a request, or it closed the connection): read it.
-        case readable
-        /// Another connection is waiting and no worker is free to accept it: give this one up.
-        case release
-        /// The server is stopping.
-        case stop
+    /// What a waiting worker gets to serve.
+    enum Connection: Equatable {
+        /// A connection just accepted.
+        case accepted(Int32)
+        /// An idle kept connection the web server sent something on (or closed).
+        case kept(Int32)
     }
 
     let fd: Int32
@@ -28,18 +27,14 @@ final class Listener: @unchecked Sendable {
     private let wakeWrite: Int32
     private let stopping = Atomic<Bool>(false)
     private let closed = Atomic<Bool>(false)
-    /// Serialises accepting. A plain pthread mutex, not `Synchronization.Mutex`: waiters here wait
-    /// for a long time (the holder may sit in `poll`), and `Mutex` spins before it sleeps.
+    /// Serialises waiting and accepting. A plain pthread mutex, not `Synchronization.Mutex`: waiters
+    /// here wait for a long time (the holder sits in `epoll_wait`), and `Mutex` spins before it sleeps.
     private let acceptLock: UnsafeMutablePointer<pthread_mutex_t>
+    /// The listening socket, the stop pipe and the idle kept connections.
+    private let idle: IdleConnections
     private let failureMessage = Mutex<String?>(nil)
     /// Out-of-descriptors and out-of-memory accept failures, for a rate-limited log.
     private let resourceFailures = Mutex(RateLimitedReport(interval: 10_000_000_000))
-    /// Workers waiting to accept.
-    let freeAcceptors = Atomic<Int>(0)
-    /// Workers holding a kept connection (idle, or serving its next request): kept by the workers.
-    let keptHolders = Atomic<Int>(0)
-    /// Whether workers block in `accept()` (own socket) or poll under the accept lock (inherited).
-    private let blockingAccept: Bool
 
     /// Whether accepted connections inherit the listening socket's `SO_RCVTIMEO` (TCP does, unix
     /// sockets do not), so the workers need not set it on each.
@@ -81,6 +76,18 @@ final class Listener: @unchecked Sendable {
         }
         wakeRead = pipeEnds[0]
         wakeWrite = pipeEnds[1]
+        // Workers take turns (the accept lock) waiting in epoll and accept without blocking; an
+        // inherited socket is shared with its owner, so never shut down at stop.
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        do {
+            idle = try IdleConnections(listener: fd, wake: wakeRead)
+        } catch {
+            if case .inherited = bind {} else { Glibc.close(fd) }
+            Glibc.close(wakeRead)
+            Glibc.close(wakeWrite)
+            throw error
+        }
         acceptLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         pthread_mutex_init(acceptLock, nil)
         if case .tcp = bind {
@@ -88,17 +95,6 @@ final class Listener: @unchecked Sendable {
             acceptedInheritReceiveTimeout = true
         } else {
             acceptedInheritReceiveTimeout = false
-        }
-        if case .inherited = bind {
-            // Shared with its owner, so never shut down at stop: workers take turns (the accept
-            // lock) waiting in poll() with the wake-up pipe, and accept without blocking.
-            blockingAccept = false
-            let flags = fcntl(fd, F_GETFL)
-            _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        } else {
-            // Our own socket: every worker sleeps in accept() and the kernel wakes exactly one
-            // per connection; shutdown() at stop wakes them all.
-            blockingAccept = true
         }
     }
 
@@ -109,102 +105,108 @@ final class Listener: @unchecked Sendable {
 
     // MARK: Accepting
 
-    /// Accepts the next connection (blocking); `nil` once the server stops (after the connections
-    /// queued then, see ``stop(drainQueued:)``).
-    func accept() -> Int32? {
-        let connection = acceptOne()
+    /// The next connection to serve (blocking): a new one, or an idle kept one the web server
+    /// sent something on; `nil` once the server stops (after the connections queued then, see
+    /// ``stop(drainQueued:)``).
+    func next() -> Connection? {
+        let connection = nextConnection()
         if connection == nil && isStopping { finishDraining() }
         return connection
     }
 
-    private func acceptOne() -> Int32? {
-        freeAcceptors.add(1, ordering: .relaxed)
-        defer { freeAcceptors.subtract(1, ordering: .relaxed) }
-        if !blockingAccept { pthread_mutex_lock(acceptLock) }
-        defer { if !blockingAccept { pthread_mutex_unlock(acceptLock) } }
-        while !isStopping || takeDrainTicket() {
-            var address = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let connection = withUnsafeMutablePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept4(fd, $0, &length, Int32(SOCK_CLOEXEC.rawValue)) }
-            }
-            if connection >= 0 {
-                if address.ss_family == sa_family_t(AF_INET) || address.ss_family == sa_family_t(AF_INET6) {
-                    var on: Int32 = 1
-                    _ = setsockopt(connection, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
-                    if !allowedClients.isEmpty {
-                        let peer = Self.numericHost(&address, length)
-                        guard allowedClients.contains(peer) else {
-                            logger.warning("Refused a FastCGI connection from \(peer): not in allowedClients.")
-                            Glibc.close(connection)
-                            continue
-                        }
-                    }
-                }
-                return connection
-            }
-            let code = errno
-            switch code {
-            case EAGAIN, EWOULDBLOCK:
-                if isStopping { return nil }  // Drained.
-                var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
-                Posix.poll(&fds, timeoutMilliseconds: -1)
-            case EINTR, ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH:
-                continue
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                // Retried every 100 ms by every waiting worker: logged once, then at most every
-                // 10 s with how many failures the log left out.
-                let now = Posix.monotonicNanos()
-                if let suppressed = resourceFailures.withLock({ $0.shouldLog(at: now) }) {
-                    let also = suppressed > 0 ? " (\(suppressed) more such failures since the last report)" : ""
-                    logger.error("Accepting a FastCGI connection failed: \(Posix.describe(code)); retrying every 100 ms\(also).")
-                }
-                var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
-                Posix.poll(&fds, timeoutMilliseconds: 100)
-            default:
-                if isStopping { return nil }
-                let message = "Accepting FastCGI connections failed: \(Posix.describe(code))."
-                logger.critical("\(message)")
-                failureMessage.withLock { $0 = message }
-                stop(drainQueued: false)
-                return nil
-            }
-        }
-        return nil
+    /// Idle kept connections now.
+    var idleKeptConnections: Int { idle.count }
+
+    /// Keeps a connection whose request ended until the web server sends the next one on it; no
+    /// worker waits on it meanwhile. False once the server stops: the caller closes it then.
+    func park(_ connection: Int32) -> Bool {
+        !isStopping && idle.park(connection)
     }
 
-    /// Waits on an idle kept connection until the web server uses it, the server stops, or a new
-    /// connection waits that no worker would ever take: every one of the `workers` holds a kept
-    /// connection and none is free to accept.
-    ///
-    /// Only then: closing a kept connection races with the web server sending its next request on
-    /// it (nginx retries a GET elsewhere, but answers 502 to a POST it had sent), so while some
-    /// worker does not hold one, that worker takes the waiting connection in its turn. With
-    /// nginx's upstream `keepalive` below the worker threads, that is always so.
-    func waitOnKeptConnection(_ connection: Int32, workers: Int) -> KeptConnectionEvent {
-        var watchListener = true
+    private enum AcceptResult {
+        case connection(Int32)
+        /// Nothing queued.
+        case empty
+        /// Try again (refused client, transient failure).
+        case retry
+        /// Accepting failed for good (the listener stopped).
+        case failed
+    }
+
+    private func nextConnection() -> Connection? {
+        pthread_mutex_lock(acceptLock)
+        defer { pthread_mutex_unlock(acceptLock) }
         while true {
-            var fds = [
-                pollfd(fd: connection, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
-            ]
-            if !watchListener { fds.removeLast() }
-            let ready = Posix.poll(&fds, timeoutMilliseconds: watchListener ? -1 : 20)
-            if ready < 0 { return .readable }  // let libfcgi's read report the problem
-            if fds[0].revents != 0 { return .readable }
-            if isStopping { return .stop }
-            if ready == 0 {
-                watchListener = true
+            if isStopping {
+                // Only the connections queued at stop, no more kept ones.
+                guard takeDrainTicket() else { return nil }
+                switch acceptNow() {
+                case .connection(let connection): return .accepted(connection)
+                case .retry: continue
+                case .empty, .failed: return nil
+                }
+            }
+            switch idle.wait() {
+            case .kept(let connection):
+                return .kept(connection)
+            case .listener:
+                switch acceptNow() {
+                case .connection(let connection): return .accepted(connection)
+                case .empty, .retry: continue
+                case .failed: return nil
+                }
+            case .wake, .none:
                 continue
             }
-            if watchListener, fds[2].revents != 0 {
-                if freeAcceptors.load(ordering: .relaxed) == 0 && keptHolders.load(ordering: .relaxed) >= workers {
-                    return .release
+        }
+    }
+
+    /// One `accept4` on the non-blocking listening socket.
+    private func acceptNow() -> AcceptResult {
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let connection = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept4(fd, $0, &length, Int32(SOCK_CLOEXEC.rawValue)) }
+        }
+        if connection >= 0 {
+            if address.ss_family == sa_family_t(AF_INET) || address.ss_family == sa_family_t(AF_INET6) {
+                var on: Int32 = 1
+                _ = setsockopt(connection, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+                if !allowedClients.isEmpty {
+                    let peer = Self.numericHost(&address, length)
+                    guard allowedClients.contains(peer) else {
+                        logger.warning("Refused a FastCGI connection from \(peer): not in allowedClients.")
+                        Glibc.close(connection)
+                        return .retry
+                    }
                 }
-                // Another worker will take it; look again shortly rather than spin.
-                watchListener = false
             }
+            return .connection(connection)
+        }
+        let code = errno
+        switch code {
+        case EAGAIN, EWOULDBLOCK:
+            return .empty
+        case EINTR, ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH:
+            return .retry
+        case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+            // Retried every 100 ms while the connection waits: logged once, then at most every
+            // 10 s with how many failures the log left out.
+            let now = Posix.monotonicNanos()
+            if let suppressed = resourceFailures.withLock({ $0.shouldLog(at: now) }) {
+                let also = suppressed > 0 ? " (\(suppressed) more such failures since the last report)" : ""
+                logger.error("Accepting a FastCGI connection failed: \(Posix.describe(code)); retrying every 100 ms\(also).")
+            }
+            var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            Posix.poll(&fds, timeoutMilliseconds: 100)
+            return .retry
+        default:
+            if isStopping { return .failed }
+            let message = "Accepting FastCGI connections failed: \(Posix.describe(code))."
+            logger.critical("\(message)")
+            failureMessage.withLock { $0 = message }
+            stop(drainQueued: false)
+            return .failed
         }
     }
 
@@ -224,17 +226,17 @@ final class Listener: @unchecked Sendable {
         return false
     }
 
-    /// Stops accepting: wakes every waiting worker, refuses new connections (not for an inherited
-    /// socket, which its owner may hand to the next instance) and removes our unix socket file.
+    /// Stops accepting: wakes every waiting worker, closes the idle kept connections, refuses new
+    /// connections (not for an inherited socket, which its owner may hand to the next instance)
+    /// and removes our unix socket file.
     ///
     /// The connections already queued when it stops are still accepted and served, at most as
     /// many as the queue held then: the web server sent their requests and waits for them, and
     /// they would be reset when the socket closes. On an inherited socket (a supervised worker's)
     /// always (the supervisor removes the socket file first, so no more arrive; on a reload, the
     /// next generation's workers accept the rest); on our own socket when `drainQueued` (a graceful
-    /// stop): the unix socket file goes first, the socket turns non-blocking, and once the queue is
-    /// drained (or the allowance spent) the first worker to find it so shuts it down, which wakes
-    /// the workers still asleep in `accept()`.
+    /// stop): the unix socket file goes first, and once the queue is drained (or the allowance
+    /// spent) the first worker to find it so shuts the socket down.
     func stop(drainQueued: Bool) {
         let inherited: Bool
         if case .inherited = bind { inherited = true } else { inherited = false }
@@ -246,6 +248,9 @@ final class Listener: @unchecked Sendable {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         var byte: UInt8 = 1
         _ = write(wakeWrite, &byte, 1)
+        // Idle: no request of theirs is lost (a kept connection that takes one from now on is
+        // closed by its worker as well).
+        idle.closeAll()
         if case .unix(let path, _) = bind {
             var status = stat()
             if let inode = socketFileInode, lstat(path, &status) == 0, status.st_ino == inode {
@@ -253,18 +258,13 @@ final class Listener: @unchecked Sendable {
             }
         }
         guard !inherited else { return }
-        if budget > 0 {
-            // Workers asleep in accept() take the queued connections as usual; the others find
-            // the queue empty at once, and the first to do so shuts the socket down.
-            let flags = fcntl(fd, F_GETFL)
-            _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        } else {
-            finishDraining()
-        }
+        // Waiting workers take the queued connections as usual; the first to find the queue
+        // empty shuts the socket down.
+        if budget == 0 { finishDraining() }
     }
 
     /// Once the queued connections are taken: shuts our own socket down, which refuses new
-    /// connections and wakes every worker asleep in `accept()` (an inherited socket is left alone).
+    /// connections (an inherited socket is left alone).
     private func finishDraining() {
         if case .inherited = bind { return }
         guard !drained.exchange(true, ordering: .acquiringAndReleasing) else { return }
@@ -277,6 +277,7 @@ final class Listener: @unchecked Sendable {
     /// Closes the descriptors; call once no worker uses the listener any more.
     func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        idle.close()
         Glibc.close(fd)
         Glibc.close(wakeRead)
         Glibc.close(wakeWrite)

@@ -310,7 +310,7 @@ final class ServerCore: Sendable {
             listenQueueLength: configuration.backlog,
             activeWorkers: active,
             idleWorkers: max(0, slots.count - active),
-            keptConnections: counters.keptConnections.load(ordering: .relaxed),
+            keptConnections: listener?.idleKeptConnections ?? 0,
             totalWorkers: slots.count,
             maxActiveWorkers: counters.maxActiveWorkers.load(ordering: .relaxed),
             maxActiveReached: counters.maxActiveReached.load(ordering: .relaxed),

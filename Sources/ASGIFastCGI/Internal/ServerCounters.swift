@@ -5,7 +5,6 @@ final class ServerCounters: Sendable {
     let acceptedRequests = Atomic<Int>(0)
     let acceptedConnections = Atomic<Int>(0)
     let activeWorkers = Atomic<Int>(0)
-    let keptConnections = Atomic<Int>(0)
     let maxActiveWorkers = Atomic<Int>(0)
     let maxActiveReached = Atomic<Int>(0)
     let slowRequests = Atomic<Int>(0)

@@ -4,15 +4,17 @@ import Glibc
 import Logging
 import Synchronization
 
-/// One worker thread: accepts a connection, reads requests from it with `FCGX_Accept_r`, serves
-/// each on this thread, and keeps the connection when the web server asked (`FCGI_KEEP_CONN`).
+/// One worker thread: takes the next connection from the listener (a new one, or an idle kept
+/// one the web server sent a request on), reads a request from it with `FCGX_Accept_r`, serves it
+/// on this thread, and hands the connection back to the listener when the web server asked to
+/// keep it (`FCGI_KEEP_CONN`): an idle kept connection holds no worker.
 ///
-/// Accepting is the listener's (one worker at a time, woken at shutdown); libfcgi gets the
-/// accepted socket in the request's `ipcFd` with `listen_sock` -1, so `FCGX_Accept_r` only
-/// reads the request (and never blocks in `accept`) and closes the connection itself on a
-/// protocol error. `detached` is set before each libfcgi call that may close the connection so
-/// that it closes at once, without libfcgi's two-second linger, except when the web server may
-/// still be sending a body we did not read.
+/// Waiting is the listener's (one worker at a time, woken at shutdown); libfcgi gets the
+/// connection in the request's `ipcFd` with `listen_sock` -1, so `FCGX_Accept_r` only reads the
+/// request (and never blocks in `accept`) and closes the connection itself on a protocol error.
+/// `detached` is set before each libfcgi call that may close the connection so that it closes at
+/// once, without libfcgi's two-second linger, except when the web server may still be sending a
+/// body we did not read.
 final class Worker: @unchecked Sendable {
     let index: Int
     let core: ServerCore
@@ -51,47 +53,24 @@ final class Worker: @unchecked Sendable {
         }
         let thread = pthread_self()
         let readTimeout = core.configuration.readTimeout
-        let workers = core.slots.count
-        // Whether this worker is counted in the listener's keptHolders: from the end of a request
-        // whose connection stays open until that connection closes.
-        var holdingKept = false
-        defer { if holdingKept { listener.keptHolders.subtract(1, ordering: .relaxed) } }
         while true {
-            if (raw.pointee.ipcFd >= 0) != holdingKept {
-                holdingKept.toggle()
-                if holdingKept {
-                    listener.keptHolders.add(1, ordering: .relaxed)
-                } else {
-                    listener.keptHolders.subtract(1, ordering: .relaxed)
-                }
+            if raw.pointee.ipcFd >= 0 {
+                // The request's connection is kept: the listener holds it until its next request.
+                let kept = raw.pointee.ipcFd
+                raw.pointee.ipcFd = -1
+                if !listener.park(kept) { close(kept) }
             }
-            if raw.pointee.ipcFd < 0 {
-                guard let connection = listener.accept() else { return }
+            guard let next = listener.next() else { return }
+            switch next {
+            case .accepted(let connection):
                 core.counters.acceptedConnections.add(1, ordering: .relaxed)
                 if !listener.acceptedInheritReceiveTimeout { Posix.setReceiveTimeout(connection, readTimeout) }
                 raw.pointee.ipcFd = connection
-                // So that FCGX_Accept_r's opening FCGX_Finish_r keeps the socket we hand it.
-                raw.pointee.keepConnection = 1
-            } else {
-                if listener.isStopping {
-                    // accept() serves what was queued when the server stopped, then ends the loop.
-                    closeConnection()
-                    continue
-                }
-                core.counters.keptConnections.add(1, ordering: .relaxed)
-                let event = listener.waitOnKeptConnection(raw.pointee.ipcFd, workers: workers)
-                core.counters.keptConnections.subtract(1, ordering: .relaxed)
-                switch event {
-                case .readable:
-                    break
-                case .release:
-                    closeConnection()
-                    continue
-                case .stop:
-                    closeConnection()
-                    continue
-                }
+            case .kept(let connection):
+                raw.pointee.ipcFd = connection
             }
+            // So that FCGX_Accept_r's opening FCGX_Finish_r keeps the socket we hand it.
+            raw.pointee.keepConnection = 1
             raw.pointee.detached = 1
             guard admitRecords(readTimeout: readTimeout) else {
                 closeConnection()
