@@ -54,14 +54,14 @@ struct KeptConnectionTests {
     }
 
     @Test(
-        "Concurrent clients over kept connections, keepalive below the worker threads: every request is served",
-        arguments: [4, 6]
+        "Concurrent clients over kept connections, more connections than worker threads: every request is served",
+        arguments: [2, 6]
     )
     func concurrentClients(workerThreads: Int) async throws {
         let configure: (inout FastCGIConfiguration) -> Void = { $0.workerThreads = workerThreads }
         try await withNginxAndServer("kept-conc-\(workerThreads)", wsgi: Self.pageWSGI, configure: configure) { nginx, server, directory in
             // nginx's backend_pool keeps 4 idle connections; 8 clients at once need more: the
-            // extra connections are accepted while the kept ones hold workers.
+            // extra connections are accepted while the kept ones wait for their next request.
             let statuses = try await withThrowingTaskGroup(of: [Int].self) { group in
                 for client in 0..<8 {
                     group.addTask {
@@ -83,23 +83,53 @@ struct KeptConnectionTests {
         }
     }
 
-    @Test("Every worker holds a kept connection: a new connection is still served (an idle kept one is released for it)")
-    func newConnectionWhenEveryWorkerHoldsOne() async throws {
+    @Test("One worker: after a kept connection's request the worker serves a new connection, and the kept one stays open")
+    func newConnectionWhileAKeptOneIsIdle() async throws {
         let configure: (inout FastCGIConfiguration) -> Void = { $0.workerThreads = 1 }
-        try await withNginxAndServer("kept-release", wsgi: Self.pageWSGI, configure: configure) { nginx, server, directory in
+        try await withNginxAndServer("kept-idle-new", wsgi: Self.pageWSGI, configure: configure) { nginx, server, directory in
             let before = server.status.acceptedConnections
             #expect(try await curl("\(nginx.url)/keep/first", in: directory).status == 200)
-            // A location without fastcgi_keep_conn: a new connection, which only the one worker,
-            // holding the kept connection, can serve.
+            // A location without fastcgi_keep_conn: a new connection, which only the one worker
+            // can serve while the kept connection is idle.
             let plain = try await curl("\(nginx.url)/plain", in: directory)
             #expect(plain.status == 200)
             #expect(plain.body == Self.page)
+            // The kept connection was not closed for it: this request reuses it.
+            #expect(try await curl("\(nginx.url)/keep/again", in: directory).status == 200)
             #expect(server.status.acceptedConnections - before == 2)
         }
     }
 
-    @Test("A kept connection stays open while another worker will serve the waiting connection (closing it races with nginx's next request)")
-    func keptConnectionNotReleasedWhileAnotherWorkerWillServe() async throws {
+    @Test("Idle kept connections hold no worker: one worker keeps two connections open and serves both")
+    func moreKeptConnectionsThanWorkers() async throws {
+        let gate = Gate()
+        let app = Self.pageHeldAtSlow(by: gate)
+        let configure: (inout FastCGIConfiguration) -> Void = { $0.workerThreads = 1 }
+        try await withNginxAndServer("kept-two", wsgi: app, configure: configure) { nginx, server, directory in
+            try await onFailure({ gate.open() }) {
+                let before = server.status.acceptedConnections
+                // The worker is busy on one kept connection, so nginx opens a second for the next.
+                async let slow = curl("\(nginx.url)/keep/slow", in: directory)
+                try await eventually("the slow request reached the application") { gate.arrivals == 1 }
+                async let next = curl("\(nginx.url)/keep/next", in: directory)
+                try await eventually("the second connection waits to be accepted") { (server.status.listenQueue ?? 0) >= 1 }
+                gate.open()
+                #expect(try await slow.status == 200)
+                #expect(try await next.status == 200)
+                try await eventually("both connections idle and kept") { server.status.keptConnections == 2 }
+                #expect(server.status.acceptedConnections - before == 2)
+                for index in 0..<6 {
+                    let response = try await curl("\(nginx.url)/keep/page?\(index)", in: directory)
+                    #expect(response.status == 200)
+                    #expect(response.body == Self.page)
+                }
+                #expect(server.status.acceptedConnections - before == 2)
+            }
+        }
+    }
+
+    @Test("While one worker is busy, the other serves a new connection and the idle kept connection stays open")
+    func keptConnectionStaysOpenWhileAnotherWorkerServes() async throws {
         let gate = Gate()
         let app = Self.pageHeldAtSlow(by: gate)
         let configure: (inout FastCGIConfiguration) -> Void = { $0.workerThreads = 2 }
@@ -107,21 +137,17 @@ struct KeptConnectionTests {
             try await onFailure({ gate.open() }) {
                 let before = server.status.acceptedConnections
                 #expect(try await curl("\(nginx.url)/keep/first", in: directory).status == 200)
-                // The other worker is busy with a slow request; a new connection then waits.
+                // One worker is busy with a slow request; the other, not held by the idle kept
+                // connection, serves a new connection meanwhile.
                 async let slow = curl("\(nginx.url)/plain/slow", in: directory)
                 try await eventually("the slow request reached the application") { gate.arrivals == 1 }
-                async let waiting = curl("\(nginx.url)/plain/next", in: directory)
-                try await eventually("a connection waits to be accepted") { (server.status.listenQueue ?? 0) >= 1 }
-                // Not a synchronisation (nothing to wait for: the worker holding the kept connection
-                // is to do nothing): the assertions below hold however long this is; it gives a
-                // worker that would release its kept connection the time to do it (it looks at a
-                // waiting connection within 20 ms).
-                try await Task.sleep(for: .milliseconds(300))
-                #expect(server.status.acceptedConnections - before == 2)
+                let waiting = try await curl("\(nginx.url)/plain/next", in: directory)
+                #expect(waiting.status == 200)
+                #expect(server.status.acceptedConnections - before == 3)
+                #expect(server.status.keptConnections == 1)
                 gate.open()
                 #expect(try await slow.status == 200)
-                #expect(try await waiting.status == 200)
-                // The kept connection was not closed for the waiting one: this request reuses it.
+                // The kept connection was not closed for the others: this request reuses it.
                 #expect(try await curl("\(nginx.url)/keep/again", in: directory).status == 200)
                 #expect(server.status.acceptedConnections - before == 3)
             }
