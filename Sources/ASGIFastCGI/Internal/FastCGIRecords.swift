@@ -5,7 +5,9 @@ import Glibc
 /// content a record) instead of one `write` per bufferful.
 ///
 /// The caller flushes libfcgi's buffer first (the order of the bytes on the connection is the
-/// order they were written) and leaves the end of the stream and `FCGI_END_REQUEST` to libfcgi.
+/// order they were written). The end of the stream and `FCGI_END_REQUEST` go with the last
+/// records when the caller asks (``writeStdout(_:requestID:_:_:endingWith:)``), else libfcgi writes
+/// them.
 enum FastCGIRecords {
     /// Content bytes per record: the largest multiple of 8 that a record's 16-bit length holds.
     static let contentPerRecord = 65528
@@ -14,26 +16,33 @@ enum FastCGIRecords {
 
     private static let version: UInt8 = 1
     private static let stdoutType: UInt8 = 6
+    private static let endRequestType: UInt8 = 3
+    /// The empty `FCGI_STDOUT` record and the `FCGI_END_REQUEST` record (8-byte body).
+    static let endBytes = 8 + 16
 
-    /// Writes `head` then `body` as the content of `FCGI_STDOUT` records of `requestID`.
+    /// Writes `head` then `body` as the content of `FCGI_STDOUT` records of `requestID`; with
+    /// `endingWith` (the application's exit status), then the end of the stream and
+    /// `FCGI_END_REQUEST` (`FCGI_REQUEST_COMPLETE`), all with the same `sendmsg`.
     /// - Returns: 0, or the `errno` of the write that failed (the connection is then unusable).
-    static func writeStdout(_ fd: Int32, requestID: Int32, _ head: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer) -> Int32 {
+    static func writeStdout(
+        _ fd: Int32,
+        requestID: Int32,
+        _ head: UnsafeRawBufferPointer,
+        _ body: UnsafeRawBufferPointer,
+        endingWith appStatus: Int32? = nil
+    ) -> Int32 {
         let total = head.count + body.count
-        guard total > 0 else { return 0 }
+        guard total > 0 || appStatus != nil else { return 0 }
         let records = (total + contentPerRecord - 1) / contentPerRecord
-        var headers = [UInt8](repeating: 0, count: records * 8)
+        var headers = [UInt8](repeating: 0, count: records * 8 + (appStatus == nil ? 0 : endBytes))
         return headers.withUnsafeMutableBytes { headerBytes -> Int32 in
             var vectors: [iovec] = []
-            vectors.reserveCapacity(records * 3)
+            vectors.reserveCapacity(records * 3 + 1)
             var offset = 0
             for index in 0..<records {
                 let length = min(contentPerRecord, total - offset)
                 let header = headerBytes.baseAddress! + index * 8
-                // version, type, request ID (big-endian), content length (big-endian), no padding.
-                header.storeBytes(of: version, toByteOffset: 0, as: UInt8.self)
-                header.storeBytes(of: stdoutType, toByteOffset: 1, as: UInt8.self)
-                header.storeBytes(of: UInt16(truncatingIfNeeded: requestID).bigEndian, toByteOffset: 2, as: UInt16.self)
-                header.storeBytes(of: UInt16(length).bigEndian, toByteOffset: 4, as: UInt16.self)
+                storeHeader(header, type: stdoutType, requestID: requestID, length: length)
                 vectors.append(iovec(iov_base: header, iov_len: 8))
                 // The record's content: [offset, offset + length) of head followed by body.
                 let end = offset + length
@@ -47,8 +56,26 @@ enum FastCGIRecords {
                 }
                 offset = end
             }
+            if let appStatus {
+                let end = headerBytes.baseAddress! + records * 8
+                // The empty FCGI_STDOUT record, then FCGI_END_REQUEST: the application's status
+                // (big-endian), protocol status FCGI_REQUEST_COMPLETE (0), 3 reserved bytes.
+                storeHeader(end, type: stdoutType, requestID: requestID, length: 0)
+                storeHeader(end + 8, type: endRequestType, requestID: requestID, length: 8)
+                (end + 16).storeBytes(of: UInt32(bitPattern: appStatus).bigEndian, toByteOffset: 0, as: UInt32.self)
+                vectors.append(iovec(iov_base: end, iov_len: endBytes))
+            }
             return sendAll(fd, &vectors)
         }
+    }
+
+    /// A record header: version, type, request ID (big-endian), content length (big-endian), no
+    /// padding (the rest of the 8 bytes are zero already).
+    private static func storeHeader(_ header: UnsafeMutableRawPointer, type: UInt8, requestID: Int32, length: Int) {
+        header.storeBytes(of: version, toByteOffset: 0, as: UInt8.self)
+        header.storeBytes(of: type, toByteOffset: 1, as: UInt8.self)
+        header.storeBytes(of: UInt16(truncatingIfNeeded: requestID).bigEndian, toByteOffset: 2, as: UInt16.self)
+        header.storeBytes(of: UInt16(length).bigEndian, toByteOffset: 4, as: UInt16.self)
     }
 
     /// Sends every vector, resuming after partial sends; 0 or the failed send's `errno`.

@@ -32,6 +32,8 @@ final class FastCGIRequest: @unchecked Sendable {
         var completed = false
         var status = 0
         var bodyBytes = 0
+        /// A last chunk past libfcgi's buffer, held for the end of the request to go with it.
+        var last: (head: [UInt8], body: [UInt8])? = nil
     }
 
     private struct SharedState {
@@ -181,8 +183,8 @@ final class FastCGIRequest: @unchecked Sendable {
     // MARK: Writing the response
 
     /// Writes `head` (the CGI response head, if not written yet) and `body`; flushes to the web
-    /// server when `flush` is set (streaming), else leaves it in libfcgi's buffer (a final chunk:
-    /// the end of the request sends it with `FCGI_END_REQUEST`).
+    /// server when `flush` is set (streaming), else leaves it for the end of the request to take
+    /// (a final chunk: it goes out with `FCGI_END_REQUEST`).
     /// - Throws: `ClientDisconnectedError`, ``FastCGIError`` `requestTimedOut`.
     func write(head: [UInt8]?, status: Int, body: UnsafeRawBufferPointer, flush: Bool) throws {
         try output.withLock { state in
@@ -196,29 +198,23 @@ final class FastCGIRequest: @unchecked Sendable {
                 state.headWritten = true
                 state.status = status
             }
+            // A chunk held as the last one, yet more follows: it goes first.
+            sendHeldLast(&state, out: out, ending: false)
             if body.count >= Self.directWriteMinimum {
                 // Larger than libfcgi's 8 KiB buffer: what the buffer holds, then the head and the
                 // body in records of our own with one sendmsg, instead of a write per bufferful.
-                // When more follows at once (no flush), the last bytes go to libfcgi's buffer and
-                // leave with what follows, the end of the request above all: a client that closes
-                // as soon as its Content-Length is in could otherwise close before the web server
-                // read the end, and the web server would drop the kept connection.
-                let tail = flush ? 0 : Self.bufferedTail
+                // When the end of the request follows at once (no flush), they wait for it and
+                // leave together (``completeResponse()``): one write, and a client that closes as
+                // soon as its Content-Length is in cannot close before the web server read the end
+                // (the web server would drop the kept connection).
                 if FCGX_FFlush(out) == 0 {
-                    let failure = (head ?? []).withUnsafeBytes { head in
-                        FastCGIRecords.writeStdout(
-                            socket,
-                            requestID: raw.pointee.requestId,
-                            head,
-                            UnsafeRawBufferPointer(rebasing: body[..<(body.count - tail)])
-                        )
-                    }
-                    if failure != 0 {
-                        // As libfcgi records a failed write: the stream reports it from now on.
-                        if out.pointee.FCGI_errno == 0 { out.pointee.FCGI_errno = failure }
-                        out.pointee.isClosed = 1
-                    } else if tail > 0, let base = body.baseAddress {
-                        _ = FCGX_PutStr((base + body.count - tail).assumingMemoryBound(to: CChar.self), Int32(tail), out)
+                    if flush {
+                        let failure = (head ?? []).withUnsafeBytes { head in
+                            FastCGIRecords.writeStdout(socket, requestID: raw.pointee.requestId, head, body)
+                        }
+                        if failure != 0 { Self.recordFailure(failure, on: out) }
+                    } else {
+                        state.last = (head ?? [], Array(body))
                     }
                 }
             } else {
@@ -241,12 +237,44 @@ final class FastCGIRequest: @unchecked Sendable {
         }
     }
 
+    /// Sends the chunk held as the last one, if any (libfcgi's buffer is empty then); with
+    /// `ending`, the end of the stream and `FCGI_END_REQUEST` go with it, and libfcgi's output
+    /// stream is marked closed as `FCGX_FClose` would leave it. Whether it sent one.
+    @discardableResult
+    private func sendHeldLast(_ state: inout OutputState, out: UnsafeMutablePointer<FCGX_Stream>, ending: Bool) -> Bool {
+        guard let last = state.last else { return false }
+        state.last = nil
+        let failure = last.head.withUnsafeBytes { head in
+            last.body.withUnsafeBytes { body in
+                FastCGIRecords.writeStdout(
+                    socket,
+                    requestID: raw.pointee.requestId,
+                    head,
+                    body,
+                    endingWith: ending ? raw.pointee.appStatus : nil
+                )
+            }
+        }
+        if failure != 0 { Self.recordFailure(failure, on: out) }
+        if ending {
+            out.pointee.wasFCloseCalled = 1
+            out.pointee.isClosed = 1
+            out.pointee.stop = out.pointee.wrNext
+            out.pointee.rdNext = out.pointee.wrNext
+        }
+        return true
+    }
+
+    /// Records a failed write of our own as libfcgi records its own: the stream reports it from now on.
+    private static func recordFailure(_ code: Int32, on out: UnsafeMutablePointer<FCGX_Stream>) {
+        if out.pointee.FCGI_errno == 0 { out.pointee.FCGI_errno = code }
+        out.pointee.isClosed = 1
+    }
+
     /// A body chunk this large or larger skips libfcgi's output buffer (8 KiB, one `write` per
     /// bufferful) and goes out in `FCGI_STDOUT` records of our own, with one `sendmsg`
     /// (``FastCGIRecords``).
     static let directWriteMinimum = 8 * 1024
-    /// The end of such a chunk left in libfcgi's buffer when more output follows at once.
-    static let bufferedTail = 4 * 1024
 
     /// Whether the response head has been written.
     var headWritten: Bool { output.withLock { $0.headWritten } }
@@ -264,7 +292,9 @@ final class FastCGIRequest: @unchecked Sendable {
             guard state.headWritten, !state.completed, flags.load(ordering: .acquiring) == 0, let out = raw.pointee.out else { return }
             state.completed = true
             _ = FCGX_FClose(raw.pointee.err)
-            _ = FCGX_FClose(out)
+            if !sendHeldLast(&state, out: out, ending: true) {
+                _ = FCGX_FClose(out)
+            }
             if raw.pointee.keepConnection == 0 {
                 _ = shutdown(socket, Int32(SHUT_WR))
             }
