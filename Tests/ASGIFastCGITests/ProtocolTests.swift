@@ -287,6 +287,44 @@ struct ProtocolTests {
         }
     }
 
+    @Test(
+        "A last chunk past libfcgi's buffer ends its request with it: FCGI_STDOUT records of the head and page, the empty FCGI_STDOUT, FCGI_END_REQUEST (complete, status 0), on a kept connection twice"
+    )
+    func lastChunkEndsTheRequest() async throws {
+        let page = (0..<9_000).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+        let app = WSGIApp { _, startResponse in
+            _ = try startResponse("200 OK", [("Content-Type", "text/plain"), ("Content-Length", String(page.count))], nil)
+            return [page]
+        }
+        try await withOneWorker("last-chunk", wsgi: app) { server, path, _ in
+            let connectionsBefore = server.status.acceptedConnections
+            let responses = try await offPool { () -> [[FastCGIRecord]] in
+                let connection = try RawConnection(unixPath: path)
+                return (1...2).map { id in
+                    connection.send(
+                        FastCGIWire.request(id: UInt16(id), keepConnection: true, params: [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/page")])
+                    )
+                    return connection.readRecords()
+                }
+            }
+            for (index, records) in responses.enumerated() {
+                let id = UInt16(index + 1)
+                #expect(records.allSatisfy { $0.id == id })
+                #expect(records.count >= 3)
+                let data = records.dropLast(2)
+                #expect(data.allSatisfy { $0.type == 6 && !$0.content.isEmpty })
+                let content = data.flatMap(\.content)
+                #expect(content.starts(with: Array("Status: 200 OK\r\n".utf8)))
+                #expect(content.dropLast(page.count).suffix(4).elementsEqual(Array("\r\n\r\n".utf8)))
+                #expect(content.suffix(page.count).elementsEqual(page))
+                #expect(records.dropLast().last.map { $0.type == 6 && $0.content.isEmpty } == true)
+                #expect(records.last?.type == 3)
+                #expect(records.last?.content == [0, 0, 0, 0, 0, 0, 0, 0])
+            }
+            #expect(server.status.acceptedConnections - connectionsBefore == 1)
+        }
+    }
+
     @Test("A kept connection: two requests on one connection, then garbage closes it; the worker serves on")
     func keptConnectionThenGarbage() async throws {
         try await withOneWorker("kept") { server, path, directory in

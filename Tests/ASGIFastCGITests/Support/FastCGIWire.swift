@@ -108,6 +108,26 @@ final class RawConnection {
         }
     }
 
+    /// Reads records up to and including `FCGI_END_REQUEST` (type 3); all of them, in order.
+    func readRecords() -> [FastCGIRecord] {
+        var pending: [UInt8] = []
+        var records: [FastCGIRecord] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            while pending.count >= 8 {
+                let length = Int(pending[4]) << 8 | Int(pending[5])
+                let total = 8 + length + Int(pending[6])
+                guard pending.count >= total else { break }
+                records += FastCGIRecord.parse(Array(pending[..<total]))
+                pending.removeFirst(total)
+                if records.last?.type == 3 { return records }
+            }
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { return records }
+            pending += buffer[..<count]
+        }
+    }
+
     func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
 
     deinit { close(fd) }
