@@ -15,7 +15,7 @@
 #   STATE_DIR  where configs, sockets, logs and PIDs go (default ${TMPDIR:-/tmp}/swift-asgi-local-$(id -u))
 #   BIN        the backend: any program whose main calls Gateway.run (default: build the
 #              HelloLegacy example with swift build), started with the runner's options
-#   THREADS    backend worker threads (default 8: above the site's upstream keepalive of 4)
+#   THREADS    backend worker threads (default 8)
 #   BACKEND_ARGS  extra runner options (e.g. "--log-level debug --slow-log 2")
 set -euo pipefail
 

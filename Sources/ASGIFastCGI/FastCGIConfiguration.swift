@@ -70,13 +70,12 @@ public struct FastCGIConfiguration: Sendable {
 
     /// Where the server listens.
     public var bind: Bind
-    /// Worker threads: plain threads, each serving one request (or one kept connection) at a time.
+    /// Worker threads: plain threads, each serving one request at a time.
     ///
-    /// Requests beyond this number wait in the listen backlog. With nginx's `fastcgi_keep_conn on`,
-    /// keep the upstream `keepalive` count (times nginx's worker processes) below this number: a
-    /// kept connection holds a worker while it waits for its next request, and only when every
-    /// worker holds one is an idle one closed for a waiting connection, which races with nginx
-    /// sending its next request on it.
+    /// Requests beyond this number wait: on a new connection in the listen backlog, on a kept
+    /// (`fastcgi_keep_conn`) connection until a worker is free. An idle kept connection holds no
+    /// worker (the workers wait for new connections and for requests on kept ones in one epoll
+    /// set), so nginx's upstream `keepalive` need not stay below this number.
     public var workerThreads: Int
     /// The listen backlog: connections the kernel queues before they are accepted (the bounded
     /// accept queue). Past it, new connections are refused and nginx answers 502 or tries the next
