@@ -88,27 +88,15 @@ final class RawConnection {
         }
     }
 
-    /// Reads records until `FCGI_END_REQUEST` (type 3); returns the `FCGI_STDOUT` content.
+    /// Reads records until `FCGI_END_REQUEST` (type 3); returns the `FCGI_STDOUT` content, and
+    /// whether the end came (not the connection's end first).
     func readResponse() -> (stdout: [UInt8], ended: Bool) {
-        var pending: [UInt8] = []
-        var stdout: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            while pending.count >= 8 {
-                let length = Int(pending[4]) << 8 | Int(pending[5])
-                let total = 8 + length + Int(pending[6])
-                guard pending.count >= total else { break }
-                if pending[1] == 6 { stdout += pending[8..<(8 + length)] }
-                if pending[1] == 3 { return (stdout, true) }
-                pending.removeFirst(total)
-            }
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count <= 0 { return (stdout, false) }
-            pending += buffer[..<count]
-        }
+        let records = readRecords()
+        return (records.filter { $0.type == 6 }.flatMap(\.content), records.last?.type == 3)
     }
 
-    /// Reads records up to and including `FCGI_END_REQUEST` (type 3); all of them, in order.
+    /// Reads records up to and including `FCGI_END_REQUEST` (type 3), or to the connection's
+    /// end; all of them, in order.
     func readRecords() -> [FastCGIRecord] {
         var pending: [UInt8] = []
         var records: [FastCGIRecord] = []
