@@ -10,9 +10,10 @@ import Testing
 /// connected: the program must not inherit the server's sockets.
 ///
 /// The application here spawns `sleep` with plain `posix_spawn` and no file actions, as C code or
-/// `system()` would: it inherits every descriptor not marked close-on-exec. No `ChildProcess` runs
-/// while a scenario is under way (it marks the test process's descriptors close-on-exec before it
-/// spawns), and the clients are raw sockets.
+/// `system()` would: it inherits every descriptor not marked close-on-exec. The scenarios start no
+/// `ChildProcess` (it marks the test process's descriptors close-on-exec before it spawns, which
+/// would hide what they check; one another suite starts at the same moment can only make a broken
+/// server pass, never a correct one fail), and the clients are raw sockets.
 @Suite(.timeLimit(.minutes(1)))
 struct SpawningApplicationTests {
     /// An application that answers `/spawn` after starting `sleep 60`, and anything else at once.
