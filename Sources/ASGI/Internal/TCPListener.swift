@@ -12,6 +12,15 @@ package enum TCPListener {
         case addressInUse
         /// Every resolved address failed; the last error, described.
         case failed(String)
+
+        /// The failure as a sentence naming `host:port`, for a frontend's error.
+        package func message(host: String, port: Int) -> String {
+            switch self {
+            case .unresolvable(let reason): "Cannot resolve \(host): \(reason)."
+            case .addressInUse: "\(host):\(port) is already in use."
+            case .failed(let reason): "Binding \(host):\(port) failed: \(reason)."
+            }
+        }
     }
 
     /// Binds and listens on `host:port` (`port` 0: a free port). Returns the descriptor.

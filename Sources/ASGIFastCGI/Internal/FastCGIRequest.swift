@@ -186,7 +186,7 @@ final class FastCGIRequest: @unchecked Sendable {
     /// server when `flush` is set (streaming), else leaves it for the end of the request to take
     /// (a final chunk: it goes out with `FCGI_END_REQUEST`).
     /// - Throws: `ClientDisconnectedError`, ``FastCGIError`` `requestTimedOut`.
-    func write(head: [UInt8]?, status: Int, body: UnsafeRawBufferPointer, flush: Bool) throws {
+    func write(head: [UInt8]?, status: Int, body: [UInt8], flush: Bool) throws {
         try output.withLock { state in
             try checkUsable()
             guard !state.completed else {
@@ -210,11 +210,14 @@ final class FastCGIRequest: @unchecked Sendable {
                 if FCGX_FFlush(out) == 0 {
                     if flush {
                         let failure = (head ?? []).withUnsafeBytes { head in
-                            FastCGIRecords.writeStdout(socket, requestID: raw.pointee.requestId, head, body)
+                            body.withUnsafeBytes { body in
+                                FastCGIRecords.writeStdout(socket, requestID: raw.pointee.requestId, head, body)
+                            }
                         }
                         if failure != 0 { Self.recordFailure(failure, on: out) }
                     } else {
-                        state.last = (head ?? [], Array(body))
+                        // Held, not copied: the array is the caller's chunk.
+                        state.last = (head ?? [], body)
                     }
                 }
             } else {
@@ -223,8 +226,10 @@ final class FastCGIRequest: @unchecked Sendable {
                         bytes.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), out) }
                     }
                 }
-                if let base = body.baseAddress, body.count > 0 {
-                    _ = FCGX_PutStr(base.assumingMemoryBound(to: CChar.self), Int32(body.count), out)
+                if !body.isEmpty {
+                    body.withUnsafeBufferPointer { bytes in
+                        bytes.withMemoryRebound(to: CChar.self) { _ = FCGX_PutStr($0.baseAddress, Int32($0.count), out) }
+                    }
                 }
             }
             state.bodyBytes += body.count

@@ -25,15 +25,13 @@ final class FastCGIResponseSink: WSGIResponseSink {
     func body(_ chunk: [UInt8], flush: Bool) throws {
         let head = pendingHead
         pendingHead = nil
-        try chunk.withUnsafeBytes { bytes in
-            try request.write(head: head, status: status, body: bytes, flush: flush)
-        }
+        try request.write(head: head, status: status, body: chunk, flush: flush)
     }
 
     func end(flush: Bool) throws {
         if let head = pendingHead {
             pendingHead = nil
-            try request.write(head: head, status: status, body: UnsafeRawBufferPointer(start: nil, count: 0), flush: false)
+            try request.write(head: head, status: status, body: [], flush: false)
         }
         if flush { request.completeResponse() }
     }

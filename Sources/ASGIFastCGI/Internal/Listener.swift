@@ -409,12 +409,8 @@ final class Listener: @unchecked Sendable {
     static func bindTCP(host: String, port: Int, backlog: Int) throws -> Int32 {
         do {
             return try TCPListener.bind(host: host, port: port, backlog: backlog)
-        } catch .unresolvable(let message) {
-            throw FastCGIError(.bindFailed, "Cannot resolve \(host): \(message).")
-        } catch .addressInUse {
-            throw FastCGIError(.addressInUse, "\(host):\(port) is already in use.")
-        } catch .failed(let message) {
-            throw FastCGIError(.bindFailed, "Binding \(host):\(port) failed: \(message).")
+        } catch {
+            throw FastCGIError(error == .addressInUse ? .addressInUse : .bindFailed, error.message(host: host, port: port))
         }
     }
 

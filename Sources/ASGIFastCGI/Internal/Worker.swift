@@ -220,9 +220,7 @@ final class Worker: @unchecked Sendable {
     private func respondPlain(_ request: FastCGIRequest, _ text: String, contentType: String = "text/plain; charset=utf-8") {
         let body = Array(text.utf8)
         let head = Array("Status: 200 OK\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nCache-Control: no-store\r\n\r\n".utf8)
-        body.withUnsafeBytes { bytes in
-            try? request.write(head: head, status: 200, body: bytes, flush: false)
-        }
+        try? request.write(head: head, status: 200, body: body, flush: false)
     }
 
     private func logAccess(_ request: FastCGIRequest, id: RequestID, durationNanos: UInt64) {

@@ -67,12 +67,8 @@ final class ConnectionSource: @unchecked Sendable {
         let descriptor: Int32
         do {
             descriptor = try TCPListener.bind(host: host, port: port, backlog: backlog)
-        } catch .unresolvable(let message) {
-            throw HTTPServerError(.bindFailed, "Cannot resolve \(host): \(message).")
-        } catch .addressInUse {
-            throw HTTPServerError(.bindFailed, "\(host):\(port) is already in use.")
-        } catch .failed(let message) {
-            throw HTTPServerError(.bindFailed, "Binding \(host):\(port) failed: \(message).")
+        } catch {
+            throw HTTPServerError(.bindFailed, error.message(host: host, port: port))
         }
         try self.init(descriptor: descriptor, ownership: .owned, eventLoopGroup: eventLoopGroup, context: context)
     }
