@@ -85,7 +85,10 @@ struct WSGIToASGITests {
                 close: { closed.append(true) }
             )
         }
-        let response = try await HTTPCommunicator(application: WSGIToASGI(app), method: "GET", path: "/").getResponse(timeout: .seconds(60))
+        let communicator = HTTPCommunicator(application: WSGIToASGI(app), method: "GET", path: "/")
+        let response = try await communicator.getResponse(timeout: .seconds(60))
+        // close() runs once the end of the response is sent: wait for the application's end.
+        try await communicator.wait(timeout: .seconds(60))
         #expect(response.body.text == "01234567")
         #expect(pulled.values == [0, 1, 2])
         #expect(closed.values == [true])
@@ -305,7 +308,10 @@ struct WSGIToASGITests {
             _ = try start("200 OK", [], nil)
             return WSGIClosureBody(next: { throw Boom() }, close: { closed.append(true) })
         }
-        let response = try await HTTPCommunicator(application: WSGIToASGI(app), method: "GET", path: "/").getResponse(timeout: .seconds(60))
+        let communicator = HTTPCommunicator(application: WSGIToASGI(app), method: "GET", path: "/")
+        let response = try await communicator.getResponse(timeout: .seconds(60))
+        // close() runs once the 500 is sent: the application's end is the event to wait for.
+        try await communicator.wait(timeout: .seconds(60))
         #expect(response.status == 500)
         #expect(closed.values == [true])
     }
