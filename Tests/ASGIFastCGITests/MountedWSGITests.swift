@@ -5,9 +5,38 @@ import Glibc
 import TestSupport
 import Testing
 
-/// An async application with a WSGI-style one mounted at `/legacy` through `WSGIToASGI`, as
-/// `examples/LegacyMigration` serves its legacy pages; every other path is answered by the async
-/// side itself with its own thread's name.
+/// How the tests mount the WSGI-style pages in the async application.
+enum Mounting: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    /// An async router of the application's own that calls `WSGIToASGI` for `/legacy/` paths.
+    case router
+    /// `WSGIMount`, which a blocking frontend serves without the ASGI round trip.
+    case wsgiMount
+
+    var testDescription: String { rawValue }
+
+    /// The application: `legacy` at `/legacy` (also below nginx's `/stream/` and `/app/`
+    /// locations), the async side's thread name everywhere else.
+    func application(_ legacy: WSGIToASGI) -> any ASGIApplication {
+        switch self {
+        case .router:
+            return mountingApp(legacy)
+        case .wsgiMount:
+            // Nested mounts: nginx's /stream/ location passes the whole path on.
+            return WSGIMount("/stream/legacy", legacy, in: WSGIMount("/legacy", legacy, in: threadNameApp))
+        }
+    }
+}
+
+/// Answers every HTTP request with the name of the thread it runs on.
+private let threadNameApp = ASGIApp { scope, _, send in
+    guard case .http = scope else { return }
+    try await send(.httpResponseStart(status: 200, headers: [("content-type", "text/plain")]))
+    try await send(.httpResponseBody(body: Array(currentThreadName().utf8), moreBody: false))
+}
+
+/// An async application with a WSGI-style one mounted at `/legacy` through `WSGIToASGI` by a
+/// router of its own; every other path is answered by the async side itself with its own
+/// thread's name.
 private func mountingApp(_ legacy: WSGIToASGI) -> ASGIApp {
     ASGIApp { scope, receive, send in
         guard case .http(let http) = scope else { return }
@@ -18,8 +47,7 @@ private func mountingApp(_ legacy: WSGIToASGI) -> ASGIApp {
             try await legacy(scope: .http(mounted), receive: receive, send: send)
             return
         }
-        try await send(.httpResponseStart(status: 200, headers: [("content-type", "text/plain")]))
-        try await send(.httpResponseBody(body: Array(currentThreadName().utf8), moreBody: false))
+        try await threadNameApp(scope: scope, receive: receive, send: send)
     }
 }
 
@@ -33,6 +61,10 @@ private func legacyPages(gate: Gate) -> WSGIApp {
             let body = try environ.input.read()
             _ = try startResponse("200 OK", [("Content-Type", "text/plain")], nil)
             return [Array("\(currentThreadName()) \(body.count)".utf8)]
+        case "/environ":
+            _ = try startResponse("200 OK", [("Content-Type", "text/plain")], nil)
+            let names = ["SCRIPT_NAME", "PATH_INFO", "APP_FLAVOUR"]
+            return [Array(names.map { "\($0)=\(environ[$0] ?? "-")" }.joined(separator: " ").utf8)]
         case "/big":
             let count = Int(environ["QUERY_STRING"] ?? "") ?? 1
             _ = try startResponse("200 OK", [("Content-Type", "application/octet-stream"), ("X-Thread", currentThreadName())], nil)
@@ -72,11 +104,11 @@ private func isBigBody(_ body: [UInt8], count: Int) -> Bool {
 
 @Suite("A WSGI-style application mounted in an async one, over FastCGI")
 struct MountedWSGITests {
-    @Test("The mounted handler runs on the FastCGI worker thread that serves the request (no thread switch)")
-    func handlerRunsOnTheWorkerThread() async throws {
+    @Test("The mounted handler runs on the FastCGI worker thread that serves the request (no thread switch)", arguments: Mounting.allCases)
+    func handlerRunsOnTheWorkerThread(mounting: Mounting) async throws {
         let gate = Gate()
         defer { gate.open() }
-        try await withNginxAndServer("mounted-thread", asgi: mountingApp(WSGIToASGI(legacyPages(gate: gate)))) { nginx, _, directory in
+        try await withNginxAndServer("mounted-thread", asgi: mounting.application(WSGIToASGI(legacyPages(gate: gate)))) { nginx, _, directory in
             let get = try await curl("\(nginx.url)/legacy/thread", in: directory)
             #expect(get.status == 200)
             #expect(get.text.hasPrefix("fcgi-worker"))
@@ -90,12 +122,12 @@ struct MountedWSGITests {
         }
     }
 
-    @Test("A large streamed response from the mounted handler arrives whole")
-    func largeResponse() async throws {
+    @Test("A large streamed response from the mounted handler arrives whole", arguments: Mounting.allCases)
+    func largeResponse(mounting: Mounting) async throws {
         let gate = Gate()
         defer { gate.open() }
         let count = 160  // 10 MiB, forty times the adapter's output buffer
-        try await withNginxAndServer("mounted-big", asgi: mountingApp(WSGIToASGI(legacyPages(gate: gate)))) { nginx, _, directory in
+        try await withNginxAndServer("mounted-big", asgi: mounting.application(WSGIToASGI(legacyPages(gate: gate)))) { nginx, _, directory in
             for location in ["", "/stream"] {
                 let response = try await curl("\(nginx.url)\(location)/legacy/big?\(count)", in: directory)
                 #expect(response.status == 200)
@@ -106,11 +138,11 @@ struct MountedWSGITests {
         }
     }
 
-    @Test("A mounted handler that fails gets a 500, and the next request is served")
-    func failingHandler() async throws {
+    @Test("A mounted handler that fails gets a 500, and the next request is served", arguments: Mounting.allCases)
+    func failingHandler(mounting: Mounting) async throws {
         let gate = Gate()
         defer { gate.open() }
-        try await withNginxAndServer("mounted-fail", asgi: mountingApp(WSGIToASGI(legacyPages(gate: gate)))) { nginx, _, directory in
+        try await withNginxAndServer("mounted-fail", asgi: mounting.application(WSGIToASGI(legacyPages(gate: gate)))) { nginx, _, directory in
             #expect(try await curl("\(nginx.url)/legacy/fail", in: directory).status == 500)
             let next = try await curl("\(nginx.url)/legacy/thread", in: directory)
             #expect(next.status == 200)
@@ -118,11 +150,14 @@ struct MountedWSGITests {
         }
     }
 
-    @Test("A mounted handler that hangs gets a 504 at the request timeout; other requests are served meanwhile and after")
-    func hangingHandler() async throws {
+    @Test(
+        "A mounted handler that hangs gets a 504 at the request timeout; other requests are served meanwhile and after",
+        arguments: Mounting.allCases
+    )
+    func hangingHandler(mounting: Mounting) async throws {
         let gate = Gate()
         defer { gate.open() }
-        let app = mountingApp(WSGIToASGI(legacyPages(gate: gate)))
+        let app = mounting.application(WSGIToASGI(legacyPages(gate: gate)))
         let configure: (inout FastCGIConfiguration) -> Void = { $0.requestTimeout = .milliseconds(500) }
         try await withNginxAndServer("mounted-hang", asgi: app, configure: configure) { nginx, server, directory in
             try await onFailure({ gate.open() }) {
@@ -134,6 +169,23 @@ struct MountedWSGITests {
                 try await eventually("the worker freed") { server.status.activeWorkers == 0 }
                 #expect(try await curl("\(nginx.url)/legacy/thread", in: directory).status == 200)
             }
+        }
+    }
+
+    @Test("Through WSGIMount the handler gets the web server's own environ: its SCRIPT_NAME split and its fastcgi_param")
+    func mountSeesTheWebServersEnviron() async throws {
+        let gate = Gate()
+        defer { gate.open() }
+        try await withNginxAndServer("mounted-environ", asgi: Mounting.wsgiMount.application(WSGIToASGI(legacyPages(gate: gate)))) {
+            nginx,
+            _,
+            directory in
+            // nginx's /app/ location splits the path (SCRIPT_NAME /app) and adds APP_FLAVOUR.
+            let response = try await curl("\(nginx.url)/app/legacy/environ", in: directory)
+            #expect(response.status == 200)
+            #expect(response.text == "SCRIPT_NAME=/app/legacy PATH_INFO=/environ APP_FLAVOUR=blue")
+            #expect(try await curl("\(nginx.url)/legacy/environ", in: directory).text == "SCRIPT_NAME=/legacy PATH_INFO=/environ APP_FLAVOUR=-")
+            #expect(try await curl("\(nginx.url)/app/other", in: directory).text.hasPrefix("fcgi-worker"))
         }
     }
 }

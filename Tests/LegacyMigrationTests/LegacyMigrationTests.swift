@@ -12,7 +12,7 @@ struct LegacyMigrationTests {
 
     @Test func createdThroughAsyncRouteReadThroughLegacyRoute() async throws {
         try await withDatabase { database in
-            let app = NotesApp(store: database.store)
+            let app = NotesApp.make(store: database.store)
             let created = try await postAPINote(app, "Ünïcode & <tags>", user: "ada")
             #expect(created.status == 201)
             let note = try decode(Note.self, from: created)
@@ -29,7 +29,7 @@ struct LegacyMigrationTests {
 
     @Test func createdThroughLegacyRouteReadThroughAsyncRoute() async throws {
         try await withDatabase { database in
-            let app = NotesApp(store: database.store)
+            let app = NotesApp.make(store: database.store)
             let posted = try await postLegacyNote(app, "from the form: 100% & more", user: "grace")
             #expect(posted.status == 303)
             #expect(posted.headers["location"] == "/legacy/notes")
@@ -46,7 +46,7 @@ struct LegacyMigrationTests {
 
     @Test func bothHalvesInterleaveOnOneDatabase() async throws {
         try await withDatabase { database in
-            let app = NotesApp(store: database.store)
+            let app = NotesApp.make(store: database.store)
             for index in 0..<3 {
                 #expect(try await postAPINote(app, "api \(index)").status == 201)
                 #expect(try await postLegacyNote(app, "legacy \(index)").status == 303)
@@ -63,7 +63,7 @@ struct LegacyMigrationTests {
 
     @Test func requestUserReachesAsyncAndLegacyHandlers() async throws {
         try await withDatabase { database in
-            let app = NotesApp(store: database.store)
+            let app = NotesApp.make(store: database.store)
             #expect(try decode(Note.self, from: try await postAPINote(app, "one", user: "ada")).author == "ada")
             #expect(try await postLegacyNote(app, "two", user: "Zoë").status == 303)
             #expect(try decode(Note.self, from: try await postAPINote(app, "three")).author == "anonymous")
@@ -87,7 +87,7 @@ struct LegacyMigrationTests {
 
     @Test func concurrentRequestsKeepTheirOwnUsers() async throws {
         try await withDatabase { database in
-            let app = NotesApp(store: database.store)
+            let app = NotesApp.make(store: database.store)
             let count = 12
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<count {
@@ -128,7 +128,7 @@ struct LegacyMigrationTests {
         try await withDatabase { database in
             let legacyPool = BlockingThreadPool(threads: 2, queueLimit: nil, name: "legacy-test")
             defer { legacyPool.shutdown() }
-            let app = NotesApp(store: database.store, legacyExecutor: legacyPool)
+            let app = NotesApp.make(store: database.store, legacyExecutor: legacyPool)
             let store = database.store
 
             // Async handlers only: one connection, opened and used on one thread.
@@ -182,7 +182,7 @@ struct LegacyMigrationTests {
             let legacyPool = BlockingThreadPool(threads: parties, queueLimit: nil, name: "legacy-overlap")
             defer { legacyPool.shutdown() }
             let barrier = ThreadBarrier(parties: parties)
-            let app = NotesApp(store: database.store, legacyExecutor: legacyPool, beforeLegacyWrite: barrier.arrive)
+            let app = NotesApp.make(store: database.store, legacyExecutor: legacyPool, beforeLegacyWrite: barrier.arrive)
 
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for index in 0..<parties {
@@ -228,7 +228,7 @@ struct LegacyMigrationTests {
 
     @Test func badInputGetsA400AndChangesNothing() async throws {
         try await withDatabase { database in
-            let app = NotesApp(store: database.store)
+            let app = NotesApp.make(store: database.store)
             #expect(try await postAPINote(app, "kept", user: "ada").status == 201)
             #expect(try await postLegacyNote(app, "kept too", user: "grace").status == 303)
             let notesBefore = try await database.notes()
@@ -277,7 +277,7 @@ struct LegacyMigrationTests {
 
     @Test func routing() async throws {
         try await withDatabase { database in
-            let app = NotesApp(store: database.store)
+            let app = NotesApp.make(store: database.store)
             let index = try await request(app, "GET", "/")
             #expect(index.status == 200)
             #expect(index.text.contains("/legacy/notes"))
@@ -301,7 +301,7 @@ struct LegacyMigrationTests {
 
     @Test func lifespanStartsAndStops() async throws {
         try await withDatabase { database in
-            let communicator = ApplicationCommunicator(application: NotesApp(store: database.store), scope: .lifespan(LifespanScope()))
+            let communicator = ApplicationCommunicator(application: NotesApp.make(store: database.store), scope: .lifespan(LifespanScope()))
             try await communicator.sendInput(.lifespanStartup)
             #expect(try await communicator.receiveOutput(timeout: .seconds(60)) == .lifespanStartupComplete)
             try await communicator.sendInput(.lifespanShutdown)
@@ -312,7 +312,7 @@ struct LegacyMigrationTests {
 
     @Test func notesPersistInTheWALModeFile() async throws {
         try await withDatabase { database in
-            let app = NotesApp(store: database.store)
+            let app = NotesApp.make(store: database.store)
             #expect(try await postLegacyNote(app, "durable", user: "ada").status == 303)
             database.store.close()
             #expect(database.store.connections().allSatisfy { $0.isClosed })

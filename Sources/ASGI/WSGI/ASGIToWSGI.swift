@@ -14,7 +14,9 @@ import AsyncBridge
 ///   streams keeps streaming);
 /// - `http.response.pathsend` is streamed from the file (and the scope announces it);
 /// - under a server of this package the response completes at the final body event, even if the
-///   application goes on working afterwards.
+///   application goes on working afterwards;
+/// - a ``WSGIMount`` it wraps hands the requests under its path to its WSGI-style application
+///   directly, on this thread, with this environ (no ASGI events at all).
 ///
 /// ```swift
 /// let legacyServer = FastCGIServer(application: myAsyncApp, …)   // uses ASGIToWSGI
@@ -24,11 +26,14 @@ public struct ASGIToWSGI: WSGIApplication {
     public let application: any ASGIApplication
     /// Largest `http.request` chunk read from the input.
     public let chunkSize: Int
+    /// `application` when it is a mount, whose legacy requests skip the ASGI events.
+    private let mount: WSGIMount?
 
     /// Wraps `application`.
     public init(_ application: any ASGIApplication, chunkSize: Int = ServerDefaults.chunkSize) {
         self.application = application
         self.chunkSize = max(1, chunkSize)
+        self.mount = application as? WSGIMount
     }
 
     /// Handles one request on the calling (blocking) thread.
@@ -36,6 +41,9 @@ public struct ASGIToWSGI: WSGIApplication {
     ///   finishes without a complete response; ``WSGIError`` when the environ's `CONTENT_LENGTH` is
     ///   not a length.
     public func callAsFunction(_ environ: Environ, _ startResponse: @escaping StartResponse) throws -> any WSGIBody {
+        if let mount, let (legacy, mounted) = mount.blockingRoute(for: environ) {
+            return try legacy(mounted, startResponse)
+        }
         let scope = try Self.scope(from: environ)
         let exchange = BlockingExchange(environ: environ, startResponse: startResponse, chunkSize: chunkSize)
         let application = self.application

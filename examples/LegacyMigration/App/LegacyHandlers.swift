@@ -4,8 +4,8 @@ import AsyncBridge
 
 /// The legacy half of the app: blocking, WSGI-style handlers, as they were before the migration.
 ///
-/// They call ``NoteStore`` directly (they run on a blocking thread, where that is fine), read the
-/// request user from ``RequestUser`` (set by the async router; the bridge carries it here), and
+/// They call ``NoteStore`` directly (they run on a blocking thread, where that is fine), set the
+/// request user (``RequestUser``) from the `X-User` header as the async routes do, and
 /// route on `PATH_INFO` below their mount point, which `SCRIPT_NAME` gives. One of them already
 /// calls new async code, the ``AuditTrail``, through `AsyncToSync.run`. Forms, escaping and
 /// responses come from `ASGIToolkit`.
@@ -23,20 +23,25 @@ enum LegacyHandlers {
     ) -> WSGIApp {
         WSGIApp { environ, startResponse in
             let request = WSGIRequest(environ)
-            switch request.path {
-            case "/notes", "/notes/":
-                switch request.method {
-                case "GET":
-                    return try notesPage(store: store, base: request.scriptName)(startResponse)
-                case "POST":
-                    return try postNote(environ, store: store, audit: audit, base: request.scriptName, beforeWrite: beforeWrite)(startResponse)
+            // The request user, in a scope of this request's own (served over FastCGI, the mount
+            // hands the request straight to this application on the worker thread).
+            return try LocalScope.run {
+                try RequestUser.local.set(RequestUser.name(fromHeader: request.header("x-user")))
+                switch request.path {
+                case "/notes", "/notes/":
+                    switch request.method {
+                    case "GET":
+                        return try notesPage(store: store, base: request.scriptName)(startResponse)
+                    case "POST":
+                        return try postNote(environ, store: store, audit: audit, base: request.scriptName, beforeWrite: beforeWrite)(startResponse)
+                    default:
+                        var response = WSGIResponse.text("Use GET or POST.\n", status: 405)
+                        response.headers.append(("Allow", "GET, POST"))
+                        return try response(startResponse)
+                    }
                 default:
-                    var response = WSGIResponse.text("Use GET or POST.\n", status: 405)
-                    response.headers.append(("Allow", "GET, POST"))
-                    return try response(startResponse)
+                    return try WSGIResponse.text("No legacy page here.\n", status: 404)(startResponse)
                 }
-            default:
-                return try WSGIResponse.text("No legacy page here.\n", status: 404)(startResponse)
             }
         }
     }

@@ -3,10 +3,8 @@ public import AsyncBridge
 import Foundation
 public import Logging
 
-/// The notes app halfway through its migration from blocking to async: one ASGI application.
-///
-/// A small async router sets the request user (``RequestUser``, from the `X-User` header) in a
-/// `LocalScope` of its own for each request, then dispatches:
+/// The notes app halfway through its migration from blocking to async: the legacy pages mounted
+/// under `/legacy` (`WSGIMount`) in front of the new async routes.
 ///
 /// | route | handler |
 /// |---|---|
@@ -16,58 +14,61 @@ public import Logging
 /// | `GET /legacy/notes` | legacy, blocking: an HTML page with a form |
 /// | `POST /legacy/notes` | legacy, blocking: a form post (`text=…`), redirects to the page |
 ///
-/// The async handlers reach the blocking ``NoteStore`` only through thread-sensitive
-/// `SyncToAsync.run`, so they all share one thread and its one connection. The legacy handlers
-/// are mounted under `/legacy` through `WSGIToASGI`, run on blocking threads (pool threads over
-/// HTTP; over FastCGI the worker thread that serves the request), each with its own connection,
-/// and call the store directly.
+/// Each half sets the request user (``RequestUser``, from the `X-User` header) in a `LocalScope`
+/// of its own for each request. The async handlers reach the blocking ``NoteStore`` only through
+/// thread-sensitive `SyncToAsync.run`, so they all share one thread and its one connection. The
+/// legacy handlers run on blocking threads (pool threads over HTTP; over FastCGI the worker
+/// thread that serves the request, which hands them its own environ: the mount spares them the
+/// ASGI round trip), each with its own connection, and call the store directly.
 ///
 /// ```swift
 /// let store = try await SyncToAsync.run { try NoteStore(directory: "/var/lib/notes") }
-/// let server = ASGIHTTPServer(application: NotesApp(store: store), configuration: .init(), logger: logger)
+/// let server = ASGIHTTPServer(application: NotesApp.make(store: store), configuration: .init(), logger: logger)
 /// ```
-public struct NotesApp: ASGIApplication {
+public enum NotesApp {
     /// The largest JSON body the async API accepts.
     public static let maxJSONBytes = 64 * 1024
 
-    /// The blocking data layer both halves use.
-    public let store: NoteStore
-    /// The async audit service.
-    public let audit: AuditTrail
-    /// Where failures are logged.
-    public let logger: Logger
-    /// The legacy half, mounted under `/legacy`.
-    private let legacy: WSGIToASGI
-
-    /// Creates the app over `store`.
+    /// The whole app over `store`: the legacy pages at `/legacy`, the async routes everywhere else.
     /// - Parameters:
     ///   - store: the notes database.
-    ///   - legacyExecutor: where the blocking handlers run (`nil`: `BlockingThreadPool.shared`).
+    ///   - legacyExecutor: where the blocking handlers run (`nil`: `BlockingThreadPool.shared`, or
+    ///     a blocking frontend's own thread).
     ///   - beforeLegacyWrite: called on a blocking handler's thread after it validated a form post
     ///     and before it writes: a seam for tests and instrumentation.
     ///   - logger: where failures go.
-    public init(
+    public static func make(
         store: NoteStore,
         legacyExecutor: (any BlockingExecutor)? = nil,
         beforeLegacyWrite: (@Sendable () -> Void)? = nil,
         logger: Logger = Logger(label: "LegacyMigration")
-    ) {
-        self.store = store
-        self.audit = AuditTrail(store: store)
-        self.logger = logger
-        self.legacy = WSGIToASGI(
+    ) -> WSGIMount {
+        let audit = AuditTrail(store: store)
+        let legacy = WSGIToASGI(
             LegacyHandlers.application(store: store, audit: audit, beforeWrite: beforeLegacyWrite),
             maxRequestBodyBytes: LegacyHandlers.maxFormBytes,
             executor: legacyExecutor,
             logger: logger
         )
+        return WSGIMount("/legacy", legacy, in: NotesRoutes(store: store, audit: audit, logger: logger))
     }
+}
+
+/// The new half: async handlers for the JSON API and the index, and the lifespan protocol.
+struct NotesRoutes: ASGIApplication {
+    /// The blocking data layer both halves use.
+    let store: NoteStore
+    /// The async audit service.
+    let audit: AuditTrail
+    /// Where failures are logged.
+    let logger: Logger
 
     /// Serves one connection: HTTP requests, and the lifespan protocol.
-    public func callAsFunction(scope: Scope, receive: @escaping Receive, send: @escaping Send) async throws {
+    func callAsFunction(scope: Scope, receive: @escaping Receive, send: @escaping Send) async throws {
         switch scope {
         case .http(let http):
-            let user = Self.user(from: http.headers)
+            let header = http.headers.first { $0.nameString.lowercased() == "x-user" }.map { String(decoding: $0.value, as: UTF8.self) }
+            let user = RequestUser.name(fromHeader: header)
             try await LocalScope.run {
                 try RequestUser.local.set(user)
                 try await route(http, receive: receive, send: send)
@@ -89,26 +90,11 @@ public struct NotesApp: ASGIApplication {
         }
     }
 
-    /// The `X-User` header (UTF-8, trimmed), or ``RequestUser/anonymous``.
-    static func user(from headers: ASGIHeaders) -> String {
-        let value =
-            headers.first { $0.nameString.lowercased() == "x-user" }
-            .map { String(decoding: $0.value, as: UTF8.self).trimmed } ?? ""
-        return value.isEmpty ? RequestUser.anonymous : value
-    }
-
     /// Dispatches one request on its path below the app's root path.
     private func route(_ http: HTTPScope, receive: @escaping Receive, send: @escaping Send) async throws {
         var path = http.path
         if !http.rootPath.isEmpty, path.hasPrefix(http.rootPath) {
             path.removeFirst(http.rootPath.count)
-        }
-        if path == "/legacy" || path.hasPrefix("/legacy/") {
-            // Mount the legacy app: it sees SCRIPT_NAME "/legacy" and PATH_INFO the rest.
-            var mounted = http
-            mounted.rootPath = http.rootPath + "/legacy"
-            try await legacy(scope: .http(mounted), receive: receive, send: send)
-            return
         }
         let response: Response
         do {
@@ -156,9 +142,9 @@ public struct NotesApp: ASGIApplication {
         }
         let body: [UInt8]
         do {
-            body = try await readBody(receive, limit: Self.maxJSONBytes)
+            body = try await readBody(receive, limit: NotesApp.maxJSONBytes)
         } catch BodyError.tooLarge {
-            return .error(413, "The body is larger than \(Self.maxJSONBytes) bytes.")
+            return .error(413, "The body is larger than \(NotesApp.maxJSONBytes) bytes.")
         }
         let new: NewNote
         do {

@@ -77,7 +77,7 @@ let directory = dataDirectory ?? makeTemporaryDirectory()
 let store = try await SyncToAsync.run(threadSensitive: false) { try NoteStore(directory: directory) }
 logger.notice("Notes database: \(store.path)\(temporary ? " (temporary: removed on exit; pass --data DIR to keep it)" : "")")
 
-let app = NotesApp(store: store, logger: logger)
+let app = NotesApp.make(store: store, logger: logger)
 var failed = false
 do {
     // Until SIGTERM or SIGINT, then a graceful shutdown: in-flight requests finish first.
