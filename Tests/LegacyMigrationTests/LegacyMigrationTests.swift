@@ -85,6 +85,34 @@ struct LegacyMigrationTests {
         }
     }
 
+    /// Served as a FastCGI worker serves it (the mount hands the legacy requests to the blocking
+    /// handlers directly), the app behaves as under an async server: both halves, the request
+    /// user in each and in the audit service, and a bad form post that changes nothing.
+    @Test func blockingFrontendServesTheSameApp() async throws {
+        try await withDatabase { database in
+            let app = NotesApp.make(store: database.store)
+            let form = "application/x-www-form-urlencoded"
+            #expect(
+                try await blockingRequest(app, "POST", "/legacy/notes", user: "Zoë", body: "text=two", contentType: form).status == "303 See Other"
+            )
+            let api = try await blockingRequest(app, "POST", "/api/notes", user: "ada", body: #"{"text": "one"}"#, contentType: "application/json")
+            #expect(api.status == "201 Created")
+            #expect(try await blockingRequest(app, "POST", "/legacy/notes", body: "title=x", contentType: form).status == "400 Bad Request")
+
+            let page = try await blockingRequest(app, "GET", "/legacy/notes", user: "grace")
+            #expect(page.status == "200 OK")
+            #expect(page.text.contains("Signed in as <b>grace</b>"))
+            #expect(page.text.contains("<b>Zoë</b>: two"))
+            #expect(page.text.contains("<b>ada</b>: one"))
+            #expect(try await blockingRequest(app, "GET", "/legacy/missing").status == "404 Not Found")
+
+            let audit = try await database.auditTrail()
+            #expect(audit.map(\.user) == ["Zoë", "ada"])
+            #expect(audit.map(\.via) == ["legacy", "api"])
+            #expect(try await database.notes().count == 2)
+        }
+    }
+
     @Test func concurrentRequestsKeepTheirOwnUsers() async throws {
         try await withDatabase { database in
             let app = NotesApp.make(store: database.store)

@@ -150,3 +150,48 @@ final class ThreadBarrier: Sendable {
         }
     }
 }
+
+/// A response as a blocking frontend got it: the status line, and the body written or returned.
+struct BlockingResponse: Sendable {
+    var status: String
+    var body: [UInt8]
+    var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// Serves one request to `app` as a FastCGI worker does: through `ASGIToWSGI` on a plain thread,
+/// with the environ a web server sends (header values as their bytes read as latin-1).
+func blockingRequest(
+    _ app: any ASGIApplication,
+    _ method: String,
+    _ path: String,
+    user: String? = nil,
+    body: String = "",
+    contentType: String? = nil
+) async throws -> BlockingResponse {
+    var variables = [
+        "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1", "SERVER_NAME": "localhost", "SERVER_PORT": "80",
+        "CONTENT_LENGTH": body.isEmpty ? "" : String(body.utf8.count),
+    ]
+    if let user { variables["HTTP_X_USER"] = String(latin1: Array(user.utf8)) }
+    if let contentType { variables["CONTENT_TYPE"] = contentType }
+    let environ = Environ(variables: variables, input: WSGIInput(bytes: Array(body.utf8)))
+    let adapter = ASGIToWSGI(app)
+    return try await withCheckedThrowingContinuation { continuation in
+        Thread {
+            continuation.resume(
+                with: Result {
+                    let written = Mutex<(String, [UInt8])>(("", []))
+                    var body = try adapter(environ) { status, _, _ in
+                        written.withLock { $0.0 = status }
+                        return { chunk in written.withLock { $0.1 += chunk } }
+                    }
+                    defer { body.close() }
+                    var returned: [UInt8] = []
+                    while let chunk = try body.next() { returned += chunk }
+                    return written.withLock { BlockingResponse(status: $0.0, body: $0.1 + returned) }
+                }
+            )
+        }.start()
+    }
+}
