@@ -109,6 +109,15 @@ extension Local {
         outer.merge(scope.changes, excluding: local?.key)
     }
 
+    /// Runs `body` in a new scope with no values, owned by the caller, whose changes go nowhere.
+    static func withFreshScope<R>(_ body: () throws -> R) rethrows -> R {
+        let scope = LocalStorage(owner: LocalOwner.current, values: [:])
+        var state = BridgeState.current
+        state.locals = scope
+        defer { scope.close() }
+        return try BridgeState.$current.withValue(state, operation: body)
+    }
+
     static func withScope<V, R>(setting local: Local<V>?, to value: V?, _ body: () throws -> R) rethrows -> R {
         if let local, local.threadCritical, !isInsideTask() {
             // Thread-critical values in sync code belong to the thread, not to a scope.

@@ -25,4 +25,12 @@ public enum LocalScope {
     ) async rethrows -> R {
         try await Local<Never>.withScope(setting: nil as Local<Never>?, to: nil, isolation: isolation, body)
     }
+
+    /// Runs `body` in a new, empty scope whose changes are dropped afterwards: a server's scope for
+    /// one request on a thread that serves one request after another, so that nothing a request
+    /// sets (without a scope of its own, as legacy code does) reaches the next. Thread-critical
+    /// values stay with the thread, as always.
+    package static func runFresh<R>(_ body: () throws -> R) rethrows -> R {
+        try Local<Never>.withFreshScope(body)
+    }
 }

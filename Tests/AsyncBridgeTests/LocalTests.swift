@@ -229,6 +229,31 @@ struct LocalTests {
         #expect(plainAfter == nil)
     }
 
+    /// A server's per-request scope on a thread that serves one request after another
+    /// (`LocalScope.runFresh`): it starts empty, a bridged call inside sees its values, its
+    /// changes (also those merged back from the bridge) are gone afterwards, and thread-critical
+    /// values stay with the thread.
+    @Test func freshScopeKeepsNothingForTheNextRequest() async throws {
+        let plain = Local<String>()
+        let critical = Local<String>(threadCritical: true)
+        let seen = try await onNewThread { () throws -> [String?] in
+            try plain.set("thread")
+            var seen: [String?] = []
+            try LocalScope.runFresh {
+                seen.append(plain.value)
+                try plain.set("request")
+                try critical.set("connection")
+                seen.append(try AsyncToSync.run { plain.value })
+                try AsyncToSync.run { try plain.set("changed by async code") }
+                seen.append(plain.value)
+            }
+            seen.append(plain.value)
+            seen.append(critical.value)
+            return seen
+        }
+        #expect(seen == [nil, "request", "changed by async code", "thread", "connection"])
+    }
+
     /// Ports asgiref `test_local_not_inherited_by_new_thread`: a thread started from code with a value
     /// does not see it, and its writes do not leak back.
     @Test func newThreadDoesNotInherit() async throws {

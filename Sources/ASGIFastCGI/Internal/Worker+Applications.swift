@@ -1,4 +1,5 @@
 @_spi(ASGIFrontend) import ASGI
+import AsyncBridge
 import Logging
 import Synchronization
 
@@ -23,15 +24,19 @@ extension Worker {
     /// after it started).
     func serveApplication(_ request: FastCGIRequest) -> Bool {
         let sink = FastCGIResponseSink(request: request)
-        let outcome = WSGIDriver.serve(
-            core.servedApplication,
-            scope: request.head.scope,
-            input: WSGIInput(FastCGIInputSource(request)),
-            extraVariables: request.head.extraVariables,
-            duplicateHeaderLimit: core.configuration.duplicateHeaderLimit,
-            sink: sink,
-            logger: core.logger
-        )
+        // A scope of the request's own for `Local` values, dropped afterwards: this thread serves
+        // the next request with none of them (the HTTP server opens one per request too).
+        let outcome = LocalScope.runFresh {
+            WSGIDriver.serve(
+                core.servedApplication,
+                scope: request.head.scope,
+                input: WSGIInput(FastCGIInputSource(request)),
+                extraVariables: request.head.extraVariables,
+                duplicateHeaderLimit: core.configuration.duplicateHeaderLimit,
+                sink: sink,
+                logger: core.logger
+            )
+        }
         switch outcome {
         case .completed:
             return false
