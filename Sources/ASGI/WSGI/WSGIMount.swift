@@ -3,10 +3,10 @@
 /// application in the middle of a migration (legacy pages under `/legacy`, new async routes
 /// beside them), like werkzeug's `DispatcherMiddleware`.
 ///
-/// - **Async frontends** (``StatelessServer``s such as the HTTP server, the Hummingbird mount):
-///   an HTTP request whose path (below the scope's `root_path`) is `path` or continues it with
-///   `/` goes to `legacy` with `root_path` extended by `path`, so the legacy application sees
-///   `SCRIPT_NAME` `/legacy` and `PATH_INFO` the rest. Every other scope (other paths, WebSocket,
+/// - **Async frontends** (the HTTP server, the Hummingbird mount): an HTTP request whose path
+///   (below the scope's `root_path`) is `path` or continues it with `/` goes to `legacy` with
+///   `root_path` extended by `path`, so the legacy application sees `SCRIPT_NAME` `/legacy` and
+///   `PATH_INFO` the rest. Every other scope (other paths, WebSocket,
 ///   lifespan) goes to `application`.
 /// - **Blocking frontends** (``ASGIToWSGI``, which the FastCGI server's workers run every ASGI
 ///   application through): when the mount is the application the frontend serves, a request
@@ -17,7 +17,8 @@
 ///   still holds: a request whose declared body is larger, or whose length is not declared, goes
 ///   through `legacy` the async way (which answers 413 past the limit); so does every request
 ///   when `legacy` runs on an `executor` of its own or thread-sensitively, or when
-///   `ASGI_WSGI_INLINE=0`.
+///   `ASGI_WSGI_INLINE=0`. On the direct way the frontend's own limits (repeated headers, the
+///   request timeout) and logger apply, as for any WSGI-style application it serves.
 ///
 /// Other requests go to `application` through ``ASGIToWSGI`` as usual. Nested mounts are followed
 /// (a mount whose `application` is another mount). Middleware wrapped around the mount hides it:
