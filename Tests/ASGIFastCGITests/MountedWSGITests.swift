@@ -188,4 +188,55 @@ struct MountedWSGITests {
             #expect(try await curl("\(nginx.url)/app/other", in: directory).text.hasPrefix("fcgi-worker"))
         }
     }
+
+    @Test("Through WSGIMount, clients that lie about their body, vanish or send too much leave the next request served")
+    func mountSurvivesHostileBodies() async throws {
+        let gate = Gate()
+        defer { gate.open() }
+        let app = Mounting.wsgiMount.application(WSGIToASGI(legacyPages(gate: gate), maxRequestBodyBytes: 1000))
+        try await withTestDirectory("mounted-hostile") { directory in
+            let path = directory.file("app.sock")
+            let server = FastCGIServer(
+                application: app,
+                configuration: FastCGIConfiguration(bind: .unix(path: path), workerThreads: 1),
+                logger: CapturedLogs().logger
+            )
+            try await withServer(server) { _ in
+                let responses = try await offPool { () -> [String] in
+                    func params(_ length: Int) -> [(String, String)] {
+                        [("REQUEST_METHOD", "POST"), ("REQUEST_URI", "/legacy/thread"), ("CONTENT_LENGTH", String(length))]
+                    }
+                    var responses: [String] = []
+                    // Declares 900 bytes, sends 100 and ends its stdin.
+                    let lying = try RawConnection(unixPath: path)
+                    lying.send(FastCGIWire.request(params: params(900), body: [UInt8](repeating: 0x61, count: 100)))
+                    let cut = lying.readResponse()
+                    responses.append(cut.ended ? "ended: " + String(decoding: cut.stdout, as: UTF8.self) : "cut")
+                    // Declares 900 bytes, sends 100 and goes away.
+                    do {
+                        let vanishing = try RawConnection(unixPath: path)
+                        var partial = FastCGIWire.begin()
+                        partial += FastCGIWire.record(FastCGIWire.params, params(900).flatMap { FastCGIWire.pair($0.0, $0.1) })
+                        partial += FastCGIWire.record(FastCGIWire.params)
+                        partial += FastCGIWire.record(FastCGIWire.stdin, [UInt8](repeating: 0x61, count: 100))
+                        vanishing.send(partial)
+                    }  // closed here
+                    // Past the mounted application's limit: refused before it runs.
+                    let large = try RawConnection(unixPath: path)
+                    large.send(FastCGIWire.request(params: params(3000), body: [UInt8](repeating: 0x61, count: 3000)))
+                    responses.append(String(decoding: large.readResponse().stdout, as: UTF8.self))
+                    // A normal request on the one worker thread.
+                    let normal = try RawConnection(unixPath: path)
+                    normal.send(FastCGIWire.request(params: params(5), body: Array("hello".utf8)))
+                    responses.append(String(decoding: normal.readResponse().stdout, as: UTF8.self))
+                    return responses
+                }
+                // A body shorter than declared is a client gone: the connection is cut, no page.
+                #expect(responses.first == "cut")
+                #expect(responses.dropFirst().first?.hasPrefix("Status: 413") == true)
+                // The one worker thread survived both and serves the normal request.
+                #expect(responses.last == "Status: 200 OK\r\ncontent-type: text/plain\r\n\r\nfcgi-worker-0 5")
+            }
+        }
+    }
 }
