@@ -94,6 +94,21 @@ struct WebSocketHostileTests {
         }
     }
 
+    /// An application that sends 64 KiB messages (64 MiB at most) until a send fails, and then
+    /// opens `failed`: the connection is gone.
+    static func sender(_ failed: Gate) -> ASGIApp {
+        ASGIApp { scope, receive, send in
+            guard case .websocket = scope, case .websocketConnect = try await receive() else { return }
+            try await send(.websocketAccept())
+            let message = [UInt8](repeating: 0x61, count: 64 * 1024)
+            do {
+                for _ in 0..<1024 { try await send(.websocketSend(bytes: message)) }
+            } catch {
+                failed.open()
+            }
+        }
+    }
+
     @Test("A message in more fragments than the limit is closed with 1009 before it grows the server")
     func fragmentFlood() async throws {
         let reports = Reports<String>()
@@ -187,6 +202,40 @@ struct WebSocketHostileTests {
         #expect(output["next"] as? Bool == true)
         // The silent connection and the next one end in either order.
         #expect(Set([try await reports.next(), try await reports.next()]) == ["disconnect 1006", "disconnect 1000"])
+    }
+
+    @Test("A silent peer that does not read either is dropped a close timeout after its 1011, which cannot reach it")
+    func silentPeerThatDoesNotRead() async throws {
+        let sendFailed = Gate()
+        let configuration = testConfiguration {
+            $0.webSocketPingInterval = .milliseconds(500)
+            $0.webSocketCloseTimeout = .seconds(1)
+        }
+        try await withHostileServer(Self.sender(sendFailed), configuration: configuration) { server in
+            // After the handshake the client neither reads nor sends, and stays until the test
+            // stops it: the application's messages fill the kernel's buffers, so the server's
+            // ping and then its close frame wait behind them for good.
+            let client = try await ChildProcess.launch(
+                pythonPath,
+                [
+                    "-c",
+                    Self.client + "\n"
+                        + """
+                        import select
+                        s = connect(sys.argv[1])
+                        print("connected", flush=True)
+                        select.select([], [], [])
+                        """,
+                    server.ws,
+                ]
+            )
+            defer { client.terminate() }
+            #expect(await client.firstLine() == "connected")
+            // The connection closes, and the application's waiting send fails, at the close
+            // timeout after the 1011: about two seconds in, waited for well past that.
+            #expect(await sendFailed.wait(limit: .seconds(30)), "the server still holds the connection")
+            await client.stop()
+        }
     }
 
     @Test("A peer's close with a code no endpoint may send is answered with 1002; an application's is refused")
