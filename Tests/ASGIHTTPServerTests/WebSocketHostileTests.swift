@@ -12,12 +12,9 @@ struct WebSocketHostileTests {
     /// The raw client: the handshake, masked frames, and a reader of the server's frames.
     static let client = """
         import os, socket, struct, sys, json, base64
-        def connect(url, path="/ws", receive_buffer=None):
+        def connect(url, path="/ws"):
             host, port = url.split("//")[1].split("/")[0].split(":")
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            if receive_buffer:
-                # Before connecting, so that the window the client offers stays that small.
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
             s.settimeout(30)
             s.connect((host, int(port)))
             key = base64.b64encode(os.urandom(16)).decode()
@@ -97,6 +94,21 @@ struct WebSocketHostileTests {
         }
     }
 
+    /// An application that sends 64 KiB messages (64 MiB at most) until a send fails, and then
+    /// opens `failed`: the connection is gone.
+    static func sender(_ failed: Gate) -> ASGIApp {
+        ASGIApp { scope, receive, send in
+            guard case .websocket = scope, case .websocketConnect = try await receive() else { return }
+            try await send(.websocketAccept())
+            let message = [UInt8](repeating: 0x61, count: 64 * 1024)
+            do {
+                for _ in 0..<1024 { try await send(.websocketSend(bytes: message)) }
+            } catch {
+                failed.open()
+            }
+        }
+    }
+
     @Test("A message in more fragments than the limit is closed with 1009 before it grows the server")
     func fragmentFlood() async throws {
         let reports = Reports<String>()
@@ -126,12 +138,24 @@ struct WebSocketHostileTests {
             try await withHostileServer(Self.echo(reports)) { server in
                 // 150,000 pings of 125 bytes (a control frame's most): 19 MB of pongs if every
                 // one were answered and queued. With pongs bounded, the client gets what the
-                // kernel buffered on the way (about 6 MB on Linux's loopback) and one more.
+                // kernel buffered on the way while it did not read (about 4 MB on Linux's
+                // loopback), the pong of the latest ping, and, once it reads, pongs for the
+                // pings still on their way to the server: 6.5 to 7 MB in all.
+                //
+                // The client leaves its receive buffer to the kernel. Fixed with SO_RCVBUF, it
+                // could deadlock the connection (Linux 6.18): while the client sent without
+                // reading, the pongs' small segments overran the fixed buffer's memory, and the
+                // client's kernel dropped the server's later segments as beyond the window,
+                // acknowledgements included, so the client never learnt that its pings had
+                // arrived; both sides retransmitted on timers backing off towards 120 s, and a
+                // sendall ran into the 90 s timeout. A buffer left to the kernel grows to hold
+                // what the window let in, and the window stays small while the client does not
+                // read, as before.
                 try await Self.run(
                     """
-                    s = connect(sys.argv[1], receive_buffer=65536)
+                    s = connect(sys.argv[1])
                     # A debug build parses 19 MB of pings slowly on a loaded machine: a longer
-                    # wait for each read than the other clients' 30 s, still bounded.
+                    # wait for each read or batch sent than the other clients' 30 s, still bounded.
                     s.settimeout(90)
                     ping = frame(0x9, b"p" * 125)
                     for _ in range(150):
@@ -178,6 +202,40 @@ struct WebSocketHostileTests {
         #expect(output["next"] as? Bool == true)
         // The silent connection and the next one end in either order.
         #expect(Set([try await reports.next(), try await reports.next()]) == ["disconnect 1006", "disconnect 1000"])
+    }
+
+    @Test("A silent peer that does not read either is dropped a close timeout after its 1011, which cannot reach it")
+    func silentPeerThatDoesNotRead() async throws {
+        let sendFailed = Gate()
+        let configuration = testConfiguration {
+            $0.webSocketPingInterval = .milliseconds(500)
+            $0.webSocketCloseTimeout = .seconds(1)
+        }
+        try await withHostileServer(Self.sender(sendFailed), configuration: configuration) { server in
+            // After the handshake the client neither reads nor sends, and stays until the test
+            // stops it: the application's messages fill the kernel's buffers, so the server's
+            // ping and then its close frame wait behind them for good.
+            let client = try await ChildProcess.launch(
+                pythonPath,
+                [
+                    "-c",
+                    Self.client + "\n"
+                        + """
+                        import select
+                        s = connect(sys.argv[1])
+                        print("connected", flush=True)
+                        select.select([], [], [])
+                        """,
+                    server.ws,
+                ]
+            )
+            defer { client.terminate() }
+            #expect(await client.firstLine() == "connected")
+            // The connection closes, and the application's waiting send fails, at the close
+            // timeout after the 1011: about two seconds in, waited for well past that.
+            #expect(await sendFailed.wait(limit: .seconds(30)), "the server still holds the connection")
+            await client.stop()
+        }
     }
 
     @Test("A peer's close with a code no endpoint may send is answered with 1002; an application's is refused")

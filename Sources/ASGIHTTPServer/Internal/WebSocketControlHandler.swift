@@ -75,8 +75,11 @@ final class WebSocketControlHandler: ChannelDuplexHandler, RemovableChannelHandl
         case .none:
             return
         case .closeSilentPeer:
-            // Silent for a whole interval after a ping: the peer is gone or stuck.
+            // Silent for a whole interval after a ping: the peer is gone or stuck. The connection
+            // closes once the close frame is out, or at the close timeout: a peer that does not
+            // read either keeps the frame queued behind what it left unread.
             let frame = closeFrame(code: WebSocketCloseCode.internalError, reason: "keepalive timeout", context: context)
+            startCloseTimer(context: context)
             context.writeAndFlush(Self.wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
