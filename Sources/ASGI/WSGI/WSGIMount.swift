@@ -57,7 +57,7 @@ public struct WSGIMount: ASGIApplication {
     /// Serves one connection: HTTP requests under ``path`` with the legacy application, every
     /// other scope with ``application``.
     public func callAsFunction(scope: Scope, receive: @escaping Receive, send: @escaping Send) async throws {
-        guard case .http(var http) = scope, Self.lies(Self.below(http.rootPath, http.path), under: path) else {
+        guard case .http(var http) = scope, RootPath.contains(Self.below(http.rootPath, http.path), under: path) else {
             try await application(scope: scope, receive: receive, send: send)
             return
         }
@@ -70,10 +70,11 @@ public struct WSGIMount: ASGIApplication {
     /// The WSGI-style application that serves `environ` directly on a blocking frontend's thread,
     /// and the environ it gets; `nil` when the request takes the async way. Follows nested mounts.
     func blockingRoute(for environ: Environ) -> (any WSGIApplication, Environ)? {
+        let pathInfo = environ["PATH_INFO"] ?? ""
         var mount = self
         while true {
-            let pathInfo = environ["PATH_INFO"] ?? ""
-            if Self.lies(pathInfo, under: mount.environPath) {
+            // An empty mount point (the root) takes every path.
+            if RootPath.contains(pathInfo, under: mount.environPath) {
                 return mount.runsDirectly(environ) ? (mount.legacy.application, mount.mounted(environ)) : nil
             }
             guard let inner = mount.application as? WSGIMount else { return nil }
@@ -109,12 +110,7 @@ public struct WSGIMount: ASGIApplication {
 
     /// `path` below `rootPath` (the whole path when it does not lie under it).
     private static func below(_ rootPath: String, _ path: String) -> Substring {
-        guard !rootPath.isEmpty, RootPath.contains(path, under: rootPath) else { return path[...] }
+        guard RootPath.contains(path, under: rootPath) else { return path[...] }
         return Substring(path.utf8.dropFirst(rootPath.utf8.count))
-    }
-
-    /// Whether `path` is `mountPoint` or continues it with `/` (every path, for the root).
-    private static func lies(_ path: some StringProtocol, under mountPoint: String) -> Bool {
-        mountPoint.isEmpty || RootPath.contains(path, under: mountPoint)
     }
 }
